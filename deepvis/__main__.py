@@ -1,0 +1,3 @@
+from deepvis.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""The one exception type users see.
+
+Anything the user can fix (a bad path, a mismatched checkpoint, a missing camera) is raised
+as a DeepvisError with a one-line message. The CLI prints it as ``error: ...`` and exits 2;
+the GUI shows it in a message bar. Everything else is a bug and keeps its traceback.
+"""
+
+
+class DeepvisError(Exception):
+    """A problem with the user's input, explained in one line."""
+
+    def __init__(self, message: str):
+        # Multi-line messages break the CLI contract (one `error:` line), so fold them here.
+        super().__init__(" ".join(str(message).split()))

@@ -1,0 +1,1 @@
+"""Qt views of deepvis (PySide6, pyqtgraph, vispy). Imported as ``deepvis.widgets``."""
