@@ -1,0 +1,158 @@
+"""Benchmarks reported as ratios against a bare baseline measured in the same run.
+
+Absolute frame rates say more about the machine than about deepvis; the ratio to the plain
+thing (a bare forward loop) is what our code is responsible for.
+"""
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepvis.computethread import compute_thread
+from deepvis.device import synchronize
+from deepvis.errors import DeepvisError
+from deepvis.loading import LoadedModel
+from deepvis.pipeline import STAGES, LiveSettings, LivePipeline
+from deepvis.probe import Probe
+from deepvis.sources import FrameError, ImageFolderSource, open_source
+
+BENCH_VIDEO_FRAMES = 64
+
+
+def default_bench_video() -> Path:
+    """A 640x480 clip panning over the bundled photos: what a webcam hands the pipeline.
+
+    Made once per machine in the temp folder, so the benchmark needs no shipped video.
+    """
+    import cv2
+
+    from deepvis.images import read_image, write_video
+    from deepvis.resources import sample_images
+
+    path = Path(tempfile.gettempdir()) / f"deepvis-bench-{BENCH_VIDEO_FRAMES}.mp4"
+    if not path.exists():
+        frames = []
+        for photo in sample_images():
+            image = read_image(photo)
+            for i in range(BENCH_VIDEO_FRAMES // len(sample_images())):
+                zoom = 1.0 + 0.02 * i
+                h, w = image.shape[:2]
+                ch, cw = int(h / zoom), int(w / zoom)
+                crop = image[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw]
+                frames.append(cv2.resize(crop, (640, 480), interpolation=cv2.INTER_LINEAR))
+        tmp = path.with_suffix(".part.mp4")
+        write_video(tmp, frames, 30)
+        os.replace(tmp, path)
+    return path
+
+
+def _bench_source(input_spec):
+    if input_spec is None:
+        return open_source(default_bench_video())
+    source = open_source(input_spec)
+    if isinstance(source, ImageFolderSource):
+        source.close()
+        source = ImageFolderSource(input_spec, advance_on_read=True)
+    return source
+
+
+def _distinct_frames(input_spec, count: int) -> list[np.ndarray]:
+    frames, seen = [], set()
+    with _bench_source(input_spec) as source:
+        for _ in range(count):
+            item = source.read()
+            if isinstance(item, FrameError):
+                if frames and not item.fatal:
+                    continue
+                if frames:
+                    break
+                raise DeepvisError(f"cannot read the benchmark input: {item.message}")
+            if (item.name, item.index) in seen:  # cycled back to the start
+                break
+            seen.add((item.name, item.index))
+            frames.append(item.image)
+    return frames
+
+
+def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: str | None = None,
+               warmup: int = 5, block: int = 10) -> dict:
+    """Bare forward loop versus the live pipeline on the same frames.
+
+    Both run on the compute thread, where the GUI runs them; this function waits from another.
+    The two are interleaved in blocks of ``block`` frames (a bare block is a task, which the
+    compute thread runs before the pipeline's next step), so drifts in machine speed, which
+    are large on shared virtual machines (+-20% from one second to the next), hit both alike.
+    """
+    compute = compute_thread()
+    if compute.is_current():
+        raise RuntimeError("bench_live waits for the compute thread; call it from another thread")
+    probe = compute.call(lambda: Probe(model.module, model.example_input()))
+    layer = layer or probe.largest_conv_layer().name
+    probe.layer(layer)
+    images = _distinct_frames(input_spec, min(frames, 32))
+    inputs = compute.call(lambda: [model.input_tensor(img) for img in images])
+    rounds = max(1, frames // block)
+
+    def bare(n):
+        with torch.inference_mode():
+            synchronize(model.device)
+            start = time.perf_counter()
+            for i in range(n):
+                model.module(inputs[i % len(inputs)])
+            synchronize(model.device)
+            return time.perf_counter() - start
+
+    stage_sums = dict.fromkeys((*STAGES, "total"), 0.0)
+    counted = 0
+
+    def collect(result):
+        nonlocal counted
+        if result.index > warmup:
+            counted += 1
+            for key in stage_sums:
+                stage_sums[key] += result.timings.get(key, 0.0)
+
+    source = _bench_source(input_spec)
+    static = not source.is_live and not isinstance(source, ImageFolderSource)
+    pipeline = LivePipeline(model, source, LiveSettings(grid_layer=layer, topk=5), probe=probe,
+                            on_result=collect, recompute_static=static)
+    compute.call(bare, warmup)
+    bare_times, pipeline_times = [], []
+    pipeline.start()
+    try:
+        done = pipeline.wait_for_results(warmup, timeout=120).index
+        for _ in range(rounds):
+            start = time.perf_counter()
+            done = pipeline.wait_for_results(done + block, timeout=600).index
+            pipeline_times.append(time.perf_counter() - start)
+            bare_times.append(compute.call(bare, block))
+    finally:
+        pipeline.stop()
+    bare_fps = block * rounds / sum(bare_times)
+    pipeline_fps = block * rounds / sum(pipeline_times)
+    per_round = sorted(b / p for b, p in zip(bare_times, pipeline_times))
+    return {
+        "benchmark": "live",
+        "model": model.name,
+        "device": str(model.device),
+        "input": str(input_spec or "generated 640x480 video of the bundled photos"),
+        "input_shape": list(model.spec.shape),
+        "layer": layer,
+        "frames": block * rounds,
+        "rounds": rounds,
+        "distinct_frames": len(images),
+        "torch_threads": torch.get_num_threads(),
+        "bare_fps": round(bare_fps, 2),
+        "pipeline_fps": round(pipeline_fps, 2),
+        "ratio": round(pipeline_fps / bare_fps, 3),
+        "ratio_per_round": [round(r, 3) for r in per_round],
+        "stage_ms": {k: round(v / max(counted, 1), 3) for k, v in stage_sums.items()},
+        "bare_ms": round(1000 / bare_fps, 3),
+    }
+
+
+BENCHMARKS = {"live": bench_live}

@@ -1,0 +1,158 @@
+"""Reading weight files safely and fitting them to a model.
+
+A checkpoint is unpickled with ``weights_only=True`` unless the user opted in with
+``--trust-pickle``: a pickle can run arbitrary code at load time, so the safe loader must
+refuse before anything in the file executes. Wrappers seen in the wild are unwrapped
+(Lightning's ``{"state_dict": ...}``, ``model_state_dict``, DCGAN's ``netG_state_dict``), and
+key prefixes added by wrappers (``module.`` from DataParallel, ``model.``/``net.`` from
+Lightning modules) are stripped when that makes the keys match.
+"""
+
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from deepvis.errors import DeepvisError
+
+# Keys under which training scripts commonly nest the weights, most specific first.
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model_state", "netG_state_dict", "model", "net",
+                   "network", "weights", "params")
+PREFIXES = ("module.", "model.", "net.", "network.", "_orig_mod.", "backbone.")
+_LIST_LIMIT = 6
+
+
+def is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zip files with a ``code/`` folder; plain ``torch.save`` files have none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def check_file(path, what: str = "checkpoint") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise DeepvisError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise DeepvisError(f"{what} {path} is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise DeepvisError(f"{what} {path} is empty")
+    return path
+
+
+def load_checkpoint(path, trust_pickle: bool = False):
+    """``torch.load`` on the CPU with one-line errors for every way a file can be bad."""
+    path = check_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Weights only load failed" in text or "weights_only" in text:
+            found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"global[: ]+'?([\w.]+)", text)
+            what = f" (it references {found.group(1)})" if found else ""
+            raise DeepvisError(
+                f"{path} contains pickled Python objects{what}; unpickling can run arbitrary code, so it "
+                f"is refused: pass --trust-pickle only if you trust where the file came from") from None
+        raise DeepvisError(f"{path} is not a PyTorch checkpoint ({_first_line(exc)})") from None
+    except RuntimeError as exc:
+        text = str(exc)
+        if "zip archive" in text or "central directory" in text or "PytorchStreamReader" in text:
+            raise DeepvisError(f"{path} is truncated or corrupt (cannot read its zip archive)") from None
+        raise DeepvisError(f"cannot load {path}: {_first_line(exc)}") from None
+    except (EOFError, ValueError, TypeError, OSError, AttributeError, ImportError, ModuleNotFoundError,
+            IndexError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        if isinstance(exc, EOFError):
+            raise DeepvisError(f"{path} is truncated (ran out of data while reading)") from None
+        if isinstance(exc, (ImportError, AttributeError)) and trust_pickle:
+            raise DeepvisError(f"{path} needs code that is not importable here: {_first_line(exc)}") from None
+        raise DeepvisError(f"{path} is not a PyTorch checkpoint ({_first_line(exc)})") from None
+
+
+def extract_state_dict(obj, path="checkpoint") -> dict[str, torch.Tensor]:
+    """The tensor mapping inside a loaded checkpoint object."""
+    if isinstance(obj, nn.Module):
+        return obj.state_dict()
+    if not isinstance(obj, Mapping):
+        raise DeepvisError(f"{path} holds a {type(obj).__name__}, not weights (a state dict)")
+    if obj and _is_tensor_mapping(obj):
+        return dict(obj)
+    for key in STATE_DICT_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, nn.Module):
+            return inner.state_dict()
+        if isinstance(inner, Mapping) and inner and _is_tensor_mapping(inner):
+            return dict(inner)
+    # Optimizer state and scalars sit beside weights in training checkpoints; keep the tensors.
+    tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    if tensors:
+        return tensors
+    keys = ", ".join(map(str, list(obj)[:_LIST_LIMIT]))
+    raise DeepvisError(f"{path} holds no weights: its top-level keys are {keys}")
+
+
+def _is_tensor_mapping(obj: Mapping) -> bool:
+    values = list(obj.values())
+    tensors = sum(isinstance(v, torch.Tensor) for v in values)
+    # Buffers like num_batches_tracked are tensors too; a few non-tensor extras are tolerated.
+    return tensors > 0 and tensors >= 0.9 * len(values)
+
+
+def align_keys(state: Mapping[str, torch.Tensor], model_keys) -> dict[str, torch.Tensor]:
+    """Strip (or add) the wrapper prefix that makes the most checkpoint keys match the model."""
+    model_keys = set(model_keys)
+    best, best_hits = dict(state), len(model_keys & set(state))
+    candidates = [("", "")]
+    for p in PREFIXES:
+        candidates += [(p, ""), ("", p)]
+        candidates += [(p + q, "") for q in PREFIXES if q != p]
+    for strip, add in candidates:
+        if strip and not any(k.startswith(strip) for k in state):
+            continue
+        renamed = {add + (k[len(strip):] if strip and k.startswith(strip) else k): v for k, v in state.items()}
+        hits = len(model_keys & set(renamed))
+        if hits > best_hits:
+            best, best_hits = renamed, hits
+    return best
+
+
+def load_weights_into(model: nn.Module, state: Mapping[str, torch.Tensor], source="checkpoint") -> None:
+    """Load strictly, after aligning prefixes; a mismatch names the missing, unexpected and misshapen keys."""
+    own = model.state_dict()
+    state = align_keys(state, own.keys())
+    problems = weight_mismatch(own, state)
+    if problems:
+        raise DeepvisError(f"{source} does not fit the model: {problems}")
+    model.load_state_dict(state, strict=True)
+
+
+def weight_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> str:
+    """A one-line description of how ``state`` differs from ``own``, or '' when it fits."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+                 if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"missing keys {_short_list(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys {_short_list(unexpected)}")
+    if misshapen:
+        parts.append(f"shape mismatch {_short_list(misshapen)}")
+    return "; ".join(parts)
+
+
+def _short_list(items) -> str:
+    shown = ", ".join(items[:_LIST_LIMIT])
+    more = f" and {len(items) - _LIST_LIMIT} more" if len(items) > _LIST_LIMIT else ""
+    return f"[{shown}{more}]"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

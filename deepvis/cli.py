@@ -1,0 +1,351 @@
+"""The ``deepvis`` command line.
+
+Every command writes files or prints, exits 0 on success and exits 2 with a single
+``error: ...`` line on stderr for bad input, never a traceback (``DEEPVIS_DEBUG=1`` shows
+tracebacks of internal errors for bug reports).
+"""
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+from deepvis import __version__
+from deepvis.computethread import compute_thread
+from deepvis.device import DEVICE_CHOICES
+from deepvis.errors import DeepvisError
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse prints usage plus an error; the contract is one `error:` line.
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_device(p):
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="where to run: auto picks CUDA or MPS when present (default auto)")
+
+
+def _add_model(p, required=True):
+    from deepvis.zoo import DEFAULT_MODEL
+
+    p.add_argument("--model", required=False, default=None if required else DEFAULT_MODEL, metavar="SPEC",
+                   help=f"zoo name (deepvis models), TorchScript/checkpoint file, or package.module:callable "
+                        f"(default {DEFAULT_MODEL})")
+    p.add_argument("--weights", metavar="FILE|none",
+                   help="state dict or checkpoint to load; 'none' for random initialisation")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow checkpoints that unpickle Python objects (can run code: trusted files only)")
+    p.add_argument("--input-size", metavar="HxW", help="input size for models that do not record it")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="input channels (default: from the first conv)")
+    p.add_argument("--mean", metavar="M[,M,M]", help="normalization mean in [0,1] pixel units")
+    p.add_argument("--std", metavar="S[,S,S]", help="normalization std in [0,1] pixel units")
+    p.add_argument("--fit", choices=("crop", "stretch"), help="fit frames by centre crop (default) or stretch")
+    p.add_argument("--labels", metavar="FILE", help="class names: text (one per line) or JSON")
+    _add_device(p)
+
+
+def _load(args):
+    from deepvis.inputspec import parse_floats, parse_size
+    from deepvis.loading import load_model
+
+    return compute_thread().call(
+        load_model,
+        args.model, args.weights, device=args.device, trust_pickle=args.trust_pickle,
+        input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
+        mean=parse_floats(args.mean, "mean") if args.mean else None,
+        std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit)
+
+
+def _probe(model):
+    from deepvis.probe import Probe
+
+    return Probe(model.module, model.example_input())
+
+
+def _print_json(obj):
+    print(json.dumps(obj, indent=2))
+
+
+# --- commands -----------------------------------------------------------------------------
+
+def cmd_models(args):
+    from deepvis.zoo import DEFAULT_MODEL, zoo
+
+    rows = []
+    for entry in zoo().values():
+        try:
+            weights = str(entry.weights_file())
+        except DeepvisError:
+            weights = None
+        rows.append({"name": entry.name, "task": entry.task, "description": entry.description,
+                     "input": list(entry.spec.shape), "weights": weights, "default": entry.name == DEFAULT_MODEL,
+                     "source": entry.source})
+    if args.json:
+        _print_json(rows)
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        mark = "*" if r["default"] else " "
+        have = "weights ok " if r["weights"] else "no weights "
+        shape = "x".join(map(str, r["input"]))
+        print(f"{mark} {r['name']:<{width}}  {r['task']:<14} {shape:<9} {have} {r['description']}")
+    print("\n* default model. 'no weights': put torchvision's file in torch's cache, or pass --weights FILE|none.")
+
+
+def cmd_info(args):
+    model = _load(args)
+    probe = _probe(model)
+    info = {
+        "name": model.name, "weights": model.weights, "device": str(model.device), "task": model.task,
+        "scripted": model.scripted, "input": {"channels": model.spec.channels, "height": model.spec.height,
+                                             "width": model.spec.width, "mean": list(model.spec.mean),
+                                             "std": list(model.spec.std), "fit": model.spec.fit},
+        "labels": len(model.labels) if model.labels else 0,
+        "parameters": sum(p.numel() for p in model.module.parameters()),
+        "notes": model.notes, "inner_layers_unavailable": probe.unavailable_reason,
+        "layers": [{"name": l.name, "type": l.type_name, "shape": list(l.shape)} for l in probe.layers],
+    }
+    if args.json:
+        _print_json(info)
+        return
+    print(f"model    {model.name} ({model.task}, {info['parameters']:,} parameters)")
+    print(f"weights  {model.weights}")
+    print(f"device   {model.device}")
+    print(f"input    {model.spec.describe()}")
+    print(f"labels   {info['labels'] or 'none (classes shown by index)'}")
+    for note in model.notes:
+        print(f"note     {note}")
+    if probe.unavailable_reason:
+        print(f"note     inner layers unavailable: {probe.unavailable_reason}")
+    print(f"layers   {len(probe.layers)} (name, type, output shape)")
+    width = max(len(l.name) for l in probe.layers)
+    for l in probe.layers:
+        print(f"  {l.name:<{width}}  {l.type_name:<24} {'x'.join(map(str, l.shape))}")
+
+
+def _read_input(path):
+    from deepvis.images import read_image
+
+    return read_image(path)
+
+
+def cmd_predict(args):
+    import torch
+
+    from deepvis.predictions import summarize
+
+    model = _load(args)
+    image = _read_input(args.input)
+    with torch.inference_mode():
+        summary = summarize(model.module(model.input_tensor(image)), model.labels, args.top)
+    if args.json:
+        _print_json([p.as_dict() for p in summary.predictions])
+        return
+    if not summary.predictions:
+        print(summary.text)
+        return
+    what = "share of pixels" if summary.kind == "segmentation" else "probability"
+    print(f"{'rank':>4}  {what:>15}  label (index)")
+    for rank, p in enumerate(summary.predictions, 1):
+        print(f"{rank:>4}  {p.score:>15.4f}  {p.label} ({p.index})")
+
+
+def cmd_activations(args):
+    import numpy as np
+    import torch
+
+    from deepvis.colormaps import apply_colormap
+    from deepvis.images import write_image
+    from deepvis.tiling import tile_activation, upscale
+
+    model = _load(args)
+    probe = _probe(model)
+    image = _read_input(args.input)
+    with torch.inference_mode():
+        _, captured = probe.capture(model.input_tensor(image), [args.layer])
+    activation = captured[args.layer][0].float().cpu().numpy()
+    if not np.isfinite(activation).all():
+        raise DeepvisError(f"layer {args.layer} has NaN or infinite activations on this input")
+    grid, layout = tile_activation(activation, args.normalize)
+    write_image(args.out, upscale(apply_colormap(grid, args.colormap), args.min_size))
+    if args.npy:
+        _save_npy(args.npy, activation.astype(np.float32))
+    print(f"{args.layer}: {'x'.join(map(str, activation.shape))}, {layout.count} channels in "
+          f"{layout.rows}x{layout.cols} tiles -> {args.out}" + (f", {args.npy}" if args.npy else ""))
+
+
+def _save_npy(path, array):
+    import numpy as np
+
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        np.save(path, array)
+    except OSError as exc:
+        raise DeepvisError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def cmd_filters(args):
+    import numpy as np
+
+    from deepvis.colormaps import apply_colormap
+    from deepvis.images import write_image
+    from deepvis.tiling import filter_sheet, upscale
+
+    model = _load(args)
+    weights = dict(model.module.named_parameters())
+    conv_weights = [name for name, w in weights.items() if w.ndim in (3, 4) and name.endswith("weight")]
+    if args.layer:
+        key = args.layer if args.layer.endswith("weight") else f"{args.layer}.weight"
+        if key not in weights:
+            close = [n[:-len(".weight")] for n in conv_weights][:8]
+            raise DeepvisError(f"no weights named {key!r}; conv layers include {', '.join(close)}")
+    elif conv_weights:
+        key = conv_weights[0]
+    else:
+        raise DeepvisError("this model has no convolution weights to show")
+    w = weights[key].detach().float().cpu().numpy()
+    if w.ndim not in (3, 4):
+        raise DeepvisError(f"{key} has shape {tuple(w.shape)}; filters are shown for convolution layers")
+    sheet, layout = filter_sheet(w, args.mode, args.max_filters)
+    rgb = sheet.ndim == 3
+    image = (np.clip(np.nan_to_num(sheet, nan=0.19) * 255 + 0.5, 0, 255).astype(np.uint8) if rgb
+             else apply_colormap(sheet, "gray"))
+    write_image(args.out, upscale(image, args.min_size))
+    if args.npy:
+        _save_npy(args.npy, w.astype(np.float32))
+    print(f"{key[:-len('.weight')]}: {'x'.join(map(str, w.shape))} as {'RGB' if rgb else 'per-channel'} "
+          f"tiles -> {args.out}")
+
+
+def cmd_bench(args):
+    from deepvis.bench import BENCHMARKS
+
+    if args.name not in BENCHMARKS:
+        raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join(BENCHMARKS)}")
+    if args.model is None:
+        from deepvis.zoo import DEFAULT_MODEL
+        args.model = DEFAULT_MODEL
+    model = _load(args)
+    result = BENCHMARKS[args.name](model, input_spec=args.input, frames=args.frames, layer=args.layer)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>16}  {value}")
+
+
+# --- parser -------------------------------------------------------------------------------
+
+def build_parser():
+    from deepvis.colormaps import COLORMAPS
+    from deepvis.tiling import NORMALIZATIONS
+
+    parser = _Parser(prog="deepvis", description="Look inside PyTorch networks while they run.")
+    parser.add_argument("--version", action="version", version=f"deepvis {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("models", help="list the model zoo and whether weights are available")
+    p.add_argument("--json", action="store_true")
+    _add_device(p)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("info", help="a model's input spec, labels and layers with output shapes")
+    _add_model(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("predict", help="top-k classes for an image")
+    _add_model(p)
+    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--top", type=int, default=5, metavar="K")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {index, label, score}")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("activations", help="a layer's channels as a tiled PNG (and raw .npy)")
+    _add_model(p)
+    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--layer", required=True, metavar="NAME", help="a layer name from deepvis info")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--npy", metavar="FILE", help="also save the activation, float32 (C, H, W) or (C,)")
+    p.add_argument("--normalize", choices=NORMALIZATIONS, default="layer")
+    p.add_argument("--colormap", choices=COLORMAPS, default="viridis")
+    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_activations)
+
+    p = sub.add_parser("filters", help="convolution weights as a PNG (first layer in RGB)")
+    _add_model(p)
+    p.add_argument("--layer", metavar="NAME", help="conv layer (default: the first)")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--npy", metavar="FILE", help="also save the raw weights")
+    p.add_argument("--mode", choices=("auto", "rgb", "channels"), default="auto")
+    p.add_argument("--max-filters", type=int, metavar="N")
+    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_filters)
+
+    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live)")
+    p.add_argument("name", metavar="NAME", help="live")
+    _add_model(p)
+    p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
+    p.add_argument("--json", action="store_true")
+    # The benchmark drives the compute thread from outside, as the GUI does.
+    p.set_defaults(func=cmd_bench, on_compute_thread=False)
+    return parser
+
+
+def main(argv=None) -> int:
+    debug = bool(os.environ.get("DEEPVIS_DEBUG"))
+    if not debug:
+        # Library deprecation chatter on stderr would break the one-line error contract.
+        warnings.filterwarnings("ignore")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters"):
+        from deepvis.zoo import DEFAULT_MODEL
+        args.model = DEFAULT_MODEL
+    try:
+        if getattr(args, "on_compute_thread", True):
+            compute_thread().call(args.func, args)
+        else:
+            args.func(args)
+        return 0
+    except DeepvisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        sys.stderr.close()
+        return 0
+    except MemoryError:
+        print("error: out of memory (try a smaller --input-size or fewer frames)", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        import torch
+
+        if isinstance(exc, torch.OutOfMemoryError):
+            print("error: out of GPU memory (try --device cpu or a smaller --input-size)", file=sys.stderr)
+            return EXIT_USAGE
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: internal error {type(exc).__name__}: {first} (run with DEEPVIS_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

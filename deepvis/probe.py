@@ -1,0 +1,262 @@
+"""Finding a model's layers and capturing their activations.
+
+Layers are discovered by one dry run with a forward hook on every module, so the list is in
+execution order and every entry has its real output shape. Three things make this more than
+``named_modules``:
+
+* A module may run several times per forward (EfficientNet reuses one activation module per
+  block); each call is its own layer, named ``path#k``.
+* Outputs may be tuples or dicts (segmentation nets return ``{"out": ..., "aux": ...}``);
+  each tensor inside is its own layer, named ``path[key]``.
+* TorchScript modules take no Python hooks. A scripted ``nn.Sequential`` is probed by calling
+  its children one by one; other scripted models expose only their output, and
+  ``Probe.unavailable_reason`` says why.
+
+Captured tensors are cloned: a later in-place op (``ReLU(inplace=True)`` after a BatchNorm)
+would otherwise change what we captured. Hooks are removed in ``finally`` blocks, always.
+"""
+
+import difflib
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deepvis.errors import DeepvisError
+
+OUTPUT = "output"
+ACTIVATION_TYPES = frozenset({"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
+                              "Hardswish", "Mish", "Sigmoid", "Tanh", "Softplus", "MemoryEfficientSwish",
+                              "Swish"})
+_NAME = re.compile(r"^(?P<path>[^#\[]*)(?:#(?P<call>\d+))?(?P<keys>(?:\[[^\]]*\])*)$")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    path: str  # module path in named_modules; "" for the model itself
+    call: int  # which call of the module within one forward
+    keys: tuple  # where the tensor sits inside the module's (tuple/dict) output
+    type_name: str
+    shape: tuple[int, ...]  # one sample's output shape (batch dimension removed)
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.shape) == 3
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0] if self.shape else 1
+
+    @property
+    def is_conv(self) -> bool:
+        return "Conv" in self.type_name and self.spatial
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def describe(self) -> str:
+        return f"{self.name}  {self.type_name}  {'x'.join(map(str, self.shape))}"
+
+
+def flatten_output(out, keys=()) -> list[tuple[tuple, torch.Tensor]]:
+    """Every tensor inside a (nested) tuple/list/dict output, with its key path."""
+    if isinstance(out, torch.Tensor):
+        return [(keys, out)]
+    items: Iterable = ()
+    if isinstance(out, Mapping):
+        items = out.items()
+    elif isinstance(out, (tuple, list)):
+        items = enumerate(out)
+    found = []
+    for key, value in items:
+        found.extend(flatten_output(value, keys + (key,)))
+    return found
+
+
+def _pick(out, keys):
+    for key in keys:
+        out = out[key]
+    return out
+
+
+def layer_name(path: str, call: int, repeated: bool, keys: tuple) -> str:
+    name = path or OUTPUT
+    if repeated:
+        name += f"#{call}"
+    return name + "".join(f"[{k}]" for k in keys)
+
+
+class Probe:
+    """The layers of one model for one input shape, and activation capture over them."""
+
+    def __init__(self, module: nn.Module, example_input: torch.Tensor):
+        self.module = module
+        self.unavailable_reason: str | None = None
+        self._chain: list[tuple[str, nn.Module]] | None = None
+        if isinstance(module, torch.jit.ScriptModule):
+            self.layers = self._discover_scripted(example_input)
+        else:
+            self.layers = self._discover(example_input)
+        self._by_name = {layer.name: layer for layer in self.layers}
+
+    # --- discovery -----------------------------------------------------------------------
+
+    def _discover(self, x) -> list[LayerInfo]:
+        records = []
+        counts: dict[str, int] = defaultdict(int)
+
+        def make_hook(path):
+            def hook(mod, _inputs, out):
+                records.append((path, counts[path], type(mod).__name__, flatten_output(out)))
+                counts[path] += 1
+            return hook
+
+        handles = [m.register_forward_hook(make_hook(p)) for p, m in self.module.named_modules()]
+        try:
+            with torch.inference_mode():
+                self.module(x)
+        except Exception as exc:
+            raise DeepvisError(f"the model fails on a {tuple(x.shape)} input: "
+                               f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                               ) from None
+        finally:
+            for h in handles:
+                h.remove()
+        layers = []
+        for path, call, type_name, tensors in records:
+            for keys, tensor in tensors:
+                layers.append(LayerInfo(layer_name(path, call, counts[path] > 1, keys), path, call, keys,
+                                        type_name, tuple(tensor.shape[1:])))
+        return layers
+
+    def _discover_scripted(self, x) -> list[LayerInfo]:
+        name = getattr(self.module, "original_name", type(self.module).__name__)
+        if name == "Sequential":
+            self._chain = list(self.module.named_children())
+            layers, out = [], x
+            with torch.inference_mode():
+                for path, child in self._chain:
+                    out = child(out)
+                    layers.append(LayerInfo(path, path, 0, (), getattr(child, "original_name", "?"),
+                                            tuple(out.shape[1:])))
+            return layers + [LayerInfo(OUTPUT, "", 0, (), name, tuple(out.shape[1:]))]
+        self.unavailable_reason = (
+            "TorchScript runs its layers inside compiled code where Python hooks cannot reach; to see inner "
+            "layers, load the architecture (package.module:factory or a zoo name) with --weights and a state dict")
+        with torch.inference_mode():
+            out = self.module(x)
+        return [LayerInfo(layer_name("", 0, False, keys), "", 0, keys, name, tuple(t.shape[1:]))
+                for keys, t in flatten_output(out)]
+
+    # --- lookup --------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def layer(self, name: str) -> LayerInfo:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            pass
+        close = difflib.get_close_matches(name, self.names(), n=4, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; list them with deepvis info"
+        extra = f" ({self.unavailable_reason.split(';')[0]})" if self.unavailable_reason else ""
+        raise DeepvisError(f"no layer named {name!r} in this model{extra}{hint}")
+
+    def conv_layers(self) -> list[LayerInfo]:
+        return [layer for layer in self.layers if layer.is_conv]
+
+    def largest_conv_layer(self) -> LayerInfo:
+        """The conv layer with the most output elements: the heaviest one to show."""
+        convs = self.conv_layers() or [layer for layer in self.layers if layer.spatial] or self.layers
+        return max(convs, key=lambda layer: layer.numel)
+
+    def default_layer(self) -> LayerInfo:
+        """A rectified spatial layer about half way through: what DVT users look at first."""
+        spatial = [layer for layer in self.layers if layer.spatial and layer.path]
+        rectified = [layer for layer in spatial if layer.type_name in ACTIVATION_TYPES]
+        candidates = rectified or [layer for layer in spatial if layer.is_conv] or spatial
+        if not candidates:
+            return self.layers[-1]
+        return candidates[len(candidates) // 2]
+
+    # --- capture -------------------------------------------------------------------------
+
+    def capture(self, x: torch.Tensor, names: Iterable[str], detach: bool = True,
+                transform: Callable[[str, torch.Tensor], object] | None = None):
+        """Run the model on ``x``; return its output and ``{name: activation}`` for ``names``.
+
+        With ``detach=False`` the activations stay in the autograd graph (for gradient views).
+        ``transform(name, tensor)``, when given, is applied inside the hook, before any later
+        in-place op can touch the tensor, and its result is kept instead of a clone: the live
+        pipeline tiles a layer straight from the hook, saving a copy of the whole layer.
+        """
+        wanted = [self.layer(n) for n in dict.fromkeys(names)]
+        if transform is None:
+            def transform(_name, tensor):
+                return _keep(tensor, detach)
+        if self._chain is not None:
+            return self._capture_chain(x, wanted, transform)
+        captured: dict[str, torch.Tensor] = {}
+        by_path: dict[str, list[LayerInfo]] = defaultdict(list)
+        for layer in wanted:
+            if layer.path:
+                by_path[layer.path].append(layer)
+        modules = dict(self.module.named_modules())
+        counts: dict[str, int] = defaultdict(int)
+
+        def make_hook(path, layers):
+            def hook(_mod, _inputs, out):
+                call = counts[path]
+                counts[path] += 1
+                for layer in layers:
+                    if layer.call == call:
+                        captured[layer.name] = transform(layer.name, _pick(out, layer.keys))
+            return hook
+
+        handles = [modules[p].register_forward_hook(make_hook(p, ls)) for p, ls in by_path.items()]
+        try:
+            output = self.module(x)
+        finally:
+            for h in handles:
+                h.remove()
+        for layer in wanted:
+            if not layer.path:
+                captured[layer.name] = transform(layer.name, _pick(output, layer.keys))
+        return output, captured
+
+    def _capture_chain(self, x, wanted, transform):
+        names = {layer.path for layer in wanted if layer.path}
+        captured = {}
+        out = x
+        for path, child in self._chain:
+            out = child(out)
+            if path in names:
+                captured[path] = transform(path, out)
+        if any(layer.name == OUTPUT for layer in wanted):
+            captured[OUTPUT] = transform(OUTPUT, out)
+        return out, captured
+
+
+def _keep(tensor: torch.Tensor, detach: bool) -> torch.Tensor:
+    return tensor.detach().clone() if detach else tensor.clone()
+
+
+def parse_layer_name(name: str) -> tuple[str, int | None, str]:
+    """Split ``path#call[key]...`` into its parts (for display and for tests)."""
+    m = _NAME.match(name)
+    if not m:
+        return name, None, ""
+    call = m.group("call")
+    return m.group("path"), int(call) if call is not None else None, m.group("keys")
