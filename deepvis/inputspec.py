@@ -34,8 +34,8 @@ class InputSpec:
     channels: int = 3
     height: int = 224
     width: int = 224
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
     value_scale: float = 1.0
     fit: str = "crop"
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from deepvis.checkpoint import (align_keys, check_file, extract_state_dict, is_torchscript, load_checkpoint,
-                                load_weights_into)
+                                load_weights_into, weight_mismatch)
 from deepvis.device import resolve_device
 from deepvis.errors import DeepvisError
 from deepvis.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor
@@ -102,10 +102,14 @@ def _from_zoo(entry: ZooEntry, weights, trust_pickle):
     module = entry.build()
     classes = _head_classes(module, state)
     if classes is not None:
-        # A fine-tuned copy of a zoo architecture with its own head: rebuild for its class count.
-        module = entry.build(num_classes=classes)
-        if labels is not None and len(labels) != classes:
-            labels = None
+        # A fine-tuned copy of a zoo architecture with its own head: rebuild for its class count,
+        # unless the rebuilt model does not fit either (then the difference is not in the head, and
+        # the error below should describe the checkpoint against the original architecture).
+        rebuilt = entry.build(num_classes=classes)
+        if not weight_mismatch(rebuilt.state_dict(), align_keys(state, rebuilt.state_dict().keys())):
+            module = rebuilt
+            if labels is not None and len(labels) != classes:
+                labels = None
     load_weights_into(module, state, source=str(path))
     return entry.after_load(module), labels, str(path)
 

@@ -120,6 +120,7 @@ class LivePipeline:
         self._capture: threading.Thread | None = None
         self._started = False
         self._last_serial = None
+        self._errors_seen: dict[int, int] = {}
         self._dead_source: FrameSource | None = None
         # Nothing may outlive its owner (a closed window, a finished script).
         self._finalizer = weakref.finalize(self, _stop_threads, self._stop, self._cond)
@@ -214,6 +215,10 @@ class LivePipeline:
         start = time.perf_counter()
         item = source.read()
         capture_ms = (time.perf_counter() - start) * 1000
+        # Sources skip unreadable files on their own and note why; pass that on.
+        for message in source.errors[self._errors_seen.get(id(source), 0):]:
+            self._report(message)
+        self._errors_seen[id(source)] = len(source.errors)
         if isinstance(item, FrameError):
             self._report(item.message)
             if item.fatal:

@@ -1,0 +1,36 @@
+"""Shared fixtures: the bundled photos and small real models (no downloads, no mocks)."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepvis.images import read_image
+from deepvis.resources import sample_image
+
+
+@pytest.fixture(scope="session")
+def cat_image() -> np.ndarray:
+    return read_image(sample_image("cat"))
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    from deepvis.loading import load_model
+
+    return load_model("efficientnet_lite0", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from deepvis.loading import load_model
+
+    return load_model("digits_cnn", device="cpu")
+
+
+@pytest.fixture
+def resnet18_random():
+    """torchvision's ResNet-18 with seeded random weights, at a small input size."""
+    from deepvis.loading import load_model
+
+    torch.manual_seed(0)
+    return load_model("resnet18", "none", device="cpu", input_size=(64, 64))
