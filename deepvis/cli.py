@@ -224,6 +224,28 @@ def cmd_filters(args):
           f"tiles -> {args.out}")
 
 
+def cmd_gui(args):
+    from deepvis.inputspec import parse_floats, parse_size
+
+    try:
+        from deepvis.widgets.app import run_gui
+    except ImportError as exc:
+        raise DeepvisError(f"the GUI needs PySide6, pyqtgraph and vispy ({exc})") from None
+    options = dict(device=args.device, trust_pickle=args.trust_pickle,
+                   input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
+                   mean=parse_floats(args.mean, "mean") if args.mean else None,
+                   std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit)
+    input_spec = f"camera:{args.camera}" if args.camera is not None else args.input
+    # Explicit arguments describe a fresh session; the last session is restored only for a bare start.
+    restore = args.model is None and input_spec is None and not args.screenshot
+    code = run_gui(model=args.model, weights=args.weights, input_spec=input_spec, tab=args.tab,
+                   model_options=options, screenshot=args.screenshot, after_frames=args.after_frames,
+                   restore=restore)
+    if code:
+        raise DeepvisError("the window closed with an error" if not args.screenshot else
+                           f"could not take the screenshot {args.screenshot}")
+
+
 def cmd_bench(args):
     from deepvis.bench import BENCHMARKS
 
@@ -250,6 +272,16 @@ def build_parser():
     parser = _Parser(prog="deepvis", description="Look inside PyTorch networks while they run.")
     parser.add_argument("--version", action="version", version=f"deepvis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("gui", help="open the app (the default without a command)")
+    _add_model(p)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="PATH", help="image, folder of images, video, or 'pattern'")
+    source.add_argument("--camera", type=int, metavar="N", help="camera index")
+    p.add_argument("--tab", metavar="NAME", help="tab to show first (Activations, Filters, ...)")
+    p.add_argument("--screenshot", metavar="PNG", help="save the window after --after-frames results and quit")
+    p.add_argument("--after-frames", type=int, default=3, metavar="N")
+    p.set_defaults(func=cmd_gui, on_compute_thread=False)
 
     p = sub.add_parser("models", help="list the model zoo and whether weights are available")
     p.add_argument("--json", action="store_true")
@@ -309,8 +341,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        args = parser.parse_args(["gui"])
     if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters"):
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL

@@ -34,6 +34,7 @@ import torch
 from deepvis.computethread import ComputeThread, compute_thread
 from deepvis.device import synchronize
 from deepvis.errors import DeepvisError
+from deepvis.inputspec import Preprocessor
 from deepvis.loading import LoadedModel
 from deepvis.predictions import Summary, summarize
 from deepvis.probe import Probe
@@ -51,6 +52,8 @@ class LiveSettings:
     normalization: str = "layer"
     topk: int = 5
     frozen: bool = False  # keep computing on the current frame, take no new ones
+    mirror: bool = False  # flip frames left-right (a webcam as a mirror)
+    fit: str | None = None  # "crop" or "stretch"; None keeps the model's own
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class LivePipeline:
     def __init__(self, model: LoadedModel, source: FrameSource, settings: LiveSettings | None = None, *,
                  probe: Probe | None = None, on_result: Callable[[LiveResult], None] | None = None,
                  on_error: Callable[[str], None] | None = None, recompute_static: bool = False,
-                 owns_source: bool = True, compute: ComputeThread | None = None):
+                 owns_source: bool = True, compute: ComputeThread | None = None,
+                 on_frame: Callable[[Frame], None] | None = None):
         self.model = model
         self.probe = probe or Probe(model.module, model.example_input())
         self.settings = settings or LiveSettings()
@@ -105,6 +109,8 @@ class LivePipeline:
         self._owns_source = owns_source
         self.on_result = on_result
         self.on_error = on_error
+        self.on_frame = on_frame  # every new frame, before processing (for a live raw view)
+        self._preprocessors: dict[str | None, Preprocessor] = {None: model.preprocessor}
         self.recompute_static = recompute_static
         self._cond = threading.Condition()
         self._slot = _Slot()
@@ -120,6 +126,7 @@ class LivePipeline:
         self._capture: threading.Thread | None = None
         self._started = False
         self._last_serial = None
+        self._read_settings = (False, None)
         self._errors_seen: dict[int, int] = {}
         self._dead_source: FrameSource | None = None
         # Nothing may outlive its owner (a closed window, a finished script).
@@ -224,13 +231,22 @@ class LivePipeline:
             if item.fatal:
                 self._dead_source = source  # nothing more will come until set_source
             return False
-        if item.serial == self._last_serial:
+        if item.serial == self._last_serial and self._read_settings == (self.settings.mirror, self.settings.fit):
             return False  # a still image: unchanged
         self._last_serial = item.serial
+        settings = self.settings
+        self._read_settings = (settings.mirror, settings.fit)
+        if settings.mirror:
+            item = replace(item, image=np.ascontiguousarray(item.image[:, ::-1]))
+        if self.on_frame is not None:
+            self.on_frame(item)
         start = time.perf_counter()
         try:
-            fitted = self.model.preprocessor.fit(item.image)
-            array = self.model.preprocessor.normalize(fitted)
+            pre = self._preprocessors.get(settings.fit)
+            if pre is None:
+                pre = self._preprocessors[settings.fit] = Preprocessor(replace(self.model.spec, fit=settings.fit))
+            fitted = pre.fit(item.image)
+            array = pre.normalize(fitted)
         except DeepvisError as exc:
             self._report(str(exc))
             return False
@@ -314,8 +330,8 @@ class LivePipeline:
                     tiled["grid"], tiled["layout"] = tile_activation(maps, "channel")
                 else:
                     tiled["grid"], tiled["layout"] = tile(maps)
-                if name not in settings.layers:
-                    return None
+                if name not in settings.layers and settings.normalization != "channel":
+                    return None  # the raw values stay readable from the grid itself
             return tensor[0].detach().float().cpu().clone().numpy()
 
         output, captured = self.probe.capture(x, names, transform=keep)

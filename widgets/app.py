@@ -1,0 +1,32 @@
+"""Starting the desktop app (``deepvis`` / ``deepvis gui``)."""
+
+import os
+import sys
+
+from deepvis.errors import DeepvisError
+
+
+def check_display() -> None:
+    """Qt aborts the process without a display; say what to do instead."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                  or os.environ.get("QT_QPA_PLATFORM")):
+        raise DeepvisError("no display to open the window on: run it in a desktop session, under xvfb-run, "
+                           "or use the headless commands (deepvis --help)")
+
+
+def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=None, screenshot=None,
+            after_frames=1, restore=True) -> int:
+    check_display()
+    from deepvis.widgets import qtenv  # noqa: F401  (binding and pyqtgraph options first)
+    from PySide6.QtWidgets import QApplication
+
+    from deepvis.widgets.mainwindow import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("deepvis")
+    window = MainWindow(model=model, weights=weights, input_spec=input_spec, tab=tab, model_options=model_options,
+                        screenshot=screenshot, after_frames=after_frames, restore=restore)
+    window.show()
+    code = app.exec()
+    window.close()
+    return code

@@ -1,0 +1,55 @@
+"""Every probe-able layer with its type and output shape; click or u/o to choose."""
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+
+class LayerList(QWidget):
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("filter layers (name or type)")
+        self.filter.setClearButtonEnabled(True)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["layer", "type", "output"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        # Keys belong to the window (u/o, arrows move the unit, like the toolbox).
+        self.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.tree, 1)
+        self._items: dict[str, QTreeWidgetItem] = {}
+        session.modelChanged.connect(self.populate)
+        session.layerChanged.connect(self.select)
+        self.tree.itemClicked.connect(lambda item, _c: session.set_layer(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.filter.textChanged.connect(self._apply_filter)
+
+    def populate(self, state) -> None:
+        self.tree.clear()
+        self._items = {}
+        for layer in state.probe.layers:
+            item = QTreeWidgetItem([layer.name, layer.type_name, "x".join(map(str, layer.shape))])
+            item.setData(0, Qt.ItemDataRole.UserRole, layer.name)
+            self._items[layer.name] = item
+        self.tree.addTopLevelItems(list(self._items.values()))
+        for column in range(3):
+            self.tree.resizeColumnToContents(column)
+        self._apply_filter(self.filter.text())
+        if state.probe.unavailable_reason:
+            self.tree.setToolTip(state.probe.unavailable_reason)
+
+    def select(self, name: str) -> None:
+        item = self._items.get(name)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+            self.tree.scrollToItem(item)
+
+    def _apply_filter(self, text: str) -> None:
+        text = text.strip().lower()
+        for name, item in self._items.items():
+            item.setHidden(bool(text) and text not in name.lower() and text not in item.text(1).lower())

@@ -1,0 +1,53 @@
+"""Top-k predictions as horizontal bars; a one-line summary for models that do not classify."""
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+
+class PredictionPane(QWidget):
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.rows = ()
+        self.kind = "classification"
+        self.text = "waiting for input..."
+        self.stale = False
+        self.setMinimumHeight(150)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        session.resultReady.connect(self.on_result)
+
+    def on_result(self) -> None:
+        result = self.session.result
+        if result is None or result.summary is None:
+            return
+        self.rows, self.kind, self.text = result.summary.predictions, result.summary.kind, result.summary.text
+        self.stale = self.session.stale(result)
+        self.update()
+
+    def paintEvent(self, _event):
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#1e1f22"))
+        p.setPen(QColor("#d0d0d0"))
+        title = {"classification": "Top predictions", "segmentation": "Classes by share of pixels"}.get(
+            self.kind, "Output")
+        bold = QFont(self.font())
+        bold.setBold(True)
+        p.setFont(bold)
+        p.drawText(6, 16, title + ("   (stale)" if self.stale else ""))
+        p.setFont(self.font())
+        if not self.rows:
+            p.drawText(QRectF(6, 24, self.width() - 12, self.height() - 30), Qt.TextFlag.TextWordWrap, self.text)
+            return
+        top, row_h = 26, max(18, min(28, (self.height() - 30) // max(1, len(self.rows))))
+        label_w = min(220, self.width() // 2)
+        bar_w = self.width() - label_w - 70
+        for i, row in enumerate(self.rows):
+            y = top + i * row_h
+            p.setPen(QColor("#d0d0d0"))
+            p.drawText(QRectF(6, y, label_w - 10, row_h), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                       p.fontMetrics().elidedText(row.label, Qt.TextElideMode.ElideRight, label_w - 10))
+            p.fillRect(QRectF(label_w, y + 3, bar_w, row_h - 6), QColor("#2c2e33"))
+            colour = QColor("#4e9de6") if i == 0 else QColor("#3a6f9e")
+            p.fillRect(QRectF(label_w, y + 3, max(1.0, bar_w * row.score), row_h - 6), colour)
+            p.drawText(QRectF(label_w + bar_w + 6, y, 60, row_h), Qt.AlignmentFlag.AlignVCenter, f"{row.score:.1%}")

@@ -1,0 +1,235 @@
+"""The state the window's views share, and the bridge from the engine's threads to Qt.
+
+One ``Session`` per window holds the loaded model, its probe, the input source, the live
+pipeline and the selection (layer and unit). Views never talk to each other: they read the
+session and react to its signals. Results produced on the compute thread are handed over
+latest-wins: the session keeps only the newest one and posts a single queued signal, so a
+slow paint never builds a queue of stale frames in Qt's event loop.
+"""
+
+import threading
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from deepvis.computethread import compute_thread
+from deepvis.errors import DeepvisError
+from deepvis.loading import LoadedModel, load_model
+from deepvis.pipeline import LiveResult, LivePipeline, LiveSettings
+from deepvis.probe import Probe
+from deepvis.sources import Frame, FrameSource, open_source
+
+
+@dataclass
+class ModelState:
+    model: LoadedModel
+    probe: Probe
+    spec_text: str  # what the user asked for, for settings and the title
+
+
+class Session(QObject):
+    modelChanged = Signal(object)  # ModelState
+    sourceChanged = Signal(str)  # a name for the status bar
+    layerChanged = Signal(str)
+    unitChanged = Signal(int)
+    settingsChanged = Signal(object)  # LiveSettings
+    resultReady = Signal()  # the newest result is in .result
+    frameReady = Signal()  # the newest raw frame is in .frame
+    message = Signal(str)  # errors and notes for the message bar
+    busy = Signal(str)  # "" when idle
+
+    _posted_result = Signal()
+    _posted_frame = Signal()
+    _posted_message = Signal(str)
+    _posted_model = Signal(object, object, str)  # ModelState or None, error text, spec
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.state: ModelState | None = None
+        self.pipeline: LivePipeline | None = None
+        self.source: FrameSource | None = None
+        self.source_spec: str | None = None
+        self.layer: str | None = None
+        self.unit: int = 0
+        self.settings = LiveSettings()
+        self.result: LiveResult | None = None
+        self.frame: Frame | None = None
+        self.frames_seen = 0
+        self.results_seen = 0
+        self._lock = threading.Lock()
+        self._result_pending = False
+        self._frame_pending = False
+        self._posted_result.connect(self._deliver_result)
+        self._posted_frame.connect(self._deliver_frame)
+        self._posted_message.connect(self.message)
+        self._posted_model.connect(self._model_loaded)
+
+    # --- model -------------------------------------------------------------------------
+
+    def load_model(self, spec: str | None, weights: str | None = None, **options) -> None:
+        """Load on the compute thread; the current model keeps running until the new one is ready."""
+        self.busy.emit(f"loading {spec or 'the default model'}...")
+
+        def work():
+            model = load_model(spec, weights, **options)
+            return ModelState(model, Probe(model.module, model.example_input()), spec or model.name)
+
+        future = compute_thread().submit(work)
+
+        def done(f):
+            try:
+                self._posted_model.emit(f.result(), "", spec or "")
+            except DeepvisError as exc:
+                self._posted_model.emit(None, str(exc), spec or "")
+            except Exception as exc:  # a bug or a broken model: say so, keep the old model
+                self._posted_model.emit(None, f"{type(exc).__name__}: {exc}", spec or "")
+
+        future.add_done_callback(done)
+
+    @Slot(object, object, str)
+    def _model_loaded(self, state, error, spec):
+        self.busy.emit("")
+        if state is None:
+            self.message.emit(f"Could not load {spec}: {error}")
+            return
+        self.state = state
+        layer = self.layer if self.layer in state.probe else state.probe.default_layer().name
+        self.layer, self.unit = layer, 0
+        self.settings = LiveSettings(grid_layer=layer, normalization=self.settings.normalization,
+                                     topk=self.settings.topk, mirror=self.settings.mirror, fit=self.settings.fit)
+        self._restart_pipeline()
+        for note in state.model.notes:
+            self.message.emit(f"{state.model.name}: {note}")
+        self.modelChanged.emit(state)
+        self.layerChanged.emit(layer)
+        self.unitChanged.emit(0)
+
+    # --- input -------------------------------------------------------------------------
+
+    def open_input(self, spec) -> bool:
+        try:
+            source = open_source(spec)
+        except DeepvisError as exc:
+            self.message.emit(str(exc))
+            return False
+        old = self.source
+        self.source, self.source_spec = source, str(spec)
+        self.frame = None
+        if self.pipeline is not None:
+            self.pipeline.set_source(source, owns_source=False)
+        if old is not None:
+            old.close()
+        self.sourceChanged.emit(source.name)
+        return True
+
+    def next_item(self, step: int = 1) -> None:
+        if self.source is not None:
+            (self.source.next_item if step > 0 else self.source.previous_item)()
+
+    # --- selection and settings ----------------------------------------------------------
+
+    def set_layer(self, name: str) -> None:
+        if self.state is None or name == self.layer:
+            return
+        try:
+            self.state.probe.layer(name)
+        except DeepvisError as exc:
+            self.message.emit(str(exc))
+            return
+        self.layer = name
+        self.unit = min(self.unit, self.state.probe.layer(name).channels - 1)
+        self.update_settings(grid_layer=name)
+        self.layerChanged.emit(name)
+        self.unitChanged.emit(self.unit)
+
+    def step_layer(self, step: int) -> None:
+        if self.state is None:
+            return
+        names = self.state.probe.names()
+        i = names.index(self.layer) if self.layer in names else 0
+        self.set_layer(names[max(0, min(len(names) - 1, i + step))])
+
+    def set_unit(self, unit: int) -> None:
+        if self.state is None or self.layer is None:
+            return
+        unit = max(0, min(int(unit), self.state.probe.layer(self.layer).channels - 1))
+        if unit != self.unit:
+            self.unit = unit
+            self.unitChanged.emit(unit)
+
+    def update_settings(self, **changes) -> None:
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, **changes)
+        if self.pipeline is not None:
+            try:
+                self.pipeline.update(**changes)
+            except DeepvisError as exc:
+                self.message.emit(str(exc))
+        self.settingsChanged.emit(self.settings)
+
+    # --- pipeline ------------------------------------------------------------------------
+
+    def _restart_pipeline(self) -> None:
+        self._stop_pipeline()
+        if self.state is None or self.source is None:
+            return
+        self.pipeline = LivePipeline(self.state.model, self.source, self.settings, probe=self.state.probe,
+                                     on_result=self._on_result, on_error=self._posted_message.emit,
+                                     on_frame=self._on_frame, owns_source=False)
+        self.pipeline.start()
+
+    def start(self) -> None:
+        if self.pipeline is None:
+            self._restart_pipeline()
+
+    def _stop_pipeline(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
+
+    def close(self) -> None:
+        self._stop_pipeline()
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+
+    def _on_result(self, result: LiveResult) -> None:  # compute thread
+        with self._lock:
+            self.result = result
+            post, self._result_pending = not self._result_pending, True
+        if post:
+            self._posted_result.emit()
+
+    def _on_frame(self, frame: Frame) -> None:  # capture or compute thread
+        with self._lock:
+            self.frame = frame
+            post, self._frame_pending = not self._frame_pending, True
+        if post:
+            self._posted_frame.emit()
+
+    @Slot()
+    def _deliver_result(self) -> None:
+        with self._lock:
+            self._result_pending = False
+        self.results_seen += 1
+        self.resultReady.emit()
+
+    @Slot()
+    def _deliver_frame(self) -> None:
+        with self._lock:
+            self._frame_pending = False
+        self.frames_seen += 1
+        self.frameReady.emit()
+
+    def stale(self, result: LiveResult | None = None) -> bool:
+        """A result lags when its frame is older than the newest frame or its settings are out of date."""
+        result = result or self.result
+        if result is None:
+            return True
+        if result.settings.grid_layer != self.settings.grid_layer or \
+                result.settings.normalization != self.settings.normalization:
+            return True
+        frame = self.frame
+        return frame is not None and frame.serial != result.frame.serial and \
+            frame.timestamp - result.frame.timestamp > 0.25
