@@ -55,10 +55,16 @@ def load_checkpoint(path, trust_pickle: bool = False):
         text = str(exc)
         if "Weights only load failed" in text or "weights_only" in text:
             found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"global[: ]+'?([\w.]+)", text)
-            what = f" (it references {found.group(1)})" if found else ""
-            raise DeepvisError(
-                f"{path} contains pickled Python objects{what}; unpickling can run arbitrary code, so it "
-                f"is refused: pass --trust-pickle only if you trust where the file came from") from None
+            # The safe loader also wraps plain garbage ("Unsupported operand 95"): only a refused
+            # global/constructor means Python objects; anything else is not a checkpoint at all.
+            if found or any(s in text for s in ("call reduce", "create new object", "Can only build")):
+                what = f" (it references {found.group(1)})" if found else ""
+                raise DeepvisError(
+                    f"{path} contains pickled Python objects{what}; unpickling can run arbitrary code, so it "
+                    f"is refused: pass --trust-pickle only if you trust where the file came from") from None
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            raise DeepvisError(f"{path} is not a PyTorch checkpoint "
+                               f"({detail.group(1)[:200] if detail else 'unreadable pickle data'})") from None
         raise DeepvisError(f"{path} is not a PyTorch checkpoint ({_first_line(exc)})") from None
     except RuntimeError as exc:
         text = str(exc)
