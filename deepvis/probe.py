@@ -18,6 +18,7 @@ would otherwise change what we captured. Hooks are removed in ``finally`` blocks
 
 import difflib
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -215,9 +216,14 @@ class Probe:
                 by_path[layer.path].append(layer)
         modules = dict(self.module.named_modules())
         counts: dict[str, int] = defaultdict(int)
+        # Hooks belong to the module, not to this call: a forward on another thread (the live
+        # pipeline while a script captures) would fire them too and overwrite our results.
+        owner = threading.get_ident()
 
         def make_hook(path, layers):
             def hook(_mod, _inputs, out):
+                if threading.get_ident() != owner:
+                    return
                 call = counts[path]
                 counts[path] += 1
                 for layer in layers:

@@ -100,3 +100,31 @@ def test_a_model_that_fails_on_its_input_is_a_clear_error():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
     with pytest.raises(DeepvisError, match="fails on a"):
         Probe(model, torch.zeros(1, 3, 8, 8))
+
+
+def test_capture_on_another_thread_is_not_disturbed(resnet18_random):
+    """The live pipeline and a script may capture the same layer at the same time."""
+    import threading
+
+    m = resnet18_random.module
+    probe = Probe(m, resnet18_random.example_input())
+    stop = threading.Event()
+
+    def other():
+        noise = torch.randn(1, 3, 64, 64) * 5
+        with torch.inference_mode():
+            while not stop.is_set():
+                probe.capture(noise, ["layer1"])
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        x = torch.randn(1, 3, 64, 64)
+        with torch.inference_mode():
+            expected = m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x)))))
+            for _ in range(20):
+                _, acts = probe.capture(x, ["layer1"])
+                torch.testing.assert_close(acts["layer1"], expected)
+    finally:
+        stop.set()
+        thread.join()

@@ -22,8 +22,11 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
 
     from deepvis.widgets.mainwindow import MainWindow
 
+    from deepvis.widgets.theme import apply_dark_theme
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("deepvis")
+    apply_dark_theme(app)
     window = MainWindow(model=model, weights=weights, input_spec=input_spec, tab=tab, model_options=model_options,
                         screenshot=screenshot, after_frames=after_frames, restore=restore)
     window.show()

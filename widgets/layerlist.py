@@ -1,7 +1,10 @@
 """Every probe-able layer with its type and output shape; click or u/o to choose."""
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+# Layers that only pass data through; hidden unless asked for, they make long lists longer.
+PLUMBING = frozenset({"Identity", "Dropout", "Dropout2d", "ZeroPad2d", "ConstantPad2d", "Flatten"})
 
 
 class LayerList(QWidget):
@@ -11,23 +14,35 @@ class LayerList(QWidget):
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("filter layers (name or type)")
         self.filter.setClearButtonEnabled(True)
+        self.show_all = QCheckBox("all")
+        self.show_all.setToolTip("also list pass-through layers (" + ", ".join(sorted(PLUMBING)) + ")")
         self.tree = QTreeWidget()
         self.tree.setColumnCount(3)
         self.tree.setHeaderLabels(["layer", "type", "output"])
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, header.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, header.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, header.ResizeMode.ResizeToContents)
         # Keys belong to the window (u/o, arrows move the unit, like the toolbox).
         self.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.filter)
+        row = QHBoxLayout()
+        row.addWidget(self.filter, 1)
+        row.addWidget(self.show_all)
+        layout.addLayout(row)
         layout.addWidget(self.tree, 1)
         self._items: dict[str, QTreeWidgetItem] = {}
         session.modelChanged.connect(self.populate)
         session.layerChanged.connect(self.select)
         self.tree.itemClicked.connect(lambda item, _c: session.set_layer(item.data(0, Qt.ItemDataRole.UserRole)))
         self.filter.textChanged.connect(self._apply_filter)
+        self.show_all.toggled.connect(lambda _on: self._apply_filter(self.filter.text()))
 
     def populate(self, state) -> None:
         self.tree.clear()
@@ -37,8 +52,6 @@ class LayerList(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, layer.name)
             self._items[layer.name] = item
         self.tree.addTopLevelItems(list(self._items.values()))
-        for column in range(3):
-            self.tree.resizeColumnToContents(column)
         self._apply_filter(self.filter.text())
         if state.probe.unavailable_reason:
             self.tree.setToolTip(state.probe.unavailable_reason)
@@ -51,5 +64,7 @@ class LayerList(QWidget):
 
     def _apply_filter(self, text: str) -> None:
         text = text.strip().lower()
+        show_all = self.show_all.isChecked()
         for name, item in self._items.items():
-            item.setHidden(bool(text) and text not in name.lower() and text not in item.text(1).lower())
+            plumbing = item.text(1) in PLUMBING and not show_all
+            item.setHidden(plumbing or (bool(text) and text not in name.lower() and text not in item.text(1).lower()))

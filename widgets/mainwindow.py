@@ -331,7 +331,8 @@ class MainWindow(QMainWindow):
         if result is None:
             return
         t = result.timings
-        self.fps_label.setText(f"{result.fps:5.1f} fps")
+        live = self.session.source is not None and self.session.source.is_live
+        self.fps_label.setText(f"{result.fps:5.1f} fps" if live else "still image")
         self.stage_label.setText("  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward", "tile",
                                                                          "predict") if k in t) + " ms")
         source = self.session.source

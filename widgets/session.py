@@ -52,8 +52,10 @@ class Session(QObject):
         self.layer: str | None = None
         self.unit: int = 0
         self.settings = LiveSettings()
-        self.result: LiveResult | None = None
-        self.frame: Frame | None = None
+        self.result: LiveResult | None = None  # the newest result delivered to the GUI thread
+        self.frame: Frame | None = None  # the newest raw frame delivered to the GUI thread
+        self._incoming_result: LiveResult | None = None
+        self._incoming_frame: Frame | None = None
         self.frames_seen = 0
         self.results_seen = 0
         self._lock = threading.Lock()
@@ -196,22 +198,24 @@ class Session(QObject):
 
     def _on_result(self, result: LiveResult) -> None:  # compute thread
         with self._lock:
-            self.result = result
+            self._incoming_result = result
             post, self._result_pending = not self._result_pending, True
         if post:
             self._posted_result.emit()
 
     def _on_frame(self, frame: Frame) -> None:  # capture or compute thread
         with self._lock:
-            self.frame = frame
+            self._incoming_frame = frame
             post, self._frame_pending = not self._frame_pending, True
         if post:
             self._posted_frame.emit()
 
     @Slot()
     def _deliver_result(self) -> None:
+        # .result changes only here, on the GUI thread, so views see one result per signal.
         with self._lock:
             self._result_pending = False
+            self.result = self._incoming_result
         self.results_seen += 1
         self.resultReady.emit()
 
@@ -219,6 +223,7 @@ class Session(QObject):
     def _deliver_frame(self) -> None:
         with self._lock:
             self._frame_pending = False
+            self.frame = self._incoming_frame
         self.frames_seen += 1
         self.frameReady.emit()
 
