@@ -249,8 +249,15 @@ def cmd_gui(args):
 def cmd_bench(args):
     from deepvis.bench import BENCHMARKS
 
+    if args.name == "gui-live":
+        # Needs Qt, so it lives with the views; the CLI only dispatches to it.
+        from deepvis.widgets.bench_gui import bench_gui_live
+
+        result = bench_gui_live(args.model, args.input, seconds=args.seconds)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
+        return
     if args.name not in BENCHMARKS:
-        raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join(BENCHMARKS)}")
+        raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join([*BENCHMARKS, 'gui-live'])}")
     if args.model is None:
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
@@ -321,11 +328,12 @@ def build_parser():
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_filters)
 
-    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live)")
-    p.add_argument("name", metavar="NAME", help="live")
+    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, gui-live)")
+    p.add_argument("name", metavar="NAME", help="live or gui-live (needs a display, e.g. xvfb-run)")
     _add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--seconds", type=float, default=10.0, help="gui-live: how long to measure the window")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
     p.add_argument("--json", action="store_true")
     # The benchmark drives the compute thread from outside, as the GUI does.

@@ -128,6 +128,7 @@ class LivePipeline:
         self._last_serial = None
         self._read_settings = (False, None)
         self._errors_seen: dict[int, int] = {}
+        self._shown = None  # (frame, fitted, array) of the newest processed frame
         self._dead_source: FrameSource | None = None
         # Nothing may outlive its owner (a closed window, a finished script).
         self._finalizer = weakref.finalize(self, _stop_threads, self._stop, self._cond)
@@ -166,6 +167,11 @@ class LivePipeline:
         new = replace(self.settings, **changes)
         self._check_layers(new)
         with self._cond:
+            if new.frozen and not self.settings.frozen and self._shown is not None:
+                # Freeze the frame the user is looking at, not one captured in the meantime.
+                slot = self._slot
+                slot.frame, slot.fitted, slot.array = self._shown
+                slot.fresh = False
             self.settings = new
             self._slot.version += 1
             self._cond.notify_all()
@@ -221,7 +227,7 @@ class LivePipeline:
         """Read and preprocess one frame into the slot; False when nothing new came."""
         start = time.perf_counter()
         item = source.read()
-        capture_ms = (time.perf_counter() - start) * 1000
+        capture_ms = max(0.0, (time.perf_counter() - start - source.last_wait_s) * 1000)
         # Sources skip unreadable files on their own and note why; pass that on.
         for message in source.errors[self._errors_seen.get(id(source), 0):]:
             self._report(message)
@@ -252,8 +258,8 @@ class LivePipeline:
             return False
         preprocess_ms = (time.perf_counter() - start) * 1000
         with self._cond:
-            if self._source is not source:
-                return False
+            if self._source is not source or self.settings.frozen:
+                return False  # switched or frozen while this frame was being read
             slot = self._slot
             slot.frame, slot.fitted, slot.array, slot.fresh = item, fitted, array, True
             slot.capture_ms, slot.preprocess_ms = capture_ms, preprocess_ms
@@ -296,6 +302,7 @@ class LivePipeline:
                 fitted, array, settings = slot.fitted, slot.array, self.settings
                 self._cond.notify_all()
             self._done = key
+            self._shown = (frame, fitted, array)
             try:
                 with torch.inference_mode():
                     result = self._process(frame, fitted, array, settings, timings)

@@ -118,6 +118,9 @@ class FrameSource:
         self._closed = False
         self.errors: list[str] = []
         """Non-fatal problems seen so far, e.g. skipped unreadable files, oldest first."""
+        self.last_wait_s = 0.0
+        """How long the last read slept until its frame was due (paced sources), so that
+        callers can tell decoding time from waiting."""
 
     @property
     def name(self) -> str:
@@ -132,7 +135,9 @@ class FrameSource:
     def read(self) -> Frame | FrameError:
         """Return the current frame, or a FrameError describing why there is none."""
         # Pacing sleeps happen before taking the lock so GUI calls are not held up by them.
+        start = time.monotonic()
         self._wait_until_due()
+        self.last_wait_s = time.monotonic() - start
         with self._lock:
             if self._closed:
                 return FrameError(f"{self._name} is closed", fatal=True)

@@ -24,7 +24,8 @@ class ImagePanel(QWidget):
         self.view.ci.setContentsMargins(0, 0, 0, 0)
         self.box = self.view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.box.setMouseEnabled(False, False)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        # Downsampling to screen resolution before the LUT keeps big grids cheap to paint.
+        self.image = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.box.addItem(self.image)
         self.placeholder = pg.TextItem(placeholder, color="#8a8a8a", anchor=(0.5, 0.5))
         self.box.addItem(self.placeholder)
@@ -44,10 +45,12 @@ class ImagePanel(QWidget):
         self.view.scene().sigMouseClicked.connect(self._mouse_clicked)
 
     def set_title(self, text: str) -> None:
-        self.title.setText(text)
+        if self.title.text() != text:  # a changed label relayouts its parent
+            self.title.setText(text)
 
     def set_rgb(self, image: np.ndarray) -> None:
-        self._show(image, levels=(0, 255), lut_table=None)
+        # uint8 RGB without levels is pyqtgraph's zero-copy path to a QImage.
+        self._show(image, levels=None, lut_table=None)
 
     def set_map(self, values: np.ndarray, levels: tuple[float, float], colormap: str = "viridis") -> None:
         """A float map; NaN (tile padding) is drawn transparent over the dark background."""
@@ -55,7 +58,10 @@ class ImagePanel(QWidget):
 
     def _show(self, data, levels, lut_table):
         self.placeholder.hide()
-        self.image.setImage(data, levels=levels, lut=lut_table, autoLevels=False)
+        if levels is None:
+            self.image.setImage(data, lut=lut_table, autoLevels=False)
+        else:
+            self.image.setImage(data, levels=levels, lut=lut_table, autoLevels=False)
         if data.shape[:2] != self._shape:
             self._shape = data.shape[:2]
             self.box.autoRange(padding=0.01)
@@ -69,7 +75,8 @@ class ImagePanel(QWidget):
         self.box.autoRange()
 
     def set_stale(self, stale: bool) -> None:
-        self.badge.setVisible(stale)
+        if stale != self.badge.isVisible():
+            self.badge.setVisible(stale)
 
     def zoom_to(self, rect) -> None:
         """Show the (x, y, w, h) region of the image, or everything with None."""

@@ -50,6 +50,7 @@ class LayerList(QWidget):
         for layer in state.probe.layers:
             item = QTreeWidgetItem([layer.name, layer.type_name, "x".join(map(str, layer.shape))])
             item.setData(0, Qt.ItemDataRole.UserRole, layer.name)
+            item.setToolTip(0, layer.describe())
             self._items[layer.name] = item
         self.tree.addTopLevelItems(list(self._items.values()))
         self._apply_filter(self.filter.text())

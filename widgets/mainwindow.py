@@ -2,6 +2,7 @@
 predictions on the right, timings in the status bar; keys like the Deep Visualization
 Toolbox and the mouse for everything."""
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -25,6 +26,7 @@ from deepvis.widgets.views import registered_views
 
 MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".ts", ".jit", ".tar", ".bin"}
 SETTINGS = ("deepvis", "deepvis")
+STATUS_INTERVAL_S = 0.25
 
 
 class MainWindow(QMainWindow):
@@ -41,6 +43,7 @@ class MainWindow(QMainWindow):
         self.model_options = dict(model_options or {})
         self._screenshot = (screenshot, max(1, after_frames)) if screenshot else None
         self._previous_input: str | None = None
+        self._status_at = 0.0
 
         self.input_pane = InputPane(self.session)
         self.layer_list = LayerList(self.session)
@@ -330,11 +333,14 @@ class MainWindow(QMainWindow):
         result = self.session.result
         if result is None:
             return
-        t = result.timings
-        live = self.session.source is not None and self.session.source.is_live
-        self.fps_label.setText(f"{result.fps:5.1f} fps" if live else "still image")
-        self.stage_label.setText("  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward", "tile",
-                                                                         "predict") if k in t) + " ms")
+        now = time.monotonic()
+        if now - self._status_at > STATUS_INTERVAL_S:  # relayouting the status bar per frame costs fps
+            self._status_at = now
+            t = result.timings
+            live = self.session.source is not None and self.session.source.is_live
+            self.fps_label.setText(f"{result.fps:5.1f} fps" if live else "still image")
+            self.stage_label.setText("  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward",
+                                                                             "tile", "predict") if k in t) + " ms")
         source = self.session.source
         still = source is not None and not source.is_live  # a still image gives one result, not N
         if self._screenshot and (self.session.results_seen >= self._screenshot[1] or

@@ -8,12 +8,14 @@ slow paint never builds a queue of stale frames in Qt's event loop.
 """
 
 import threading
+from pathlib import Path
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from deepvis.computethread import compute_thread
 from deepvis.errors import DeepvisError
+from deepvis.images import VIDEO_SUFFIXES
 from deepvis.loading import LoadedModel, load_model
 from deepvis.pipeline import LiveResult, LivePipeline, LiveSettings
 from deepvis.probe import Probe
@@ -108,9 +110,16 @@ class Session(QObject):
 
     # --- input -------------------------------------------------------------------------
 
-    def open_input(self, spec) -> bool:
+    def open_input(self, spec, realtime: bool = True) -> bool:
+        """Open an image, folder, video, camera or pattern; videos and the pattern play at their
+        own frame rate unless ``realtime`` is off (benchmarks decode as fast as the model runs)."""
+        options = {}
+        if str(spec).strip().lower() == "pattern":
+            options["fps"] = 30.0 if realtime else None
+        elif Path(str(spec)).suffix.lower() in VIDEO_SUFFIXES:
+            options["realtime"] = realtime
         try:
-            source = open_source(spec)
+            source = open_source(spec, **options)
         except DeepvisError as exc:
             self.message.emit(str(exc))
             return False

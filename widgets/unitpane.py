@@ -1,5 +1,6 @@
 """The selected unit: its channel enlarged (optionally over the input), stats and history."""
 
+import time
 from collections import deque
 
 import cv2
@@ -12,6 +13,7 @@ from deepvis.colormaps import apply_colormap
 from deepvis.widgets.imagepanel import ImagePanel
 
 HISTORY = 120
+PLOT_INTERVAL_S = 0.2
 
 
 class UnitPane(QWidget):
@@ -34,6 +36,7 @@ class UnitPane(QWidget):
         self.plot.setLabel("left", "max")
         self.curve = self.plot.plot(pen=pg.mkPen("#f0a030", width=1.5))
         self.history: deque[float] = deque(maxlen=HISTORY)
+        self._plotted_at = 0.0
         row = QHBoxLayout()
         row.addWidget(self.overlay)
         row.addWidget(self.opacity)
@@ -75,7 +78,11 @@ class UnitPane(QWidget):
         y, x = np.unravel_index(int(np.argmax(channel)), channel.shape)
         self.stats.setText(f"max {hi:.4g} at (y {y}, x {x})\nmean {float(channel.mean()):.4g}   min {lo:.4g}")
         self.history.append(hi)
-        self.curve.setData(np.fromiter(self.history, float))
+        # Axis layout is the costly part of a plot update; a few updates a second read the same.
+        now = time.monotonic()
+        if now - self._plotted_at > PLOT_INTERVAL_S:
+            self._plotted_at = now
+            self.curve.setData(np.fromiter(self.history, float), skipFiniteCheck=True)
 
     def _overlay(self, base: np.ndarray, channel: np.ndarray, lo: float, hi: float) -> np.ndarray:
         scaled = (channel - lo) / (hi - lo) if hi > lo else np.zeros_like(channel)
