@@ -115,9 +115,8 @@ def test_live_video_layers_units_and_freeze(qtbot, open_window, clip):
     layout = result.grid_layout
     y, x = layout.origin(13)
     panel = w.grid.panel
-    scene = panel.image.mapToScene(QPointF(x + layout.tile_w / 2, y + layout.tile_h / 2))
-    view_pos = panel.view.mapFromScene(scene)
-    qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+    at = panel.canvas.image_to_widget(x + layout.tile_w / 2, y + layout.tile_h / 2)
+    qtbot.mouseClick(panel.canvas, Qt.MouseButton.LeftButton, pos=at.toPoint())
     assert s.unit == 13
 
     # Arrows move the cursor like the toolbox: right then down.
@@ -129,7 +128,7 @@ def test_live_video_layers_units_and_freeze(qtbot, open_window, clip):
     # The unit pane shows exactly that channel of the frame it was computed on.
     wait_results(qtbot, w, 2)
     result = s.result
-    shown = w.unit_pane.panel.image.image
+    shown = w.unit_pane.panel.data
     expected = reference_activation(w, result, "conv2")[s.unit]
     np.testing.assert_allclose(shown, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(result.channel(s.unit), expected, rtol=1e-5, atol=1e-6)

@@ -1,9 +1,5 @@
 """The activation grid: every channel of the selected layer as a tile, live."""
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QPen, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout
 
 from deepvis.colormaps import COLORMAPS
@@ -23,11 +19,6 @@ class ActivationGridView(View):
         self.colormap = "viridis"
         self.zoom = 0
         self.panel = ImagePanel("Activations")
-        self.cursor = pg.QtWidgets.QGraphicsRectItem()
-        self.cursor.setPen(QPen(QColor(255, 80, 80), 0))
-        self.cursor.setZValue(10)
-        self.cursor.hide()
-        self.panel.box.addItem(self.cursor)
         self.normalization = QComboBox()
         self.normalization.addItems(["layer", "channel"])
         self.normalization.setToolTip("Scale tiles by the whole layer's range or each channel's own")
@@ -83,11 +74,10 @@ class ActivationGridView(View):
     def _place_cursor(self) -> None:
         layout = self._layout()
         if layout is None or self.session.unit >= layout.count:
-            self.cursor.hide()
+            self.panel.set_cursor(None)
             return
         y, x = layout.origin(self.session.unit)
-        self.cursor.setRect(QRectF(x - 0.5, y - 0.5, layout.tile_w + 1, layout.tile_h + 1))
-        self.cursor.show()
+        self.panel.set_cursor((x - 0.5, y - 0.5, layout.tile_w + 1, layout.tile_h + 1))
         self._apply_zoom()
 
     def cycle_zoom(self) -> None:

@@ -2,15 +2,15 @@
 
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from deepvis.widgets.rgbview import RgbView
+from deepvis.widgets.imagepanel import ImagePanel
 
 
 class InputPane(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
-        self.raw = RgbView("Input", placeholder="open an image, folder, video or camera")
-        self.seen = RgbView("What the model sees")
+        self.raw = ImagePanel("Input", placeholder="open an image, folder, video or camera")
+        self.seen = ImagePanel("What the model sees")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.raw, 3)
