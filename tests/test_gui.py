@@ -234,3 +234,34 @@ def test_default_start_grayscale_model_and_help(qtbot, open_window):
     qtbot.waitUntil(lambda: w.session.state.model.name == "digits_cnn", timeout=WAIT_MS)
     result = fresh_result(qtbot, w)
     assert result.model_input.shape == (8, 8, 3)
+
+
+def test_settings_persist_across_sessions(qtbot, open_window, clip):
+    w = open_window(model="digits_cnn", input_spec=str(clip))
+    wait_results(qtbot, w, 2)
+    w.session.set_layer("conv1")
+    w.grid.set_colormap("magma")
+    w.close()
+    again = open_window(restore=True)  # a bare start restores the last session
+    qtbot.waitUntil(lambda: again.session.layer == "conv1", timeout=WAIT_MS)
+    assert again.session.state.model.name == "digits_cnn"
+    assert again.session.source_spec == str(clip)
+    assert again.grid.colormap == "magma"
+    qtbot.waitUntil(lambda: "render" in again.stage_label.text(), timeout=WAIT_MS)
+
+
+def test_screenshot_command(tmp_path):
+    import subprocess
+    import sys
+
+    import os
+
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))  # keep the user's settings untouched
+    proc = subprocess.run([sys.executable, "-m", "deepvis", "gui", "--model", "digits_cnn", "--input", "pattern",
+                           "--screenshot", str(out), "--after-frames", "3"], capture_output=True, text=True,
+                          timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    image = read_image(out)
+    assert image.shape[0] >= 600 and image.shape[1] >= 900
+    assert image.std() > 10

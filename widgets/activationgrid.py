@@ -1,6 +1,6 @@
 """The activation grid: every channel of the selected layer as a tile, live."""
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
 from deepvis.colormaps import COLORMAPS
 from deepvis.widgets.imagepanel import ImagePanel
@@ -18,7 +18,7 @@ class ActivationGridView(View):
         super().__init__(session, parent)
         self.colormap = "viridis"
         self.zoom = 0
-        self.panel = ImagePanel("Activations")
+        self.panel = ImagePanel("Activations", session=session)
         self.normalization = QComboBox()
         self.normalization.addItems(["layer", "channel"])
         self.normalization.setToolTip("Scale tiles by the whole layer's range or each channel's own")
@@ -26,6 +26,7 @@ class ActivationGridView(View):
         self.colormaps.addItems(COLORMAPS)
         self.hover = QLabel("")
         self.hover.setMinimumWidth(220)
+        self.hover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("normalize"))
         bar.addWidget(self.normalization)

@@ -9,8 +9,8 @@ class InputPane(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
-        self.raw = ImagePanel("Input", placeholder="open an image, folder, video or camera")
-        self.seen = ImagePanel("What the model sees")
+        self.raw = ImagePanel("Input", placeholder="open an image, folder, video or camera", session=session)
+        self.seen = ImagePanel("What the model sees", session=session)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.raw, 3)

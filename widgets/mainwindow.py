@@ -118,7 +118,9 @@ class MainWindow(QMainWindow):
     def _status_bar(self) -> None:
         bar = self.statusBar()
         self.fps_label = QLabel("")
+        self.fps_label.setMinimumWidth(80)
         self.stage_label = QLabel("")
+        self.stage_label.setMinimumWidth(380)
         self.model_label = QLabel("")
         self.message_label = QLabel("")
         self.message_label.setStyleSheet("color: #f0b050;")
@@ -339,8 +341,9 @@ class MainWindow(QMainWindow):
             t = result.timings
             live = self.session.source is not None and self.session.source.is_live
             self.fps_label.setText(f"{result.fps:5.1f} fps" if live else "still image")
-            self.stage_label.setText("  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward",
-                                                                             "tile", "predict") if k in t) + " ms")
+            stages = "  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward", "tile", "predict")
+                               if k in t)
+            self.stage_label.setText(f"{stages}  render {self.session.render_ms:.1f} ms")
         source = self.session.source
         still = source is not None and not source.is_live  # a still image gives one result, not N
         if self._screenshot and (self.session.results_seen >= self._screenshot[1] or

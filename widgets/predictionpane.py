@@ -14,6 +14,7 @@ class PredictionPane(QWidget):
         self.text = "waiting for input..."
         self.stale = False
         self.setMinimumHeight(150)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         session.resultReady.connect(self.on_result)
 

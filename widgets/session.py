@@ -8,6 +8,7 @@ slow paint never builds a queue of stale frames in Qt's event loop.
 """
 
 import threading
+import time
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -60,6 +61,8 @@ class Session(QObject):
         self._incoming_frame: Frame | None = None
         self.frames_seen = 0
         self.results_seen = 0
+        self.render_ms = 0.0  # GUI time spent on the last result: view updates and paints
+        self.paint_ms = 0.0  # paints since the last result, added up by the image panes
         self._lock = threading.Lock()
         self._result_pending = False
         self._frame_pending = False
@@ -226,7 +229,11 @@ class Session(QObject):
             self._result_pending = False
             self.result = self._incoming_result
         self.results_seen += 1
+        start = time.perf_counter()
         self.resultReady.emit()
+        # Views update their data here and paint a moment later; both count as rendering.
+        self.render_ms = (time.perf_counter() - start) * 1000 + self.paint_ms
+        self.paint_ms = 0.0
 
     @Slot()
     def _deliver_frame(self) -> None:
@@ -235,6 +242,9 @@ class Session(QObject):
             self.frame = self._incoming_frame
         self.frames_seen += 1
         self.frameReady.emit()
+
+    def add_paint_time(self, ms: float) -> None:
+        self.paint_ms += ms
 
     def stale(self, result: LiveResult | None = None) -> bool:
         """A result lags when its frame is older than the newest frame or its settings are out of date."""

@@ -6,7 +6,7 @@ from collections import deque
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 from PySide6.QtCore import Qt
 
 from deepvis.colormaps import apply_colormap
@@ -21,14 +21,17 @@ class UnitPane(QWidget):
         super().__init__(parent)
         self.session = session
         self.colormap = "viridis"
-        self.panel = ImagePanel("Unit")
+        self.panel = ImagePanel("Unit", session=session)
         self.overlay = QCheckBox("overlay on input")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(60)
         self.opacity.setMaximumWidth(90)
-        self.stats = QLabel("")
+        self.stats = QLabel("\n")
         self.stats.setStyleSheet("font-family: monospace;")
+        # Text that changes every frame must not change the label's size: a relayout of the
+        # pane per frame costs more than the text itself.
+        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.plot = pg.PlotWidget()
         self.plot.setMaximumHeight(110)
         self.plot.setMouseEnabled(False, False)
