@@ -120,10 +120,10 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
     static = not source.is_live and not isinstance(source, ImageFolderSource)
     pipeline = LivePipeline(model, source, LiveSettings(grid_layer=layer, topk=5), probe=probe,
                             on_result=collect, recompute_static=static)
-    compute.call(bare, warmup)
     bare_times, pipeline_times = [], []
-    pipeline.start()
     try:
+        compute.call(bare, warmup)
+        pipeline.start()
         done = pipeline.wait_for_results(warmup, timeout=120).index
         for _ in range(rounds):
             start = time.perf_counter()

@@ -30,7 +30,9 @@ def is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files with a ``code/`` folder; plain ``torch.save`` files have none."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+            # Entries are "<archive root>/code/...": look at the second part only, so that a
+            # torch.save file that happens to be called code.pt is not taken for TorchScript.
+            return any(name.split("/")[1:2] == ["code"] for name in archive.namelist())
     except (zipfile.BadZipFile, OSError):
         return False
 
@@ -75,6 +77,8 @@ def load_checkpoint(path, trust_pickle: bool = False):
             IndexError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         if isinstance(exc, EOFError):
             raise DeepvisError(f"{path} is truncated (ran out of data while reading)") from None
+        if isinstance(exc, (OSError, ValueError)) and zipfile.is_zipfile(path):
+            raise DeepvisError(f"{path} is truncated or corrupt (its zip archive cannot be read)") from None
         if isinstance(exc, (ImportError, AttributeError)) and trust_pickle:
             raise DeepvisError(f"{path} needs code that is not importable here: {_first_line(exc)}") from None
         raise DeepvisError(f"{path} is not a PyTorch checkpoint ({_first_line(exc)})") from None

@@ -27,15 +27,26 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
 def _add_device(p):
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                    help="where to run: auto picks CUDA or MPS when present (default auto)")
 
 
-def _add_model(p, required=True):
+def _add_model(p):
     from deepvis.zoo import DEFAULT_MODEL
 
-    p.add_argument("--model", required=False, default=None if required else DEFAULT_MODEL, metavar="SPEC",
+    # None here: main() fills in the default for headless commands; the GUI restores the last one.
+    p.add_argument("--model", default=None, metavar="SPEC",
                    help=f"zoo name (deepvis models), TorchScript/checkpoint file, or package.module:callable "
                         f"(default {DEFAULT_MODEL})")
     p.add_argument("--weights", metavar="FILE|none",
@@ -51,16 +62,20 @@ def _add_model(p, required=True):
     _add_device(p)
 
 
-def _load(args):
+def _model_options(args) -> dict:
+    """load_model's keyword arguments from the shared model options."""
     from deepvis.inputspec import parse_floats, parse_size
+
+    return dict(device=args.device, trust_pickle=args.trust_pickle,
+                input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
+                mean=parse_floats(args.mean, "mean") if args.mean else None,
+                std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit)
+
+
+def _load(args):
     from deepvis.loading import load_model
 
-    return compute_thread().call(
-        load_model,
-        args.model, args.weights, device=args.device, trust_pickle=args.trust_pickle,
-        input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
-        mean=parse_floats(args.mean, "mean") if args.mean else None,
-        std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit)
+    return compute_thread().call(load_model, args.model, args.weights, **_model_options(args))
 
 
 def _probe(model):
@@ -225,16 +240,11 @@ def cmd_filters(args):
 
 
 def cmd_gui(args):
-    from deepvis.inputspec import parse_floats, parse_size
-
     try:
         from deepvis.widgets.app import run_gui
     except ImportError as exc:
-        raise DeepvisError(f"the GUI needs PySide6, pyqtgraph and vispy ({exc})") from None
-    options = dict(device=args.device, trust_pickle=args.trust_pickle,
-                   input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
-                   mean=parse_floats(args.mean, "mean") if args.mean else None,
-                   std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit)
+        raise DeepvisError(f"the GUI needs PySide6 and pyqtgraph ({exc})") from None
+    options = _model_options(args)
     input_spec = f"camera:{args.camera}" if args.camera is not None else args.input
     # Explicit arguments describe a fresh session; the last session is restored only for a bare start.
     restore = args.model is None and input_spec is None and not args.screenshot
@@ -242,8 +252,7 @@ def cmd_gui(args):
                    model_options=options, screenshot=args.screenshot, after_frames=args.after_frames,
                    restore=restore)
     if code:
-        raise DeepvisError("the window closed with an error" if not args.screenshot else
-                           f"could not take the screenshot {args.screenshot}")
+        raise DeepvisError("the window closed with an error")
 
 
 def cmd_bench(args):
@@ -253,14 +262,12 @@ def cmd_bench(args):
         # Needs Qt, so it lives with the views; the CLI only dispatches to it.
         from deepvis.widgets.bench_gui import bench_gui_live
 
-        result = bench_gui_live(args.model, args.input, seconds=args.seconds)
+        result = bench_gui_live(args.model, args.input, seconds=args.seconds, weights=args.weights,
+                                model_options=_model_options(args))
         print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
         return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join([*BENCHMARKS, 'gui-live'])}")
-    if args.model is None:
-        from deepvis.zoo import DEFAULT_MODEL
-        args.model = DEFAULT_MODEL
     model = _load(args)
     result = BENCHMARKS[args.name](model, input_spec=args.input, frames=args.frames, layer=args.layer)
     if args.json:
@@ -287,7 +294,7 @@ def build_parser():
     source.add_argument("--camera", type=int, metavar="N", help="camera index")
     p.add_argument("--tab", metavar="NAME", help="tab to show first (Activations, Filters, ...)")
     p.add_argument("--screenshot", metavar="PNG", help="save the window after --after-frames results and quit")
-    p.add_argument("--after-frames", type=int, default=3, metavar="N")
+    p.add_argument("--after-frames", type=_positive_int, default=3, metavar="N")
     p.set_defaults(func=cmd_gui, on_compute_thread=False)
 
     p = sub.add_parser("models", help="list the model zoo and whether weights are available")
@@ -303,7 +310,7 @@ def build_parser():
     p = sub.add_parser("predict", help="top-k classes for an image")
     _add_model(p)
     p.add_argument("--input", required=True, metavar="IMG")
-    p.add_argument("--top", type=int, default=5, metavar="K")
+    p.add_argument("--top", type=_positive_int, default=5, metavar="K")
     p.add_argument("--json", action="store_true", help="print a JSON list of {index, label, score}")
     p.set_defaults(func=cmd_predict)
 
@@ -324,7 +331,7 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--npy", metavar="FILE", help="also save the raw weights")
     p.add_argument("--mode", choices=("auto", "rgb", "channels"), default="auto")
-    p.add_argument("--max-filters", type=int, metavar="N")
+    p.add_argument("--max-filters", type=_positive_int, metavar="N")
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_filters)
 
@@ -332,7 +339,7 @@ def build_parser():
     p.add_argument("name", metavar="NAME", help="live or gui-live (needs a display, e.g. xvfb-run)")
     _add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
-    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--frames", type=_positive_int, default=100)
     p.add_argument("--seconds", type=float, default=10.0, help="gui-live: how long to measure the window")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
     p.add_argument("--json", action="store_true")
@@ -350,7 +357,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
-    if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters"):
+    if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters", "bench"):
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
     try:

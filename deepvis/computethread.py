@@ -14,6 +14,7 @@ Work comes in two kinds: *tasks* (``submit``/``call``), run in order, and *idle 
 whenever no task is queued, and return whether they did anything.
 """
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -88,7 +89,11 @@ class ComputeThread:
                 continue
             did_work = False
             for step in idle:
-                did_work = step() or did_work
+                try:
+                    did_work = step() or did_work
+                except Exception:  # a broken step must not take the thread (and every view) down
+                    self.remove_idle(step)
+                    logging.getLogger(__name__).exception("idle step %r failed and was removed", step)
             if not did_work:
                 with self._cond:
                     if not self._tasks and self._wakeups == wakeups:

@@ -67,8 +67,8 @@ class InputSpec:
         if channels is not None and channels != self.channels:
             changes["channels"] = channels
             # A 3-channel mean means little for one channel; their average is the usual choice.
-            changes.setdefault("mean", (float(np.mean(self.mean)),) * channels if mean is None else mean)
-            changes.setdefault("std", (float(np.mean(self.std)),) * channels if std is None else std)
+            changes["mean"] = (float(np.mean(self.mean)),) * channels
+            changes["std"] = (float(np.mean(self.std)),) * channels
         if mean is not None:
             changes["mean"] = mean
         if std is not None:
@@ -112,9 +112,12 @@ def parse_size(text: str) -> tuple[int, int]:
 def parse_floats(text: str, what: str) -> tuple[float, ...]:
     """``"0.5"`` or ``"0.485,0.456,0.406"``."""
     try:
-        return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+        values = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
     except ValueError:
-        raise DeepvisError(f"bad {what} {text!r}: expected numbers separated by commas") from None
+        values = ()
+    if not values or not all(np.isfinite(values)):
+        raise DeepvisError(f"bad {what} {text!r}: expected finite numbers separated by commas")
+    return values
 
 
 class Preprocessor:
@@ -160,18 +163,6 @@ class Preprocessor:
     def tensor(self, frame: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
         """Model input for one frame as a (1, C, H, W) tensor on ``device``."""
         return torch.from_numpy(self.array(frame)).unsqueeze(0).to(device)
-
-    def batch(self, frames, device: torch.device | str = "cpu") -> torch.Tensor:
-        return torch.from_numpy(np.stack([self.array(f) for f in frames])).to(device)
-
-    def to_image(self, tensor: torch.Tensor) -> np.ndarray:
-        """Undo the normalization of one (C, H, W) or (1, C, H, W) input: uint8 (H, W, 3)."""
-        x = tensor.detach().float().cpu().numpy()
-        if x.ndim == 4:
-            x = x[0]
-        x = (x - self._shift) / self._scale
-        img = np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(1, 2, 0)
-        return np.ascontiguousarray(np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img)
 
 
 def _as_rgb_uint8(frame: np.ndarray) -> np.ndarray:

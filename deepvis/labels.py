@@ -21,14 +21,18 @@ def read_labels(path) -> list[str]:
         except json.JSONDecodeError as exc:
             raise DeepvisError(f"labels file {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
         if isinstance(data, list):
+            if not data:
+                raise DeepvisError(f"labels file {path} holds an empty list")
             return [str(v) for v in data]
         if isinstance(data, dict):
+            if not data:
+                raise DeepvisError(f"labels file {path} holds an empty mapping")
             try:
                 by_index = {int(k): v for k, v in data.items()}
             except ValueError:
                 raise DeepvisError(f"labels file {path}: JSON keys must be class indices") from None
             # ImageNet's class index JSON maps i -> [wnid, name]; take the readable name.
-            names = {i: (v[-1] if isinstance(v, list) else v) for i, v in by_index.items()}
+            names = {i: (v[-1] if isinstance(v, list) and v else v) for i, v in by_index.items()}
             return [str(names.get(i, f"class {i}")) for i in range(max(names) + 1)]
         raise DeepvisError(f"labels file {path}: expected a JSON list or object")
     labels = [line.strip() for line in text.splitlines()]

@@ -24,7 +24,7 @@ from deepvis.errors import DeepvisError
 from deepvis.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor
 from deepvis.labels import read_labels
 from deepvis.predictions import main_output, output_kind
-from deepvis.zoo import ZooEntry, get_entry, zoo
+from deepvis.zoo import DEFAULT_MODEL, ZooEntry, get_entry, zoo
 
 DEFAULT_SIZE = (224, 224)
 
@@ -56,16 +56,11 @@ class LoadedModel:
         with torch.inference_mode():
             return output_kind(main_output(self.module(self.example_input())))
 
-    def forward(self, x: torch.Tensor):
-        return self.module(x)
-
 
 def load_model(source: str | None = None, weights: str | None = None, *, device: str = "auto",
                trust_pickle: bool = False, input_size=None, channels=None, mean=None, std=None,
                labels: str | None = None, fit: str | None = None) -> LoadedModel:
     """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation)."""
-    from deepvis.zoo import DEFAULT_MODEL
-
     source = source or DEFAULT_MODEL
     notes: list[str] = []
     entry = get_entry(source)

@@ -1,4 +1,4 @@
-"""The live pipeline: frames in, immutable results out, on worker threads.
+"""The live pipeline: frames in, immutable results out, off the caller's thread.
 
 All torch work runs on the process's compute thread (``deepvis.computethread``), as a step
 it takes whenever it has no other task.
@@ -23,7 +23,6 @@ memory) go to ``on_error`` as one-line messages; the pipeline keeps running.
 
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -130,8 +129,6 @@ class LivePipeline:
         self._errors_seen: dict[int, int] = {}
         self._shown = None  # (frame, fitted, array) of the newest processed frame
         self._dead_source: FrameSource | None = None
-        # Nothing may outlive its owner (a closed window, a finished script).
-        self._finalizer = weakref.finalize(self, _stop_threads, self._stop, self._cond)
 
     # --- control ---------------------------------------------------------------------------
 
@@ -157,6 +154,12 @@ class LivePipeline:
             self._source.close()
         if capture is not None and capture.is_alive():
             raise RuntimeError("the live pipeline's capture thread did not stop")
+
+    def __enter__(self) -> "LivePipeline":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     @property
     def running(self) -> bool:
@@ -201,6 +204,8 @@ class LivePipeline:
 
     def wait_for_results(self, count: int, timeout: float = 30.0) -> LiveResult:
         """Block until ``count`` results have been published in total (for scripts and tests)."""
+        if not self.running:
+            raise RuntimeError("the pipeline is not running: call start() first")
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._published < count:
@@ -228,6 +233,9 @@ class LivePipeline:
         start = time.perf_counter()
         item = source.read()
         capture_ms = max(0.0, (time.perf_counter() - start - source.last_wait_s) * 1000)
+        with self._cond:
+            if self._source is not source:
+                return False  # replaced (and closed) while we read it: its errors are not news
         # Sources skip unreadable files on their own and note why; pass that on.
         for message in source.errors[self._errors_seen.get(id(source), 0):]:
             self._report(message)
@@ -283,27 +291,28 @@ class LivePipeline:
                 self._stop.wait(STATIC_POLL_S)
 
     def _step(self) -> bool:
-        """Process the newest frame if there is anything new; runs on the compute thread."""
+        """Read (for sources that do not pace themselves) and process the newest frame if there is
+        anything new; runs on the compute thread and never raises."""
         with self._step_lock:
             if self._stop.is_set():
                 return False
-            source = self._source
-            if not source.self_paced and self._readable(source):
-                self._read(source)
-            with self._cond:
-                frame = self._slot.frame
-                key = (frame.serial, self._slot.version) if frame is not None else None
-                if frame is None or not (self._slot.fresh or self.recompute_static or key != self._done):
-                    return False
-                slot = self._slot
-                fresh, slot.fresh = slot.fresh, False
-                timings = {"capture": slot.capture_ms if fresh else 0.0,
-                           "preprocess": slot.preprocess_ms if fresh else 0.0}
-                fitted, array, settings = slot.fitted, slot.array, self.settings
-                self._cond.notify_all()
-            self._done = key
-            self._shown = (frame, fitted, array)
             try:
+                source = self._source
+                if not source.self_paced and self._readable(source):
+                    self._read(source)
+                with self._cond:
+                    frame = self._slot.frame
+                    key = (frame.serial, self._slot.version) if frame is not None else None
+                    if frame is None or not (self._slot.fresh or self.recompute_static or key != self._done):
+                        return False
+                    slot = self._slot
+                    fresh, slot.fresh = slot.fresh, False
+                    timings = {"capture": slot.capture_ms if fresh else 0.0,
+                               "preprocess": slot.preprocess_ms if fresh else 0.0}
+                    fitted, array, settings = slot.fitted, slot.array, self.settings
+                    self._cond.notify_all()
+                self._done = key
+                self._shown = (frame, fitted, array)
                 with torch.inference_mode():
                     result = self._process(frame, fitted, array, settings, timings)
             except DeepvisError as exc:

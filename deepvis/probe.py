@@ -116,26 +116,24 @@ class Probe:
 
         def make_hook(path):
             def hook(mod, _inputs, out):
-                records.append((path, counts[path], type(mod).__name__, flatten_output(out)))
+                # Shapes only: keeping every output alive until the end of the dry run costs
+                # gigabytes on segmentation nets.
+                shapes = [(keys, tuple(t.shape[1:])) for keys, t in flatten_output(out)]
+                records.append((path, counts[path], type(mod).__name__, shapes))
                 counts[path] += 1
             return hook
 
         handles = [m.register_forward_hook(make_hook(p)) for p, m in self.module.named_modules()]
         try:
-            with torch.inference_mode():
-                self.module(x)
-        except Exception as exc:
-            raise DeepvisError(f"the model fails on a {tuple(x.shape)} input: "
-                               f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                               ) from None
+            _dry_run(self.module, x)
         finally:
             for h in handles:
                 h.remove()
         layers = []
-        for path, call, type_name, tensors in records:
-            for keys, tensor in tensors:
+        for path, call, type_name, shapes in records:
+            for keys, shape in shapes:
                 layers.append(LayerInfo(layer_name(path, call, counts[path] > 1, keys), path, call, keys,
-                                        type_name, tuple(tensor.shape[1:])))
+                                        type_name, shape))
         return layers
 
     def _discover_scripted(self, x) -> list[LayerInfo]:
@@ -143,17 +141,15 @@ class Probe:
         if name == "Sequential":
             self._chain = list(self.module.named_children())
             layers, out = [], x
-            with torch.inference_mode():
-                for path, child in self._chain:
-                    out = child(out)
-                    layers.append(LayerInfo(path, path, 0, (), getattr(child, "original_name", "?"),
-                                            tuple(out.shape[1:])))
+            for path, child in self._chain:
+                out = _dry_run(child, out)
+                layers.append(LayerInfo(path, path, 0, (), getattr(child, "original_name", "?"),
+                                        tuple(out.shape[1:])))
             return layers + [LayerInfo(OUTPUT, "", 0, (), name, tuple(out.shape[1:]))]
         self.unavailable_reason = (
             "TorchScript runs its layers inside compiled code where Python hooks cannot reach; to see inner "
             "layers, load the architecture (package.module:factory or a zoo name) with --weights and a state dict")
-        with torch.inference_mode():
-            out = self.module(x)
+        out = _dry_run(self.module, x)
         return [LayerInfo(layer_name("", 0, False, keys), "", 0, keys, name, tuple(t.shape[1:]))
                 for keys, t in flatten_output(out)]
 
@@ -253,6 +249,19 @@ class Probe:
         if any(layer.name == OUTPUT for layer in wanted):
             captured[OUTPUT] = transform(OUTPUT, out)
         return out, captured
+
+
+def _dry_run(module, x):
+    try:
+        with torch.inference_mode():
+            return module(x)
+    except Exception as exc:  # any failure here means the input spec does not fit the model
+        text = str(exc).strip()
+        if "TorchScript interpreter" in text:  # the useful line comes last in TorchScript's traces
+            text = [line for line in text.splitlines() if line.strip()][-1]
+        first = text.splitlines()[0] if text else ""
+        raise DeepvisError(f"the model fails on a {tuple(x.shape)} input ({type(exc).__name__}: {first[:200]}); "
+                           f"check --input-size and --channels") from None
 
 
 def _keep(tensor: torch.Tensor, detach: bool) -> torch.Tensor:

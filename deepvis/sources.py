@@ -5,7 +5,8 @@ are returned as :class:`FrameError` values instead of raised, because the reader
 a capture thread that must keep running (and tell the GUI) when a file is corrupt or a
 camera is unplugged. Only :func:`open_source` raises, for a spec that names nothing usable.
 
-Threading: one thread reads (the capture thread); another (the GUI) may call
+Threading: one thread reads (the live pipeline's capture thread for cameras and real-time
+video, its compute thread otherwise); another (the GUI) may call
 :meth:`FrameSource.next_item`, :meth:`FrameSource.previous_item` and :meth:`FrameSource.close`
 concurrently. State is guarded by a per-source lock, so such a call may wait for a decode
 that is in progress (one image or video frame).

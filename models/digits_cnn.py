@@ -21,8 +21,6 @@ import time
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from deepvis.models import WEIGHTS_DIR
@@ -70,6 +68,10 @@ def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     The split is fixed (stratified, random_state=0) so that reported accuracies and the
     committed weights always refer to the same held-out quarter.
     """
+    # Imported here: building the model for the zoo should not pay for importing scikit-learn.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     X = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
     y = digits.target.astype(np.int64)

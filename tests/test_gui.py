@@ -208,7 +208,7 @@ def test_export_png_and_record_a_clip(qtbot, open_window, tmp_path):
         assert image.std() > 1  # not a blank grab
     clip_path = tmp_path / "rec.mp4"
     w.start_recording(clip_path)
-    qtbot.waitUntil(lambda: len(w.recorder.frames) >= 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.recorder.count >= 5, timeout=WAIT_MS)
     w.recorder.stop(wait=True)
     qtbot.waitUntil(lambda: "recording saved" in w.message_label.text(), timeout=WAIT_MS)
     import cv2
@@ -265,3 +265,18 @@ def test_screenshot_command(tmp_path):
     image = read_image(out)
     assert image.shape[0] >= 600 and image.shape[1] >= 900
     assert image.std() > 10
+
+
+def test_screenshot_of_a_model_that_cannot_load_fails_fast(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run([sys.executable, "-m", "deepvis", "gui", "--model", "no_such_net", "--input", "pattern",
+                           "--screenshot", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no screenshot") and "no_such_net" in lines[0]
+    assert not (tmp_path / "x.png").exists()

@@ -32,4 +32,6 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
     window.show()
     code = app.exec()
     window.close()
+    if code and window.failure:
+        raise DeepvisError(window.failure)
     return code

@@ -12,10 +12,11 @@ import numpy as np
 from deepvis.bench import bench_live, default_bench_video
 from deepvis.computethread import compute_thread
 from deepvis.loading import load_model
+from deepvis.probe import Probe
 
 
 def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warmup_s: float = 3.0,
-                   engine_frames: int = 150, model_options=None) -> dict:
+                   engine_frames: int = 150, weights=None, model_options=None) -> dict:
     from deepvis.widgets.app import check_display
 
     check_display()
@@ -30,14 +31,17 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
     input_spec = str(input_spec or default_bench_video())
     app = QApplication.instance() or QApplication([])
     apply_dark_theme(app)
-    model = compute_thread().call(load_model, model_spec, options.pop("weights", None), **options)
+    model = compute_thread().call(load_model, model_spec, weights, **options)
+    # The window opens on the probe's default layer; the engine is measured on that layer too.
+    layer = compute_thread().call(lambda: Probe(model.module, model.example_input()).default_layer().name)
 
     def engine():
-        return bench_live(model, input_spec, frames=engine_frames)["pipeline_fps"]
+        return bench_live(model, input_spec, frames=engine_frames, layer=layer)["pipeline_fps"]
 
     engine_before = engine()
 
-    window = MainWindow(model=model_spec, input_spec=None, restore=False, model_options=model_options)
+    window = MainWindow(model=model_spec, weights=weights, input_spec=None, restore=False, persist=False,
+                        model_options=options)
     window.session.open_input(input_spec, realtime=False)
     window.resize(1440, 900)
     window.show()
@@ -85,6 +89,7 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
         "model": model.name,
         "device": str(model.device),
         "input": input_spec,
+        "layer": layer,
         "engine_fps": round(engine_fps, 2),
         "engine_fps_before_after": [round(engine_before, 2), round(engine_after, 2)],
         "gui_fps": round(gui_fps, 2),

@@ -67,6 +67,8 @@ class FilterView(View):
                                               + (f" (first {MAX_FILTERS} filters)" if shape[0] > MAX_FILTERS else ""))
             except DeepvisError as exc:
                 self._sheet_ready.emit(None, str(exc))
+            except Exception as exc:  # a strange weight tensor: say so instead of showing the old sheet
+                self._sheet_ready.emit(None, f"cannot show {name}: {type(exc).__name__}: {exc}")
 
         compute_thread().submit(work).add_done_callback(done)
 

@@ -54,8 +54,7 @@ class LayerList(QWidget):
             self._items[layer.name] = item
         self.tree.addTopLevelItems(list(self._items.values()))
         self._apply_filter(self.filter.text())
-        if state.probe.unavailable_reason:
-            self.tree.setToolTip(state.probe.unavailable_reason)
+        self.tree.setToolTip(state.probe.unavailable_reason or "")
 
     def select(self, name: str) -> None:
         item = self._items.get(name)

@@ -2,6 +2,7 @@
 predictions on the right, timings in the status bar; keys like the Deep Visualization
 Toolbox and the mouse for everything."""
 
+import os
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 from deepvis.errors import DeepvisError
 from deepvis.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
-from deepvis.sources import list_cameras
+from deepvis.sources import ImageFileSource, list_cameras
 from deepvis.widgets import activationgrid, filterview  # noqa: F401  (register the built-in views)
 from deepvis.widgets.helpoverlay import HelpOverlay
 from deepvis.widgets.inputpane import InputPane
@@ -26,6 +27,7 @@ from deepvis.widgets.views import registered_views
 
 MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".ts", ".jit", ".tar", ".bin"}
 SETTINGS = ("deepvis", "deepvis")
+SCREENSHOT_TIMEOUT_MS = 180_000
 STATUS_INTERVAL_S = 0.25
 
 
@@ -34,16 +36,20 @@ class MainWindow(QMainWindow):
 
     def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
                  tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
-                 after_frames: int = 1, restore: bool = True):
+                 after_frames: int = 1, restore: bool = True, persist: bool = True):
         super().__init__()
         self.setWindowTitle("deepvis")
         self.setAcceptDrops(True)
         self.settings = QSettings(*SETTINGS)
+        # Screenshots and benchmarks must not overwrite the user's saved session.
+        self.persist = persist and not screenshot
         self.session = Session(self)
         self.model_options = dict(model_options or {})
         self._screenshot = (screenshot, max(1, after_frames)) if screenshot else None
         self._previous_input: str | None = None
         self._status_at = 0.0
+        self.failure: str | None = None  # why a --screenshot run gave up
+        self._loaded_spec: str | None = None  # the spec of the model now running (weights apply to it)
 
         self.input_pane = InputPane(self.session)
         self.layer_list = LayerList(self.session)
@@ -68,7 +74,11 @@ class MainWindow(QMainWindow):
         s.resultReady.connect(self._on_result)
         s.frameReady.connect(self._refresh_stale)
         s.modelChanged.connect(self._model_changed)
-        s.layerChanged.connect(lambda name: self.settings.setValue("layer", name))
+        s.layerChanged.connect(lambda name: self._remember("layer", name))
+        if self._screenshot:
+            # A model or input that fails leaves nothing to photograph: fail instead of waiting.
+            s.message.connect(self._screenshot_failed_on_error)
+            QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: self._give_up_screenshot("no result in time"))
 
         self.grid.colormaps.currentTextChanged.connect(self._set_unit_colormap)
         geometry = self.settings.value("geometry") if restore else None
@@ -202,7 +212,7 @@ class MainWindow(QMainWindow):
         if self.session.open_input(spec):
             if not str(spec).startswith("camera"):
                 self._previous_input = str(spec)
-            self.settings.setValue("input", str(spec))
+            self._remember("input", _absolute(spec))
             self.session.start()
             return True
         return False
@@ -254,7 +264,7 @@ class MainWindow(QMainWindow):
         if kind == "model":
             self.load_model(path)
         elif kind == "weights":
-            spec = self._requested_model[0] or (self.session.state.model.name if self.session.state else None)
+            spec = self._loaded_spec or (self.session.state.model.name if self.session.state else None)
             self.load_model(spec, path)
         else:
             self.open_input(path)
@@ -302,6 +312,7 @@ class MainWindow(QMainWindow):
             self.show_message(str(exc))
 
     def _recording_written(self, path: str, error: str) -> None:
+        self.record_action.setChecked(False)  # also after a stop the recorder made by itself
         self.show_message(f"could not write {path}: {error}" if error else f"recording saved to {path}")
 
     # --- session events ----------------------------------------------------------------------
@@ -323,8 +334,9 @@ class MainWindow(QMainWindow):
                                  f"{model.spec.width}")
         self.setWindowTitle(f"deepvis · {model.name}")
         spec, weights = self._requested_model
-        self.settings.setValue("model", spec or "")
-        self.settings.setValue("weights", weights or "")
+        self._loaded_spec = spec
+        self._remember("model", _absolute(spec) if spec else "")
+        self._remember("weights", _absolute(weights) if weights else "")
         if self._initial_layer and self._initial_layer in state.probe:
             self.session.set_layer(str(self._initial_layer))
         self._initial_layer = None
@@ -351,8 +363,28 @@ class MainWindow(QMainWindow):
             path, self._screenshot = self._screenshot[0], None
             QTimer.singleShot(50, lambda: self._take_screenshot(path))
 
+    def _remember(self, key: str, value) -> None:
+        if self.persist:
+            self.settings.setValue(key, value)
+
+    def _screenshot_failed_on_error(self, text: str) -> None:
+        if not self._screenshot:
+            return
+        still = isinstance(self.session.source, ImageFileSource)  # a broken still image never recovers
+        if text.startswith("Could not load") or "not found" in text or "unsupported" in text or \
+                (still and "cannot read" in text):
+            self._give_up_screenshot(text)
+
+    def _give_up_screenshot(self, why: str) -> None:
+        if self._screenshot:
+            self._screenshot = None
+            self.failure = f"no screenshot: {why}"
+            QApplication.instance().exit(2)
+
     def _take_screenshot(self, path: str) -> None:
         ok = self.export_png(self, path)
+        if not ok:
+            self.failure = f"could not write the screenshot {path}"
         self.screenshotTaken.emit(path if ok else "")
         QApplication.instance().exit(0 if ok else 2)
 
@@ -381,10 +413,16 @@ class MainWindow(QMainWindow):
             self.help.toggle()
 
     def closeEvent(self, event) -> None:
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("colormap", self.grid.colormap)
+        self._remember("geometry", self.saveGeometry())
+        self._remember("colormap", self.grid.colormap)
         self.recorder.stop(wait=True)
         for view in self.views:
             view.shutdown()
         self.session.close()
         super().closeEvent(event)
+
+
+def _absolute(spec) -> str:
+    """File specs as absolute paths, so a restored session works from any folder."""
+    text = str(spec)
+    return os.path.abspath(text) if os.path.exists(text) else text

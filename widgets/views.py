@@ -15,8 +15,6 @@ touching the window:
 
 from PySide6.QtWidgets import QWidget
 
-from deepvis.errors import DeepvisError
-
 
 class View(QWidget):
     title = "View"
@@ -25,10 +23,6 @@ class View(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
-
-    def export_png(self, path: str) -> None:
-        if not self.grab().save(str(path)):
-            raise DeepvisError(f"cannot write {path}")
 
     def shutdown(self) -> None:
         """Stop background work; called when the window closes."""
