@@ -108,7 +108,7 @@ class LivePipeline:
         self._owns_source = owns_source
         self.on_result = on_result
         self.on_error = on_error
-        self.on_frame = on_frame  # every new frame, before processing (for a live raw view)
+        self.on_frame = on_frame  # new frames of self-paced sources, before processing (a live raw view)
         self._preprocessors: dict[str | None, Preprocessor] = {None: model.preprocessor}
         self.recompute_static = recompute_static
         self._cond = threading.Condition()
@@ -252,7 +252,9 @@ class LivePipeline:
         self._read_settings = (settings.mirror, settings.fit)
         if settings.mirror:
             item = replace(item, image=np.ascontiguousarray(item.image[:, ::-1]))
-        if self.on_frame is not None:
+        if self.on_frame is not None and source.self_paced:
+            # Frames read by the compute step arrive with their result a moment later anyway;
+            # announcing them separately would make the GUI paint twice per frame.
             self.on_frame(item)
         start = time.perf_counter()
         try:

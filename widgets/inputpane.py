@@ -28,6 +28,9 @@ class InputPane(QWidget):
         result = self.session.result
         if result is None:
             return
+        frame = self.session.frame
+        if frame is None or frame.timestamp <= result.frame.timestamp:
+            self.raw.set_rgb(result.frame.image)  # frames of files and fast video come with results
         spec = self.session.state.model.spec if self.session.state else None
         if spec is not None:
             self.seen.set_title(f"What the model sees · {spec.channels}x{spec.height}x{spec.width}")
