@@ -202,7 +202,7 @@ def first_conv_channels(module: nn.Module) -> int | None:
 def _infer_spec(module: nn.Module, notes: list[str], size_given: bool, norm_given: bool) -> InputSpec:
     channels = first_conv_channels(module)
     if channels not in (1, 3):
-        notes.append(f"input channels not found from a first convolution; assumed 3" if channels is None else
+        notes.append("input channels not found from a first convolution; assumed 3" if channels is None else
                      f"first convolution takes {channels} channels; frames are fed as 3 (override with --channels)")
         channels = 3
     if not size_given:

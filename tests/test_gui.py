@@ -9,9 +9,8 @@ import torch
 
 pytest.importorskip("PySide6")
 from deepvis.widgets import qtenv  # noqa: E402,F401
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from deepvis.computethread import compute_thread  # noqa: E402
 from deepvis.images import read_image, write_image, write_video  # noqa: E402

@@ -10,7 +10,6 @@ import json
 import os
 import pathlib
 import sys
-import textwrap
 
 import numpy as np
 import pytest

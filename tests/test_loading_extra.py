@@ -1,8 +1,6 @@
 """Regressions found in review: bad input that once escaped as internal errors."""
 
 import io
-import threading
-import time
 from contextlib import redirect_stderr
 
 import pytest
