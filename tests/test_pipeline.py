@@ -180,3 +180,17 @@ def test_grayscale_non_square_model(run):
     result = pipeline.wait_for_results(2)
     assert result.model_input.shape == (24, 40, 3)  # shown as grey RGB
     assert result.grid_layout.tile_h == 24 and result.grid_layout.tile_w == 40
+
+
+def test_mirror_flips_the_frame_the_model_sees(tmp_path, run):
+    path = tmp_path / "left.png"
+    image = np.zeros((32, 48, 3), np.uint8)
+    image[:, :12] = 255  # bright on the left
+    write_image(path, image)
+    pipeline = run(_small_model(SmallNet()), ImageFileSource(path), LiveSettings(grid_layer="conv"))
+    plain = pipeline.wait_for_results(1)
+    assert plain.model_input[:, :8].mean() > 200 and plain.model_input[:, -8:].mean() < 50
+    pipeline.update(mirror=True)
+    mirrored = pipeline.wait_for_results(2)
+    np.testing.assert_array_equal(mirrored.frame.image, image[:, ::-1])
+    assert mirrored.model_input[:, -8:].mean() > 200 and mirrored.model_input[:, :8].mean() < 50
