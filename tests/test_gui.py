@@ -279,3 +279,21 @@ def test_screenshot_of_a_model_that_cannot_load_fails_fast(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no screenshot") and "no_such_net" in lines[0]
     assert not (tmp_path / "x.png").exists()
+
+
+def test_folders_open_off_the_gui_thread_and_the_latest_request_wins(qtbot, open_window, tmp_path, clip):
+    w = open_window(model="digits_cnn", input_spec=str(clip))
+    wait_results(qtbot, w, 2)
+    folder = tmp_path / "many"
+    for i in range(300):
+        write_image(folder / f"img{i}.png", np.full((8, 8, 3), i % 255, np.uint8))
+    assert w.open_input(str(folder))
+    qtbot.waitUntil(lambda: w.session.result.frame.name == "img0.png", timeout=WAIT_MS)
+    single = tmp_path / "single.png"
+    write_image(single, np.zeros((8, 8, 3), np.uint8))
+    w.open_input(str(folder))  # still listing when the next request comes
+    w.open_input(str(single))
+    qtbot.waitUntil(lambda: w.session.result.frame.name == "single.png", timeout=WAIT_MS)
+    qtbot.wait(500)  # the folder listing finishes late and must not take over
+    assert w.session.source_spec == str(single)
+    assert w.session.result.frame.name == "single.png"

@@ -45,6 +45,7 @@ class Session(QObject):
     _posted_frame = Signal()
     _posted_message = Signal(str)
     _posted_model = Signal(object, object, str)  # ModelState or None, error text, spec
+    _posted_source = Signal(object, str, str, int)  # FrameSource or None, error text, spec, request
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -70,6 +71,8 @@ class Session(QObject):
         self._posted_frame.connect(self._deliver_frame)
         self._posted_message.connect(self.message)
         self._posted_model.connect(self._model_loaded)
+        self._posted_source.connect(self._source_opened)
+        self._input_request = 0  # opening inputs may finish out of order; the latest request wins
 
     # --- model -------------------------------------------------------------------------
 
@@ -121,20 +124,52 @@ class Session(QObject):
             options["fps"] = 30.0 if realtime else None
         elif Path(str(spec)).suffix.lower() in VIDEO_SUFFIXES:
             options["realtime"] = realtime
+        self._input_request += 1
+        if Path(str(spec)).is_dir():
+            # A folder of thousands of files (or on a network drive) takes a while to list: do it
+            # off the GUI thread and switch when it is ready. The current input keeps running.
+            request = self._input_request
+            self.busy.emit(f"listing {Path(str(spec)).name}...")
+
+            def work():
+                try:
+                    self._posted_source.emit(open_source(spec, **options), "", str(spec), request)
+                except DeepvisError as exc:
+                    self._posted_source.emit(None, str(exc), str(spec), request)
+
+            threading.Thread(target=work, name="deepvis-open-folder", daemon=True).start()
+            return True
         try:
             source = open_source(spec, **options)
         except DeepvisError as exc:
             self.message.emit(str(exc))
             return False
+        self._switch_source(source, str(spec))
+        return True
+
+    @Slot(object, str, str, int)
+    def _source_opened(self, source, error: str, spec: str, request: int) -> None:
+        self.busy.emit("")
+        if request != self._input_request:  # the user opened something else meanwhile
+            if source is not None:
+                source.close()
+            return
+        if source is None:
+            self.message.emit(error)
+            return
+        self._switch_source(source, spec)
+
+    def _switch_source(self, source: FrameSource, spec: str) -> None:
         old = self.source
-        self.source, self.source_spec = source, str(spec)
+        self.source, self.source_spec = source, spec
         self.frame = None
         if self.pipeline is not None:
             self.pipeline.set_source(source, owns_source=False)
+        elif self.state is not None:
+            self._restart_pipeline()
         if old is not None:
             old.close()
         self.sourceChanged.emit(source.name)
-        return True
 
     def next_item(self, step: int = 1) -> None:
         if self.source is not None:
