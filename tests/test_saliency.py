@@ -1,0 +1,100 @@
+"""Saliency engine (groundwork for the saliency issue): real models, no mocks."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deepvis.errors import DeepvisError
+from deepvis.images import read_image
+from deepvis.probe import Probe
+from deepvis.resources import sample_image
+from deepvis.saliency import Target, attribute, default_gradcam_layer, parse_target
+
+CAT, ESPRESSO = 285, 967
+
+
+@pytest.fixture(scope="module")
+def mosaic_input(lite0):
+    tiles = [cv2.resize(read_image(sample_image(n)), (112, 112), interpolation=cv2.INTER_AREA)
+             for n in ("cat", "coffee", "rocket", "astronaut")]
+    mosaic = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])  # cat | coffee / rocket | astronaut
+    return lite0.input_tensor(mosaic)
+
+
+def shares(saliency):
+    a = np.abs(saliency)
+    h, w = a.shape[0] // 2, a.shape[1] // 2
+    q = np.array([a[:h, :w].sum(), a[:h, w:].sum(), a[h:, :w].sum(), a[h:, w:].sum()])
+    return q / q.sum()
+
+
+def test_gradcam_points_at_the_class_in_a_mosaic(lite0, mosaic_input):
+    probe = Probe(lite0.module, lite0.example_input())
+    assert default_gradcam_layer(probe) == "_conv_head"
+    cat = shares(attribute(lite0.module, probe, mosaic_input, "gradcam", Target("class", CAT)))
+    espresso = shares(attribute(lite0.module, probe, mosaic_input, "gradcam", Target("class", ESPRESSO)))
+    assert cat.argmax() == 0 and cat[0] > 0.5
+    assert espresso.argmax() == 1
+    assert cat[0] > espresso[0] and espresso[1] > cat[1]  # class-sensitive both ways
+
+
+def test_guided_and_deconv_really_change_relu6_backward(lite0, mosaic_input):
+    model = lite0.module
+    probe = Probe(model, lite0.example_input())
+    types_before = [type(m) for m in model.modules()]
+    maps = {m: attribute(model, probe, mosaic_input, m, Target("class", CAT)) for m in ("gradient", "guided", "deconv")}
+    for a, b in (("gradient", "guided"), ("gradient", "deconv"), ("guided", "deconv")):
+        corr = np.corrcoef(maps[a].ravel(), maps[b].ravel())[0, 1]
+        assert corr < 0.9, (a, b, corr)
+    # Guided backprop lets only positive gradients through rectifiers: its map is cleaner.
+    assert [type(m) for m in model.modules()] == types_before  # ReLU6 modules restored
+    assert sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules()) == 0
+
+
+def test_gradcam_matches_a_hand_computed_one():
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    x = torch.randn(1, 3, 96, 96)
+    probe = Probe(model, x)
+    ours = attribute(model, probe, x, "gradcam", Target("class", 3), layer="layer4")
+    feats = {}
+    handle = model.layer4.register_forward_hook(lambda _m, _i, out: feats.setdefault("a", out))
+    score = model(x)[0, 3]
+    handle.remove()
+    grads = torch.autograd.grad(score, feats["a"])[0]
+    weights = grads.mean((2, 3), keepdim=True)  # spatially averaged gradients
+    cam = torch.relu((weights * feats["a"]).sum(1, keepdim=True))
+    cam = torch.nn.functional.interpolate(cam, size=(96, 96), mode="bilinear", align_corners=False)[0, 0]
+    assert np.corrcoef(ours.ravel(), cam.detach().numpy().ravel())[0, 1] > 0.99
+
+
+def test_targets(lite0):
+    probe = Probe(lite0.module, lite0.example_input())
+    assert parse_target(None, lite0.labels, probe) is None
+    assert parse_target("285", lite0.labels, probe) == Target("class", 285)
+    assert parse_target("Egyptian cat", lite0.labels, probe) == Target("class", 285)
+    assert parse_target("_conv_head:7", lite0.labels, probe) == Target("unit", 7, "_conv_head")
+    with pytest.raises(DeepvisError, match="tabby"):
+        parse_target("taby", lite0.labels, probe)
+    with pytest.raises(DeepvisError, match="out of range"):
+        parse_target("_conv_head:5000", lite0.labels, probe)
+
+
+def test_functional_relu_is_named_not_silently_ignored():
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+    model = Functional().eval()
+    x = torch.randn(1, 3, 12, 12)
+    with pytest.raises(DeepvisError, match="functionally"):
+        attribute(model, Probe(model, x), x, "guided", Target("class", 0))
