@@ -239,6 +239,42 @@ def cmd_filters(args):
           f"tiles -> {args.out}")
 
 
+def cmd_saliency(args):
+    import numpy as np
+
+    from deepvis.images import write_image
+    from deepvis.saliency import METHODS, attribute, parse_target, top_class
+    from deepvis.saliency_render import render_saliency
+    from deepvis.tiling import upscale
+
+    if args.method not in METHODS:
+        raise DeepvisError(f"unknown method {args.method!r}: expected one of {', '.join(METHODS)}")
+    model = _load(args)
+    image = _read_input(args.input)
+
+    def work():
+        probe = _probe(model)
+        target = parse_target(args.unit or args.target, model.labels, probe)
+        if args.unit and (target is None or target.kind != "unit"):
+            raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
+        x = model.input_tensor(image)
+        target = target or top_class(model.module, x)
+        saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer)
+        fitted = model.preprocessor.fit(image)
+        fitted = np.repeat(fitted, 3, axis=2) if fitted.shape[2] == 1 else fitted
+        return target, saliency, fitted
+
+    target, saliency, fitted = compute_thread().call(work)
+    if not np.isfinite(saliency).all():
+        raise DeepvisError("the attribution contains NaN or infinite values (check the weights and input)")
+    rgb = render_saliency(saliency, args.mode, image=fitted if args.overlay else None, opacity=args.overlay or 0.6)
+    write_image(args.out, upscale(rgb, args.min_size))
+    if args.npy:
+        _save_npy(args.npy, saliency.astype(np.float32))
+    print(f"{args.method} for {target.describe(model.labels)}: map {saliency.shape[0]}x{saliency.shape[1]} -> "
+          f"{args.out}" + (f", {args.npy}" if args.npy else ""))
+
+
 def cmd_gui(args):
     try:
         from deepvis.widgets.app import run_gui
@@ -335,6 +371,22 @@ def build_parser():
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_filters)
 
+    p = sub.add_parser("saliency", help="attribution map of a class or unit (gradient, guided, Grad-CAM, ...)")
+    _add_model(p)
+    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--method", required=True, metavar="M",
+                   help="gradient, deconv, guided, integrated-gradients, smoothgrad or gradcam")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--target", metavar="CLASS", help="class index or label (default: the top prediction)")
+    which.add_argument("--unit", metavar="LAYER:INDEX", help="explain a unit of any layer instead of a class")
+    p.add_argument("--layer", metavar="NAME", help="Grad-CAM's layer (default: the last convolution)")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--npy", metavar="FILE", help="also save the map, float32 (H, W) at the model's input size")
+    p.add_argument("--mode", choices=("raw", "gray", "norm", "normblur"), default="norm")
+    p.add_argument("--overlay", type=float, metavar="OPACITY", help="blend over the input (0..1)")
+    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_saliency)
+
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, gui-live)")
     p.add_argument("name", metavar="NAME", help="live or gui-live (needs a display, e.g. xvfb-run)")
     _add_model(p)
@@ -357,7 +409,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
-    if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters", "bench"):
+    if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters", "bench",
+                                                                "saliency"):
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
     try:

@@ -98,3 +98,26 @@ def test_functional_relu_is_named_not_silently_ignored():
     x = torch.randn(1, 3, 12, 12)
     with pytest.raises(DeepvisError, match="functionally"):
         attribute(model, Probe(model, x), x, "guided", Target("class", 0))
+
+
+def test_saliency_command_writes_the_map_and_its_picture(tmp_path, capsys):
+    from deepvis.cli import main
+    from deepvis.saliency_render import render_saliency
+
+    out, npy = tmp_path / "cat.png", tmp_path / "cat.npy"
+    code = main(["saliency", "--model", "efficientnet_lite0", "--input", str(sample_image("cat")),
+                 "--method", "gradcam", "--out", str(out), "--npy", str(npy), "--overlay", "0.7"])
+    assert code == 0
+    assert "Egyptian cat (285)" in capsys.readouterr().out  # default target: the top prediction
+    saliency = np.load(npy)
+    assert saliency.shape == (224, 224) and saliency.dtype == np.float32 and saliency.min() >= 0
+    assert read_image(out).shape[0] >= 512
+    signed = np.array([[-2.0, 0.0, 1.0]], np.float32)
+    raw = render_saliency(signed, "raw")
+    assert raw[0, 0, 1] > 200 and raw[0, 0, 0] < 50  # negative: green
+    assert raw[0, 2, 0] > 100 and raw[0, 2, 1] < 50  # positive: red
+    assert raw[0, 1].max() < 10  # zero: black
+    photo = np.full((1, 3, 3), 200, np.uint8)
+    blended = render_saliency(np.array([[0.0, 0.0, 1.0]], np.float32), "gray", image=photo, opacity=1.0)
+    assert (blended[0, 0] == 200).all()  # no saliency, photo untouched
+    assert (blended[0, 2] == 255).all()  # full saliency, full opacity
