@@ -155,4 +155,51 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
     }
 
 
-BENCHMARKS = {"live": bench_live}
+def bench_saliency(model: LoadedModel, input_spec=None, frames: int = 100, layer: str | None = None) -> dict:
+    """Milliseconds per attribution map for each method, as a multiple of one bare forward+backward
+    of the same model and input, measured in the same run (interleaved, so drift hits both)."""
+    from deepvis.images import read_image
+    from deepvis.resources import sample_image
+    from deepvis.saliency import METHODS, Objective, attribute, top_class
+
+    image = read_image(input_spec or sample_image("cat"))
+    repeats = max(1, min(frames, 10))
+
+    def work():
+        probe = Probe(model.module, model.example_input())
+        x = model.input_tensor(image)
+        target = top_class(model.module, x)
+        objective = Objective(model.module, probe, target)
+
+        def bare_once():
+            # Gradient with respect to the input only, as every method needs; .backward() would
+            # also compute every weight's gradient, which no saliency method uses.
+            xg = x.detach().clone().requires_grad_(True)
+            torch.autograd.grad(objective(xg).sum(), xg)
+            synchronize(model.device)
+
+        def timed(fn, n):
+            fn()  # warm-up
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            synchronize(model.device)
+            return (time.perf_counter() - start) * 1000 / n
+
+        rows = {}
+        for method in METHODS:
+            # Heavy methods run dozens of passes per map; fewer repeats keep the bench short.
+            n = repeats if method not in ("integrated-gradients", "smoothgrad") else max(1, repeats // 5)
+            bare_before = timed(bare_once, repeats)
+            ms = timed(lambda: attribute(model.module, probe, x, method, target, layer=layer), n)
+            bare_ms = (bare_before + timed(bare_once, repeats)) / 2
+            rows[method] = {"ms": round(ms, 2), "bare_ms": round(bare_ms, 2), "ratio": round(ms / bare_ms, 2)}
+        return target, rows
+
+    target, rows = compute_thread().call(work)
+    return {"benchmark": "saliency", "model": model.name, "device": str(model.device),
+            "input": str(input_spec or sample_image("cat")), "input_shape": list(model.spec.shape),
+            "target": target.describe(model.labels), "methods": rows}
+
+
+BENCHMARKS = {"live": bench_live, "saliency": bench_saliency}

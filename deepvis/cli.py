@@ -387,8 +387,8 @@ def build_parser():
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_saliency)
 
-    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, gui-live)")
-    p.add_argument("name", metavar="NAME", help="live or gui-live (needs a display, e.g. xvfb-run)")
+    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, gui-live)")
+    p.add_argument("name", metavar="NAME", help="live, saliency, or gui-live (needs a display, e.g. xvfb-run)")
     _add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=_positive_int, default=100)

@@ -121,3 +121,14 @@ def test_saliency_command_writes_the_map_and_its_picture(tmp_path, capsys):
     blended = render_saliency(np.array([[0.0, 0.0, 1.0]], np.float32), "gray", image=photo, opacity=1.0)
     assert (blended[0, 0] == 200).all()  # no saliency, photo untouched
     assert (blended[0, 2] == 255).all()  # full saliency, full opacity
+
+
+def test_bench_saliency_reports_every_method_against_a_bare_backward(digits):
+    from deepvis.bench import bench_saliency
+    from deepvis.saliency import METHODS
+
+    result = bench_saliency(digits, input_spec=None, frames=1)
+    assert set(result["methods"]) == set(METHODS)
+    for row in result["methods"].values():
+        assert row["ms"] > 0 and row["bare_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["ms"] / row["bare_ms"], rel=0.02)
