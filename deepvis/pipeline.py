@@ -188,6 +188,7 @@ class LivePipeline:
             self._owns_source = owns_source
             self._slot.frame, self._slot.fresh = None, False
             self._cond.notify_all()
+        self._compute.wake()  # files are read by the compute step: start on the new one now
         if old_owned and old is not source:
             old.close()
 
