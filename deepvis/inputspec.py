@@ -26,8 +26,7 @@ class InputSpec:
     """The input a model expects.
 
     ``mean`` and ``std`` are in units of the [0, 1] pixel range, one per channel, as in
-    torchvision's metadata; ``value_scale`` multiplies the [0, 1] pixels first, for models
-    trained on 0..255 inputs. ``fit`` says how a frame of another aspect ratio is made to fit:
+    torchvision's metadata (a model trained on 0..255 inputs is ``std = 1/255``). ``fit`` says how a frame of another aspect ratio is made to fit:
     ``crop`` takes the centre at the model's aspect ratio, ``stretch`` resizes as is.
     """
 
@@ -36,7 +35,6 @@ class InputSpec:
     width: int = 224
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
-    value_scale: float = 1.0
     fit: str = "crop"
 
     def __post_init__(self):
@@ -81,9 +79,8 @@ class InputSpec:
         def fmt(values):
             return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
 
-        scale = f", values x{self.value_scale:g}" if self.value_scale != 1 else ""
         return (f"{self.channels}x{self.height}x{self.width}, mean {fmt(self.mean)}, std {fmt(self.std)}"
-                f"{scale}, fit {self.fit}")
+                f", fit {self.fit}")
 
 
 def _per_channel(values, channels: int, what: str) -> tuple[float, ...]:
@@ -125,12 +122,11 @@ class Preprocessor:
 
     def __init__(self, spec: InputSpec):
         self.spec = spec
-        # (x / 255 * value_scale - mean) / std, folded into one multiply-add per channel, and for
-        # uint8 input tabulated: a 256-entry lookup per channel is cheaper than float arithmetic.
-        std = np.asarray(spec.std, np.float32)
-        self._scale = (spec.value_scale / 255.0 / std).astype(np.float32).reshape(-1, 1, 1)
-        self._shift = (-np.asarray(spec.mean, np.float32) / std).astype(np.float32).reshape(-1, 1, 1)
-        self._table = (np.arange(256, dtype=np.float32)[None, :] * self._scale[:, :, 0] + self._shift[:, :, 0])
+        # (x / 255 - mean) / std for every uint8 value x, per channel: a 256-entry lookup is
+        # cheaper than float arithmetic on the frame.
+        std = np.asarray(spec.std, np.float32)[:, None]
+        mean = np.asarray(spec.mean, np.float32)[:, None]
+        self._table = ((np.arange(256, dtype=np.float32)[None, :] / 255.0 - mean) / std).astype(np.float32)
 
     def fit(self, frame: np.ndarray) -> np.ndarray:
         """The frame cropped/resized to the model's size and channel count: uint8 (H, W, C)."""

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget)
 
@@ -31,8 +31,6 @@ STATUS_INTERVAL_S = 0.25
 
 
 class MainWindow(QMainWindow):
-    screenshotTaken = Signal(str)
-
     def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
                  tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
                  after_frames: int = 1, restore: bool = True, persist: bool = True):
@@ -384,7 +382,6 @@ class MainWindow(QMainWindow):
         ok = self.export_png(self, path)
         if not ok:
             self.failure = f"could not write the screenshot {path}"
-        self.screenshotTaken.emit(path if ok else "")
         QApplication.instance().exit(0 if ok else 2)
 
     def _refresh_stale(self) -> None:

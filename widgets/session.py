@@ -23,6 +23,30 @@ from deepvis.probe import Probe
 from deepvis.sources import Frame, FrameSource, open_source
 
 
+class _Mailbox:
+    """One slot handed from a worker thread to the GUI thread, newest value wins.
+
+    ``put`` says whether a signal must be posted: only when none is pending, so a slow GUI
+    never finds a queue of stale values in its event loop.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._value = None
+        self._pending = False
+
+    def put(self, value) -> bool:
+        with self._lock:
+            self._value = value
+            post, self._pending = not self._pending, True
+        return post
+
+    def take(self):
+        with self._lock:
+            self._pending = False
+            return self._value
+
+
 @dataclass
 class ModelState:
     model: LoadedModel
@@ -58,15 +82,12 @@ class Session(QObject):
         self.settings = LiveSettings()
         self.result: LiveResult | None = None  # the newest result delivered to the GUI thread
         self.frame: Frame | None = None  # the newest raw frame delivered to the GUI thread
-        self._incoming_result: LiveResult | None = None
-        self._incoming_frame: Frame | None = None
+        self._results = _Mailbox()
+        self._frames = _Mailbox()
         self.frames_seen = 0
         self.results_seen = 0
         self.render_ms = 0.0  # GUI time spent on the last result: view updates and paints
         self.paint_ms = 0.0  # paints since the last result, added up by the image panes
-        self._lock = threading.Lock()
-        self._result_pending = False
-        self._frame_pending = False
         self._posted_result.connect(self._deliver_result)
         self._posted_frame.connect(self._deliver_frame)
         self._posted_message.connect(self.message)
@@ -244,25 +265,17 @@ class Session(QObject):
             self.source = None
 
     def _on_result(self, result: LiveResult) -> None:  # compute thread
-        with self._lock:
-            self._incoming_result = result
-            post, self._result_pending = not self._result_pending, True
-        if post:
+        if self._results.put(result):
             self._posted_result.emit()
 
     def _on_frame(self, frame: Frame) -> None:  # capture or compute thread
-        with self._lock:
-            self._incoming_frame = frame
-            post, self._frame_pending = not self._frame_pending, True
-        if post:
+        if self._frames.put(frame):
             self._posted_frame.emit()
 
     @Slot()
     def _deliver_result(self) -> None:
         # .result changes only here, on the GUI thread, so views see one result per signal.
-        with self._lock:
-            self._result_pending = False
-            self.result = self._incoming_result
+        self.result = self._results.take()
         self.results_seen += 1
         start = time.perf_counter()
         self.resultReady.emit()
@@ -272,9 +285,7 @@ class Session(QObject):
 
     @Slot()
     def _deliver_frame(self) -> None:
-        with self._lock:
-            self._frame_pending = False
-            self.frame = self._incoming_frame
+        self.frame = self._frames.take()
         self.frames_seen += 1
         self.frameReady.emit()
 
