@@ -12,3 +12,7 @@ class DeepvisError(Exception):
     def __init__(self, message: str):
         # Multi-line messages break the CLI contract (one `error:` line), so fold them here.
         super().__init__(" ".join(str(message).split()))
+
+
+class Cancelled(Exception):
+    """Long work stopped at the user's request (not an error: nothing is reported)."""

@@ -32,16 +32,47 @@ import torch
 
 from deepvis.computethread import ComputeThread, compute_thread
 from deepvis.device import synchronize
-from deepvis.errors import DeepvisError
+from deepvis.errors import Cancelled, DeepvisError
 from deepvis.inputspec import Preprocessor
 from deepvis.loading import LoadedModel
 from deepvis.predictions import Summary, summarize
 from deepvis.probe import Probe
-from deepvis.sources import Frame, FrameError, FrameSource
+from deepvis.saliency import LIGHT_METHODS, Objective, Target, attribute, check_method, run_method, top_class
+from deepvis.sources import Frame, FrameError, FrameSource, ImageFileSource, ImageFolderSource
 from deepvis.tiling import GridLayout, as_maps, tile, tile_activation
 
 STATIC_POLL_S = 0.05
-STAGES = ("capture", "preprocess", "forward", "tile", "predict")
+STAGES = ("capture", "preprocess", "forward", "saliency", "tile", "predict")
+# Share of the compute thread a heavy saliency method (many passes per map) may take while
+# live frames keep coming; the rest goes to the activation grid.
+HEAVY_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SaliencySettings:
+    """A live saliency map: ``method`` for ``target`` (None: the top prediction)."""
+
+    method: str = "gradient"
+    target: Target | None = None
+    layer: str | None = None  # Grad-CAM's layer; None: the last convolution
+    samples: int = 16  # SmoothGrad
+    steps: int = 32  # integrated gradients
+    noise: float = 0.15  # SmoothGrad's noise, as a fraction of the input's range
+    batch: int = 2  # passes per chunk of the heavy methods: the grid gets a turn between chunks
+
+    @property
+    def heavy(self) -> bool:
+        return self.method not in LIGHT_METHODS
+
+
+@dataclass(frozen=True)
+class SaliencyResult:
+    map: np.ndarray  # float32 (H, W) at the model input's resolution
+    target: Target  # as resolved: a top-prediction target names the class it picked
+    frame: Frame  # the frame it explains (heavy methods lag the live frame)
+    model_input: np.ndarray  # uint8 (H, W, 3) of that frame, for overlays
+    settings: SaliencySettings
+    ms: float
 
 
 @dataclass(frozen=True)
@@ -53,6 +84,7 @@ class LiveSettings:
     frozen: bool = False  # keep computing on the current frame, take no new ones
     mirror: bool = False  # flip frames left-right (a webcam as a mirror)
     fit: str | None = None  # "crop" or "stretch"; None keeps the model's own
+    saliency: SaliencySettings | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +103,7 @@ class LiveResult:
     timings: Mapping[str, float]  # milliseconds per stage, and "total"
     fps: float  # results per second, smoothed
     settings: LiveSettings
+    saliency: SaliencyResult | None = None  # of this frame (light methods) or the last one done (heavy)
 
     def channel(self, index: int) -> np.ndarray:
         """The grid layer's raw activation for one channel, (H, W)."""
@@ -99,16 +132,19 @@ class LivePipeline:
                  probe: Probe | None = None, on_result: Callable[[LiveResult], None] | None = None,
                  on_error: Callable[[str], None] | None = None, recompute_static: bool = False,
                  owns_source: bool = True, compute: ComputeThread | None = None,
-                 on_frame: Callable[[Frame], None] | None = None):
+                 on_frame: Callable[[Frame], None] | None = None,
+                 on_progress: Callable[[float], None] | None = None):
         self.model = model
         self.probe = probe or Probe(model.module, model.example_input())
         self.settings = settings or LiveSettings()
+        self._gradcam_layer: str | None = None
         self._check_layers(self.settings)
         self._source = source
         self._owns_source = owns_source
         self.on_result = on_result
         self.on_error = on_error
         self.on_frame = on_frame  # new frames of self-paced sources, before processing (a live raw view)
+        self.on_progress = on_progress  # a heavy saliency map's progress, 0..1 (compute thread)
         self._preprocessors: dict[str | None, Preprocessor] = {None: model.preprocessor}
         self.recompute_static = recompute_static
         self._cond = threading.Condition()
@@ -129,6 +165,10 @@ class LivePipeline:
         self._errors_seen: dict[int, int] = {}
         self._shown = None  # (frame, fitted, array) of the newest processed frame
         self._dead_source: FrameSource | None = None
+        self._heavy_done = None  # (frame serial, SaliencySettings) of the last heavy map started
+        self._heavy_cancel = threading.Event()
+        self._heavy_result: SaliencyResult | None = None
+        self._heavy_lock = threading.RLock()
 
     # --- control ---------------------------------------------------------------------------
 
@@ -139,13 +179,16 @@ class LivePipeline:
         self._capture = threading.Thread(target=self._capture_loop, name="deepvis-capture", daemon=True)
         self._capture.start()
         self._compute.add_idle(self._step)
+        self._compute.add_idle(self._saliency_step)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop capturing and computing; closes the source when the pipeline owns it."""
         _stop_threads(self._stop, self._cond)
+        self._heavy_cancel.set()
         self._compute.remove_idle(self._step)
-        with self._step_lock:  # wait for a frame in progress
+        self._compute.remove_idle(self._saliency_step)
+        with self._heavy_lock, self._step_lock:  # same order as a heavy map that lets a frame through
             pass
         capture, self._capture = self._capture, None
         if capture is not None:
@@ -169,6 +212,8 @@ class LivePipeline:
         """Change settings (layers, grid_layer, normalization, topk, frozen); takes effect on the next result."""
         new = replace(self.settings, **changes)
         self._check_layers(new)
+        if new.saliency != self.settings.saliency:
+            self._heavy_cancel.set()  # a map nobody asks for any more
         with self._cond:
             if new.frozen and not self.settings.frozen and self._shown is not None:
                 # Freeze the frame the user is looking at, not one captured in the meantime.
@@ -217,9 +262,23 @@ class LivePipeline:
                 self._cond.wait(min(left, 0.1))
             return self._latest
 
+    def cancel_saliency(self) -> None:
+        """Stop the heavy saliency map in progress; the next frame or settings change starts another."""
+        self._heavy_cancel.set()
+
     def _check_layers(self, settings: LiveSettings) -> None:
         for name in (*settings.layers, *([settings.grid_layer] if settings.grid_layer else [])):
             self.probe.layer(name)  # raises a DeepvisError naming close matches
+        sal = settings.saliency
+        if sal is not None:
+            # Bad combinations (guided backprop on functional ReLUs, Grad-CAM on a vector) are
+            # refused here, where the caller can show the message, not on every frame.
+            layer = check_method(self.model.module, self.probe, sal.method, sal.layer)
+            if sal.target is not None and sal.target.kind == "unit":
+                info = self.probe.layer(sal.target.layer)
+                if not 0 <= sal.target.index < info.channels:
+                    raise DeepvisError(f"{info.name} has {info.channels} units; {sal.target.index} is out of range")
+            self._gradcam_layer = layer
 
     # --- threads ---------------------------------------------------------------------------
 
@@ -316,8 +375,7 @@ class LivePipeline:
                     self._cond.notify_all()
                 self._done = key
                 self._shown = (frame, fitted, array)
-                with torch.inference_mode():
-                    result = self._process(frame, fitted, array, settings, timings)
+                result = self._process(frame, fitted, array, settings, timings)
             except DeepvisError as exc:
                 self._report(str(exc))
                 return True
@@ -335,7 +393,6 @@ class LivePipeline:
     def _process(self, frame: Frame, fitted: np.ndarray, array: np.ndarray, settings: LiveSettings,
                  timings: dict) -> LiveResult:
         t0 = time.perf_counter()
-        x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
         grid_layer = settings.grid_layer
         names = list(dict.fromkeys((*settings.layers, *([grid_layer] if grid_layer else []))))
         tiled = {}
@@ -353,9 +410,37 @@ class LivePipeline:
                     return None  # the raw values stay readable from the grid itself
             return tensor[0].detach().float().cpu().clone().numpy()
 
-        output, captured = self.probe.capture(x, names, transform=keep)
-        synchronize(self.model.device)
-        t1 = time.perf_counter()
+        model_input = fitted if fitted.shape[2] == 3 else np.repeat(fitted, 3, axis=2)
+        model_input.flags.writeable = False
+        sal = settings.saliency
+        saliency = None
+        if sal is not None and not sal.heavy:
+            # One forward pass for everything: the grid is tiled from the hooks of the very pass
+            # the saliency map differentiates, so the map costs one backward pass more.
+            objective = Objective(self.model.module, self.probe, sal.target or Target("top"), observe=keep,
+                                  observe_names=names)
+            ends = []
+            objective.register_forward_hook(lambda *_: ends.append(time.perf_counter()))
+            x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
+            smap = run_method(objective, x, sal.method, self._gradcam_layer).cpu().numpy()
+            synchronize(self.model.device)
+            output, captured = objective.output, objective.observed
+            t_forward = ends[0] if ends else time.perf_counter()
+            t1 = time.perf_counter()
+            target = sal.target if sal.target is not None else Target("class", objective.chosen)
+            saliency = SaliencyResult(map=_frozen(smap), target=target, frame=frame, model_input=model_input,
+                                      settings=sal, ms=(t1 - t0) * 1000)
+            timings.update(forward=(t_forward - t0) * 1000, saliency=(t1 - t_forward) * 1000)
+        else:
+            with torch.inference_mode():
+                x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
+                output, captured = self.probe.capture(x, names, transform=keep)
+            synchronize(self.model.device)
+            t1 = time.perf_counter()
+            timings.update(forward=(t1 - t0) * 1000, saliency=0.0)
+            heavy = self._heavy_result
+            if heavy is not None and heavy.settings == sal:
+                saliency = heavy
         activations = {}
         for name, value in captured.items():
             if value is not None:
@@ -370,21 +455,95 @@ class LivePipeline:
         summary = summarize(output, self.model.labels, settings.topk)
         t3 = time.perf_counter()
         # The hook's tiling happens inside the forward pass; it is reported as forward time.
-        timings.update(forward=(t1 - t0) * 1000, tile=(t2 - t1) * 1000, predict=(t3 - t2) * 1000)
+        timings.update(tile=(t2 - t1) * 1000, predict=(t3 - t2) * 1000)
         timings["total"] = sum(timings[s] for s in STAGES)
-        model_input = fitted if fitted.shape[2] == 3 else np.repeat(fitted, 3, axis=2)
-        model_input.flags.writeable = False
         return LiveResult(index=0, frame=frame, model_input=model_input,
                           activations=MappingProxyType(activations), grid=grid, grid_layout=layout,
                           grid_levels=levels, summary=summary, timings=MappingProxyType(timings), fps=0.0,
-                          settings=settings)
+                          settings=settings, saliency=saliency)
 
-    def _publish(self, result: LiveResult) -> None:
+    # --- heavy saliency methods --------------------------------------------------------------
+
+    def _saliency_step(self) -> bool:
+        """One heavy saliency map (integrated gradients, SmoothGrad) for the newest processed frame.
+
+        Runs in chunks of passes; between chunks the live step gets its share of the thread,
+        so the activation grid keeps moving while the map is computed.
+        """
+        with self._heavy_lock:
+            return self._heavy_map()
+
+    def _heavy_map(self) -> bool:
+        sal = self.settings.saliency
+        shown = self._shown
+        if sal is None or not sal.heavy or shown is None or self._stop.is_set():
+            return False
+        frame, fitted, array = shown
+        key = (frame.serial, sal)
+        if key == self._heavy_done:
+            return False
+        self._heavy_done = key  # tried once: a failing map is not retried on every idle turn
+        cancel = self._heavy_cancel = threading.Event()
+        if self.settings.saliency != sal:
+            return False
+        clock = {"mark": time.perf_counter(), "grid": 0.0}
+        still = isinstance(self._source, (ImageFileSource, ImageFolderSource))
+
+        def between():
+            now = time.perf_counter()
+            heavy_s = now - clock["mark"]
+            # Give the live step as much time as the last chunk took (HEAVY_SHARE = 1/2).
+            budget = heavy_s * (1 - HEAVY_SHARE) / HEAVY_SHARE
+            spent = 0.0
+            while spent < budget and not cancel.is_set():
+                start = time.perf_counter()
+                if not self._step():
+                    break
+                spent += time.perf_counter() - start
+            if still and self._shown is not None and self._shown[0].serial != frame.serial:
+                raise Cancelled()  # the user moved to another picture: explain that one instead
+            clock["mark"] = time.perf_counter()
+
+        def progress(fraction):
+            if self.on_progress is not None:
+                self.on_progress(fraction)
+
+        start = time.perf_counter()
+        try:
+            x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
+            target = sal.target or top_class(self.model.module, x)
+            smap = attribute(self.model.module, self.probe, x, sal.method, target, layer=sal.layer,
+                             samples=sal.samples, steps=sal.steps, noise=sal.noise, batch=sal.batch,
+                             progress=progress, cancel=cancel, between=between)
+        except Cancelled:
+            progress(-1.0)
+            return True
+        except DeepvisError as exc:
+            self._report(str(exc))
+            progress(-1.0)
+            return True
+        except torch.OutOfMemoryError:
+            self._report(f"out of memory computing {sal.method}; lower the batch (--batch) or the input size")
+            progress(-1.0)
+            return True
+        model_input = fitted if fitted.shape[2] == 3 else np.repeat(fitted, 3, axis=2)
+        model_input.flags.writeable = False
+        result = SaliencyResult(map=_frozen(smap), target=target, frame=frame, model_input=model_input,
+                                settings=sal, ms=(time.perf_counter() - start) * 1000)
+        self._heavy_result = result
+        latest = self._latest
+        if latest is not None and self.settings.saliency == sal and not self._stop.is_set():
+            self._publish(replace(latest, saliency=result), count=False)
+        return True
+
+    def _publish(self, result: LiveResult, count: bool = True) -> None:
+        """``count=False``: a finished heavy map re-sent with the newest result, not a new frame."""
         now = time.perf_counter()
-        if self._last_publish is not None:
-            instant = 1.0 / max(now - self._last_publish, 1e-6)
-            self._fps = instant if self._fps == 0 else 0.8 * self._fps + 0.2 * instant
-        self._last_publish = now
+        if count:
+            if self._last_publish is not None:
+                instant = 1.0 / max(now - self._last_publish, 1e-6)
+                self._fps = instant if self._fps == 0 else 0.8 * self._fps + 0.2 * instant
+            self._last_publish = now
         with self._cond:
             self._published += 1
             result = replace(result, index=self._published, fps=self._fps)
@@ -393,6 +552,12 @@ class LivePipeline:
             self._cond.notify_all()
         if self.on_result is not None:
             self.on_result(result)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array, np.float32)
+    array.flags.writeable = False
+    return array
 
 
 def _levels(tensor: torch.Tensor) -> tuple[float, float]:
