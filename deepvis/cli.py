@@ -286,7 +286,7 @@ def cmd_gui(args):
     restore = args.model is None and input_spec is None and not args.screenshot
     code = run_gui(model=args.model, weights=args.weights, input_spec=input_spec, tab=args.tab,
                    model_options=options, screenshot=args.screenshot, after_frames=args.after_frames,
-                   restore=restore)
+                   restore=restore, saliency=args.saliency)
     if code:
         raise DeepvisError("the window closed with an error")
 
@@ -329,6 +329,8 @@ def build_parser():
     source.add_argument("--input", metavar="PATH", help="image, folder of images, video, or 'pattern'")
     source.add_argument("--camera", type=int, metavar="N", help="camera index")
     p.add_argument("--tab", metavar="NAME", help="tab to show first (Activations, Filters, ...)")
+    p.add_argument("--saliency", metavar="METHOD",
+                   help="start with this back-prop method in the saliency pane (see deepvis saliency --help)")
     p.add_argument("--screenshot", metavar="PNG", help="save the window after --after-frames results and quit")
     p.add_argument("--after-frames", type=_positive_int, default=3, metavar="N")
     p.set_defaults(func=cmd_gui, on_compute_thread=False)

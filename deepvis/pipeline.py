@@ -38,7 +38,7 @@ from deepvis.loading import LoadedModel
 from deepvis.predictions import Summary, summarize
 from deepvis.probe import Probe
 from deepvis.saliency import LIGHT_METHODS, Objective, Target, attribute, check_method, run_method, top_class
-from deepvis.sources import Frame, FrameError, FrameSource, ImageFileSource, ImageFolderSource
+from deepvis.sources import Frame, FrameError, FrameSource
 from deepvis.tiling import GridLayout, as_maps, tile, tile_activation
 
 STATIC_POLL_S = 0.05
@@ -274,10 +274,16 @@ class LivePipeline:
             # Bad combinations (guided backprop on functional ReLUs, Grad-CAM on a vector) are
             # refused here, where the caller can show the message, not on every frame.
             layer = check_method(self.model.module, self.probe, sal.method, sal.layer)
-            if sal.target is not None and sal.target.kind == "unit":
-                info = self.probe.layer(sal.target.layer)
-                if not 0 <= sal.target.index < info.channels:
-                    raise DeepvisError(f"{info.name} has {info.channels} units; {sal.target.index} is out of range")
+            target = sal.target
+            if target is not None and target.kind == "unit":
+                info = self.probe.layer(target.layer)
+                if not 0 <= target.index < info.channels:
+                    raise DeepvisError(f"{info.name} has {info.channels} units; {target.index} is out of range")
+            else:
+                info = next(layer for layer in self.probe.layers if not layer.path)  # the model's output
+            if target is not None and target.region is not None and not info.spatial:
+                raise DeepvisError(f"a region needs a target with pixels (a segmentation class or a convolution "
+                                   f"unit); {info.name} outputs {tuple(info.shape)}")
             self._gradcam_layer = layer
 
     # --- threads ---------------------------------------------------------------------------
@@ -427,7 +433,9 @@ class LivePipeline:
             output, captured = objective.output, objective.observed
             t_forward = ends[0] if ends else time.perf_counter()
             t1 = time.perf_counter()
-            target = sal.target if sal.target is not None else Target("class", objective.chosen)
+            target = objective.target
+            if target.kind == "top":
+                target = Target("class", objective.chosen, region=target.region)
             saliency = SaliencyResult(map=_frozen(smap), target=target, frame=frame, model_input=model_input,
                                       settings=sal, ms=(t1 - t0) * 1000)
             timings.update(forward=(t_forward - t0) * 1000, saliency=(t1 - t_forward) * 1000)
@@ -487,7 +495,7 @@ class LivePipeline:
         if self.settings.saliency != sal:
             return False
         clock = {"mark": time.perf_counter(), "grid": 0.0}
-        still = isinstance(self._source, (ImageFileSource, ImageFolderSource))
+        still = not self._source.is_live
 
         def between():
             now = time.perf_counter()
@@ -511,7 +519,10 @@ class LivePipeline:
         start = time.perf_counter()
         try:
             x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
-            target = sal.target or top_class(self.model.module, x)
+            target = sal.target or Target("top")
+            if target.kind == "top":
+                # Fixed before the passes: along an integration path the top class may change.
+                target = replace(top_class(self.model.module, x), region=target.region)
             smap = attribute(self.model.module, self.probe, x, sal.method, target, layer=sal.layer,
                              samples=sal.samples, steps=sal.steps, noise=sal.noise, batch=sal.batch,
                              progress=progress, cancel=cancel, between=between)

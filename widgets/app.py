@@ -15,7 +15,7 @@ def check_display() -> None:
 
 
 def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=None, screenshot=None,
-            after_frames=1, restore=True) -> int:
+            after_frames=1, restore=True, saliency=None) -> int:
     check_display()
     from deepvis.widgets import qtenv  # noqa: F401  (binding and pyqtgraph options first)
     from PySide6.QtWidgets import QApplication
@@ -28,7 +28,7 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
     app.setApplicationName("deepvis")
     apply_dark_theme(app)
     window = MainWindow(model=model, weights=weights, input_spec=input_spec, tab=tab, model_options=model_options,
-                        screenshot=screenshot, after_frames=after_frames, restore=restore)
+                        screenshot=screenshot, after_frames=after_frames, restore=restore, saliency=saliency)
     window.show()
     code = app.exec()
     window.close()

@@ -12,9 +12,10 @@ KEYS = [
     ("e / w", "next / previous file (folders, videos)"),
     ("m", "mirror the input"),
     ("n", "normalize per layer / per channel"),
+    ("b", "next back-prop mode: off, gradient, deconv, guided, IG, SmoothGrad, Grad-CAM"),
     ("h", "show / hide this help"),
     ("q", "quit"),
-    ("mouse", "click a tile to select its unit, a layer in the list to show it; drop files to open them"),
+    ("mouse", "click a tile to select its unit, a layer in the list to show it, a prediction bar to explain that class; drop files to open them"),
 ]
 
 

@@ -20,6 +20,7 @@ from deepvis.widgets.inputpane import InputPane
 from deepvis.widgets.layerlist import LayerList
 from deepvis.widgets.predictionpane import PredictionPane
 from deepvis.widgets.recorder import Recorder
+from deepvis.widgets.saliencypane import SaliencyPane
 from deepvis.widgets.session import Session
 from deepvis.widgets.unitpane import UnitPane
 from deepvis.widgets.views import registered_views
@@ -33,7 +34,7 @@ STATUS_INTERVAL_S = 0.25
 class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
                  tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
-                 after_frames: int = 1, restore: bool = True, persist: bool = True):
+                 after_frames: int = 1, restore: bool = True, persist: bool = True, saliency: str | None = None):
         super().__init__()
         self.setWindowTitle("deepvis")
         self.setAcceptDrops(True)
@@ -52,6 +53,8 @@ class MainWindow(QMainWindow):
         self.layer_list = LayerList(self.session)
         self.unit_pane = UnitPane(self.session)
         self.predictions = PredictionPane(self.session)
+        self.saliency = SaliencyPane(self.session)
+        self.predictions.classClicked.connect(self.saliency.set_class)
         self.tabs = QTabWidget()
         self.views = [cls(self.session) for cls in registered_views()]
         for view in self.views:
@@ -93,6 +96,12 @@ class MainWindow(QMainWindow):
                 input_spec = str(saved)
         self.open_input(input_spec or str(IMAGES_DIR))
         self.load_model(model, weights)
+        saliency = saliency or (self.settings.value("saliency") if restore else None)
+        if saliency and self.saliency.method.findText(str(saliency)) >= 0:
+            self.saliency.method.setCurrentText(str(saliency))
+        elif saliency:
+            self.show_message(f"no back-prop method {saliency!r}; the saliency pane lists them")
+        self.saliency.method.currentTextChanged.connect(lambda text: self._remember("saliency", text))
         if tab:
             names = [self.tabs.tabText(i).lower() for i in range(self.tabs.count())]
             if tab.lower() in names:
@@ -109,10 +118,11 @@ class MainWindow(QMainWindow):
         left.setSizes([520, 380])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.unit_pane)
+        right.addWidget(self.saliency)
         right.addWidget(self.predictions)
-        right.setSizes([560, 220])
+        right.setSizes([420, 420, 180])
         for title, widget, area in (("Input and layers", left, Qt.DockWidgetArea.LeftDockWidgetArea),
-                                    ("Unit and predictions", right, Qt.DockWidgetArea.RightDockWidgetArea)):
+                                    ("Unit, saliency and predictions", right, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
@@ -120,7 +130,7 @@ class MainWindow(QMainWindow):
                              QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, dock)
         self.resizeDocks([self.findChild(QDockWidget, "Input and layers"),
-                          self.findChild(QDockWidget, "Unit and predictions")], [380, 360], Qt.Orientation.Horizontal)
+                          self.findChild(QDockWidget, "Unit, saliency and predictions")], [380, 360], Qt.Orientation.Horizontal)
 
     def _status_bar(self) -> None:
         bar = self.statusBar()
@@ -191,11 +201,12 @@ class MainWindow(QMainWindow):
         self._action(view, "Normalize per layer/channel", self._toggle_normalization, "N")
         for key, (dr, dc) in {"Up": (-1, 0), "Down": (1, 0), "Left": (0, -1), "Right": (0, 1)}.items():
             self._action(view, f"Unit {key.lower()}", lambda _=False, d=(dr, dc): self.grid.move_unit(*d), key)
+        self._action(view, "Next back-prop mode", self.saliency.cycle_method, "B")
         self._action(view, "Keyboard help", lambda: self.help.toggle(), "H")
 
     def panes(self) -> dict:
         panes = {"input": self.input_pane.raw, "model input": self.input_pane.seen, "layers": self.layer_list,
-                 "unit": self.unit_pane, "predictions": self.predictions}
+                 "unit": self.unit_pane, "saliency": self.saliency.panel, "predictions": self.predictions}
         panes.update({v.title.lower(): v for v in self.views})
         return panes
 
@@ -350,8 +361,8 @@ class MainWindow(QMainWindow):
             t = result.timings
             live = self.session.source is not None and self.session.source.is_live
             self.fps_label.setText(f"{result.fps:5.1f} fps" if live else "still image")
-            stages = "  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward", "tile", "predict")
-                               if k in t)
+            stages = "  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward", "saliency", "tile",
+                                                            "predict") if t.get(k) or k != "saliency")
             self.stage_label.setText(f"{stages}  render {self.session.render_ms:.1f} ms")
         source = self.session.source
         still = source is not None and not source.is_live  # a still image gives one result, not N

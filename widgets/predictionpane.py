@@ -1,11 +1,13 @@
 """Top-k predictions as horizontal bars; a one-line summary for models that do not classify."""
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
 class PredictionPane(QWidget):
+    classClicked = Signal(int)  # the class index of the bar clicked
+
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -26,6 +28,14 @@ class PredictionPane(QWidget):
         self.stale = self.session.stale(result)
         self.update()
 
+    def _row_height(self) -> int:
+        return max(18, min(28, (self.height() - 30) // max(1, len(self.rows))))
+
+    def mousePressEvent(self, event):
+        row = int((event.position().y() - 26) // self._row_height())
+        if self.rows and 0 <= row < len(self.rows) and event.position().y() >= 26:
+            self.classClicked.emit(self.rows[row].index)
+
     def paintEvent(self, _event):
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#1e1f22"))
@@ -40,7 +50,7 @@ class PredictionPane(QWidget):
         if not self.rows:
             p.drawText(QRectF(6, 24, self.width() - 12, self.height() - 30), Qt.TextFlag.TextWordWrap, self.text)
             return
-        top, row_h = 26, max(18, min(28, (self.height() - 30) // max(1, len(self.rows))))
+        top, row_h = 26, self._row_height()
         label_w = min(220, self.width() // 2)
         bar_w = self.width() - label_w - 70
         for i, row in enumerate(self.rows):

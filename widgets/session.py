@@ -64,10 +64,12 @@ class Session(QObject):
     frameReady = Signal()  # the newest raw frame is in .frame
     message = Signal(str)  # errors and notes for the message bar
     busy = Signal(str)  # "" when idle
+    saliencyProgress = Signal(float)  # a heavy saliency map's progress 0..1; -1 when it stopped early
 
     _posted_result = Signal()
     _posted_frame = Signal()
     _posted_message = Signal(str)
+    _posted_progress = Signal(float)
     _posted_model = Signal(object, object, str)  # ModelState or None, error text, spec
     _posted_source = Signal(object, str, str, int)  # FrameSource or None, error text, spec, request
 
@@ -91,6 +93,7 @@ class Session(QObject):
         self._posted_result.connect(self._deliver_result)
         self._posted_frame.connect(self._deliver_frame)
         self._posted_message.connect(self.message)
+        self._posted_progress.connect(self.saliencyProgress)
         self._posted_model.connect(self._model_loaded)
         self._posted_source.connect(self._source_opened)
         self._input_request = 0  # opening inputs may finish out of order; the latest request wins
@@ -227,16 +230,23 @@ class Session(QObject):
             self.unit = unit
             self.unitChanged.emit(unit)
 
-    def update_settings(self, **changes) -> None:
+    def update_settings(self, **changes) -> bool:
+        """Apply ``changes``; a combination the pipeline refuses is a message and changes nothing."""
         from dataclasses import replace
 
-        self.settings = replace(self.settings, **changes)
         if self.pipeline is not None:
             try:
                 self.pipeline.update(**changes)
             except DeepvisError as exc:
                 self.message.emit(str(exc))
+                return False
+        self.settings = replace(self.settings, **changes)
         self.settingsChanged.emit(self.settings)
+        return True
+
+    def cancel_saliency(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.cancel_saliency()
 
     # --- pipeline ------------------------------------------------------------------------
 
@@ -246,7 +256,8 @@ class Session(QObject):
             return
         self.pipeline = LivePipeline(self.state.model, self.source, self.settings, probe=self.state.probe,
                                      on_result=self._on_result, on_error=self._posted_message.emit,
-                                     on_frame=self._on_frame, owns_source=False)
+                                     on_frame=self._on_frame, owns_source=False,
+                                     on_progress=self._posted_progress.emit)
         self.pipeline.start()
 
     def start(self) -> None:
