@@ -243,14 +243,22 @@ def cmd_saliency(args):
     import numpy as np
 
     from deepvis.images import write_image
-    from deepvis.saliency import METHODS, attribute, parse_target, top_class
+    from dataclasses import replace
+
+    from deepvis.saliency import METHODS, attribute, parse_region, parse_target, top_class
     from deepvis.saliency_render import render_saliency
     from deepvis.tiling import upscale
 
     if args.method not in METHODS:
         raise DeepvisError(f"unknown method {args.method!r}: expected one of {', '.join(METHODS)}")
+    region = parse_region(args.region)
     model = _load(args)
     image = _read_input(args.input)
+    tty = sys.stderr.isatty()
+
+    def progress(fraction):
+        if tty and fraction < 1:
+            print(f"\r{args.method}: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
     def work():
         probe = _probe(model)
@@ -258,13 +266,19 @@ def cmd_saliency(args):
         if args.unit and (target is None or target.kind != "unit"):
             raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
         x = model.input_tensor(image)
-        target = target or top_class(model.module, x)
-        saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer)
+        target = replace(target or top_class(model.module, x), region=region)
+        saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer, samples=args.samples,
+                             steps=args.steps, batch=args.batch, progress=progress)
         fitted = model.preprocessor.fit(image)
         fitted = np.repeat(fitted, 3, axis=2) if fitted.shape[2] == 1 else fitted
         return target, saliency, fitted
 
-    target, saliency, fitted = compute_thread().call(work)
+    # Ctrl-C ends the process from the main thread (exit 130); the compute thread is a daemon.
+    try:
+        target, saliency, fitted = compute_thread().call(work)
+    finally:
+        if tty:
+            print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
     if not np.isfinite(saliency).all():
         raise DeepvisError("the attribution contains NaN or infinite values (check the weights and input)")
     rgb = render_saliency(saliency, args.mode, image=fitted if args.overlay else None, opacity=args.overlay or 0.6)
@@ -381,7 +395,14 @@ def build_parser():
     which = p.add_mutually_exclusive_group()
     which.add_argument("--target", metavar="CLASS", help="class index or label (default: the top prediction)")
     which.add_argument("--unit", metavar="LAYER:INDEX", help="explain a unit of any layer instead of a class")
+    p.add_argument("--region", metavar="X0,Y0,X1,Y1",
+                   help="explain only these pixels of a dense target (segmentation class, conv unit), "
+                        "as fractions of the width and height")
     p.add_argument("--layer", metavar="NAME", help="Grad-CAM's layer (default: the last convolution)")
+    p.add_argument("--samples", type=_positive_int, default=16, metavar="N", help="SmoothGrad's noisy samples")
+    p.add_argument("--steps", type=_positive_int, default=32, metavar="N", help="integrated gradients' steps")
+    p.add_argument("--batch", type=_positive_int, default=8, metavar="N",
+                   help="passes computed together by the heavy methods (lower it if memory runs out)")
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--npy", metavar="FILE", help="also save the map, float32 (H, W) at the model's input size")
     p.add_argument("--mode", choices=("raw", "gray", "norm", "normblur"), default="norm")

@@ -203,7 +203,11 @@ def default_gradcam_layer(probe: Probe) -> str:
     convs = [layer for layer in probe.conv_layers() if layer.path not in repeated and not layer.keys]
     if not convs:
         raise DeepvisError("Grad-CAM needs a convolution layer; this model has none the probe can reach")
-    return convs[-1].name
+    # A segmentation head's last convolution makes the class scores themselves, and Grad-CAM on
+    # it is just the score map; the features before it are what Grad-CAM is about.
+    outputs = {layer.channels for layer in probe.layers if not layer.path}
+    features = [layer for layer in convs if layer.channels not in outputs and layer.shape[1] * layer.shape[2] > 1]
+    return (features or convs)[-1].name
 
 
 def passes(method: str, samples: int = 16, steps: int = 32, batch: int = 8) -> int:

@@ -10,34 +10,69 @@ from deepvis.errors import DeepvisError
 from deepvis.images import read_image
 from deepvis.probe import Probe
 from deepvis.resources import sample_image
-from deepvis.saliency import Target, attribute, default_gradcam_layer, parse_target
+from deepvis.saliency import METHODS, Target, attribute, default_gradcam_layer, parse_target
 
 CAT, ESPRESSO = 285, 967
 
 
 @pytest.fixture(scope="module")
 def mosaic_input(lite0):
-    tiles = [cv2.resize(read_image(sample_image(n)), (112, 112), interpolation=cv2.INTER_AREA)
+    """cat | coffee / rocket | astronaut, each photo at the model's own 224 px scale (448 x 448
+    in all: EfficientNet pools globally, so it takes the larger input as it is)."""
+    from dataclasses import replace
+
+    from deepvis.inputspec import Preprocessor
+
+    tiles = [cv2.resize(read_image(sample_image(n)), (224, 224), interpolation=cv2.INTER_AREA)
              for n in ("cat", "coffee", "rocket", "astronaut")]
-    mosaic = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])  # cat | coffee / rocket | astronaut
-    return lite0.input_tensor(mosaic)
+    mosaic = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    return Preprocessor(replace(lite0.spec, height=448, width=448)).tensor(mosaic)
 
 
 def shares(saliency):
+    """The map's mass (|value|) per quadrant: cat, coffee, rocket, astronaut."""
     a = np.abs(saliency)
     h, w = a.shape[0] // 2, a.shape[1] // 2
     q = np.array([a[:h, :w].sum(), a[:h, w:].sum(), a[h:, :w].sum(), a[h:, w:].sum()])
     return q / q.sum()
 
 
-def test_gradcam_points_at_the_class_in_a_mosaic(lite0, mosaic_input):
+@pytest.fixture(scope="module")
+def mosaic_shares(lite0, mosaic_input):
     probe = Probe(lite0.module, lite0.example_input())
     assert default_gradcam_layer(probe) == "_conv_head"
-    cat = shares(attribute(lite0.module, probe, mosaic_input, "gradcam", Target("class", CAT)))
-    espresso = shares(attribute(lite0.module, probe, mosaic_input, "gradcam", Target("class", ESPRESSO)))
-    assert cat.argmax() == 0 and cat[0] > 0.5
-    assert espresso.argmax() == 1
-    assert cat[0] > espresso[0] and espresso[1] > cat[1]  # class-sensitive both ways
+    out = {}
+    for method in METHODS:
+        for name, index in (("cat", CAT), ("espresso", ESPRESSO)):
+            torch.manual_seed(0)  # SmoothGrad's noise
+            saliency = attribute(lite0.module, probe, mosaic_input, method, Target("class", index), steps=16)
+            assert saliency.shape == (448, 448) and np.isfinite(saliency).all()
+            out[method, name] = shares(saliency)
+    return out
+
+
+# Measured (cat target: cat quadrant share; espresso target: coffee quadrant share):
+#   gradcam 0.93 / 0.80, smoothgrad 0.40 / 0.36, guided 0.45 / 0.30, gradient 0.32 / 0.37,
+#   integrated-gradients 0.20 / 0.39, deconv 0.21 / 0.27.
+@pytest.mark.parametrize("method", ["gradcam", "smoothgrad"])
+def test_gradcam_and_smoothgrad_point_at_the_class_in_a_mosaic(mosaic_shares, method):
+    assert mosaic_shares[method, "cat"].argmax() == 0
+    assert mosaic_shares[method, "espresso"].argmax() == 1
+
+
+@pytest.mark.parametrize("method", ["gradient", "guided", "integrated-gradients", "smoothgrad", "gradcam"])
+def test_methods_are_class_sensitive(mosaic_shares, method):
+    cat, espresso = mosaic_shares[method, "cat"], mosaic_shares[method, "espresso"]
+    # The cat quadrant weighs more when the cat is explained, the coffee quadrant when espresso is.
+    assert cat[0] > espresso[0] + 0.05 and espresso[1] > cat[1] + 0.05
+
+
+def test_deconv_is_class_insensitive_as_published(mosaic_shares):
+    """Zeiler-Fergus deconvolution ignores the forward pass's ReLU masks on the way back, so its
+    map mostly reconstructs the image whatever the class (Nie, Zhang & Patel, ICML 2018). We
+    check that ours behaves so rather than pretend otherwise."""
+    cat, espresso = mosaic_shares["deconv", "cat"], mosaic_shares["deconv", "espresso"]
+    assert np.abs(cat - espresso).max() < 0.05
 
 
 def test_guided_and_deconv_really_change_relu6_backward(lite0, mosaic_input):
