@@ -16,7 +16,7 @@ from deepvis.computethread import compute_thread
 from deepvis.device import synchronize
 from deepvis.errors import DeepvisError
 from deepvis.loading import LoadedModel
-from deepvis.pipeline import STAGES, LiveSettings, LivePipeline
+from deepvis.pipeline import STAGES, LiveSettings, LivePipeline, SaliencySettings
 from deepvis.probe import Probe
 from deepvis.sources import FrameError, ImageFolderSource, open_source
 
@@ -79,8 +79,11 @@ def _distinct_frames(input_spec, count: int) -> list[np.ndarray]:
 
 
 def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: str | None = None,
-               warmup: int = 5, block: int = 10) -> dict:
+               warmup: int = 5, block: int = 10, saliency: str | None = None) -> dict:
     """Bare forward loop versus the live pipeline on the same frames.
+
+    With ``saliency`` (a method name) the pipeline also computes that map of the top class
+    each frame, and the bare loop is a forward and a backward pass to the input.
 
     Both run on the compute thread, where the GUI runs them; this function waits from another.
     The two are interleaved in blocks of ``block`` frames (a bare block is a task, which the
@@ -98,13 +101,7 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
     rounds = max(1, frames // block)
 
     def bare(n):
-        with torch.inference_mode():
-            synchronize(model.device)
-            start = time.perf_counter()
-            for i in range(n):
-                model.module(inputs[i % len(inputs)])
-            synchronize(model.device)
-            return time.perf_counter() - start
+        return bare_seconds(model, inputs, n, backward=bool(saliency))
 
     stage_sums = dict.fromkeys((*STAGES, "total"), 0.0)
     counted = 0
@@ -118,8 +115,9 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
 
     source = _bench_source(input_spec)
     static = not source.is_live and not isinstance(source, ImageFolderSource)
-    pipeline = LivePipeline(model, source, LiveSettings(grid_layer=layer, topk=5), probe=probe,
-                            on_result=collect, recompute_static=static)
+    settings = LiveSettings(grid_layer=layer, topk=5,
+                            saliency=SaliencySettings(saliency) if saliency else None)
+    pipeline = LivePipeline(model, source, settings, probe=probe, on_result=collect, recompute_static=static)
     bare_times, pipeline_times = [], []
     try:
         compute.call(bare, warmup)
@@ -142,6 +140,8 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
         "input": str(input_spec or "generated 640x480 video of the bundled photos"),
         "input_shape": list(model.spec.shape),
         "layer": layer,
+        "saliency": saliency,
+        "bare": "forward+backward to the input" if saliency else "forward",
         "frames": block * rounds,
         "rounds": rounds,
         "distinct_frames": len(images),
@@ -153,6 +153,31 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
         "stage_ms": {k: round(v / max(counted, 1), 3) for k, v in stage_sums.items()},
         "bare_ms": round(1000 / bare_fps, 3),
     }
+
+
+def bare_inputs(model: LoadedModel, input_spec=None, count: int = 32) -> list:
+    """Model inputs from the benchmark's frames (call on the compute thread)."""
+    return [model.input_tensor(image) for image in _distinct_frames(input_spec, count)]
+
+
+def bare_seconds(model: LoadedModel, inputs: list, n: int, backward: bool = False) -> float:
+    """Seconds for ``n`` bare forward passes; with ``backward``, each followed by the top
+    score's gradient to the input, the least any live saliency map costs."""
+    from deepvis.predictions import main_output
+
+    synchronize(model.device)
+    start = time.perf_counter()
+    for i in range(n):
+        x = inputs[i % len(inputs)]
+        if backward:
+            x = x.detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                torch.autograd.grad(main_output(model.module(x)).flatten(1).max(1).values.sum(), x)
+        else:
+            with torch.inference_mode():
+                model.module(x)
+    synchronize(model.device)
+    return time.perf_counter() - start
 
 
 def bench_saliency(model: LoadedModel, input_spec=None, frames: int = 100, layer: str | None = None) -> dict:

@@ -313,13 +313,16 @@ def cmd_bench(args):
         from deepvis.widgets.bench_gui import bench_gui_live
 
         result = bench_gui_live(args.model, args.input, seconds=args.seconds, weights=args.weights,
-                                model_options=_model_options(args))
+                                model_options=_model_options(args), saliency=args.saliency)
         print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
         return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join([*BENCHMARKS, 'gui-live'])}")
     model = _load(args)
-    result = BENCHMARKS[args.name](model, input_spec=args.input, frames=args.frames, layer=args.layer)
+    extra = {"saliency": args.saliency} if args.saliency else {}
+    if extra and args.name != "live":
+        raise DeepvisError("--saliency applies to the live and gui-live benchmarks")
+    result = BENCHMARKS[args.name](model, input_spec=args.input, frames=args.frames, layer=args.layer, **extra)
     if args.json:
         print(json.dumps(result))
         return
@@ -417,6 +420,9 @@ def build_parser():
     p.add_argument("--frames", type=_positive_int, default=100)
     p.add_argument("--seconds", type=float, default=10.0, help="gui-live: how long to measure the window")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
+    p.add_argument("--saliency", metavar="METHOD",
+                   help="live, gui-live: also compute this saliency map each frame; the bare baseline becomes "
+                        "a forward and a backward pass")
     p.add_argument("--json", action="store_true")
     # The benchmark drives the compute thread from outside, as the GUI does.
     p.set_defaults(func=cmd_bench, on_compute_thread=False)
