@@ -119,3 +119,12 @@ def test_bad_combinations_are_refused_with_a_message(digits, run, saliency, mess
     with pytest.raises(DeepvisError, match=message):
         pipeline.update(saliency=saliency)
     assert pipeline.settings.saliency is None
+
+
+def test_bench_live_with_saliency_compares_against_forward_and_backward(digits):
+    from deepvis.bench import bench_live
+
+    result = bench_live(digits, frames=20, layer="conv2", saliency="gradient", block=5)
+    assert result["bare"] == "forward+backward to the input" and result["saliency"] == "gradient"
+    assert result["stage_ms"]["saliency"] > 0 and result["ratio"] > 0
+    assert result["ratio"] == pytest.approx(result["pipeline_fps"] / result["bare_fps"], rel=0.01)
