@@ -289,6 +289,45 @@ def cmd_saliency(args):
           f"{args.out}" + (f", {args.npy}" if args.npy else ""))
 
 
+def cmd_embed(args):
+    from deepvis.datasets import open_dataset
+    from deepvis.embedding import knn_accuracy, project, trustworthiness
+    from deepvis.embedding_render import render_map, write_csv
+    from deepvis.features import extract_features
+    from deepvis.images import write_image
+
+    model = _load(args)
+    dataset = open_dataset(args.data)
+    tty = sys.stderr.isatty()
+
+    def say(text):
+        if tty:
+            print(f"\r{text:<40}", end="", file=sys.stderr, flush=True)
+
+    features = extract_features(model, dataset, args.layer, pooling=args.pooling, batch=args.batch,
+                                use_cache=not args.no_cache,
+                                progress=lambda done, total: say(f"features {done}/{total}"))
+    result = project(features.vectors, args.method, perplexity=args.perplexity, exaggeration=args.exaggeration,
+                     seed=args.seed, progress=lambda it, total, _c: say(f"{args.method} {it}/{total}"))
+    if tty:
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+    knn = knn_accuracy(result.coords, features.labels)
+    trust = trustworthiness(features.vectors, result.coords)
+    picture = render_map(result.coords, features.labels, None if args.points else features.thumbnails)
+    write_image(args.out, picture)
+    if args.csv:
+        try:
+            write_csv(args.csv, result.coords, features.labels, features.paths)
+        except OSError as exc:
+            raise DeepvisError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
+    for note in features.skipped[:5]:
+        print(f"skipped {note}", file=sys.stderr)
+    quality = f"10-NN accuracy {knn:.3f}, " if knn is not None else ""
+    print(f"{args.method} map of {features.layer} over {dataset.name}: {len(features)} points"
+          f"{' (cached features)' if features.cached else ''}, {quality}trustworthiness {trust:.3f}, "
+          f"{result.seconds:.1f} s -> {args.out}" + (f", {args.csv}" if args.csv else ""))
+
+
 def cmd_gui(args):
     try:
         from deepvis.widgets.app import run_gui
@@ -318,11 +357,14 @@ def cmd_bench(args):
         return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join([*BENCHMARKS, 'gui-live'])}")
-    model = _load(args)
+    # The embedding benchmark's default data are digits, so its default model is digits_cnn.
+    model = _load(args) if args.name != "embed" or args.model else None
     extra = {"saliency": args.saliency} if args.saliency else {}
     if extra and args.name != "live":
         raise DeepvisError("--saliency applies to the live and gui-live benchmarks")
-    result = BENCHMARKS[args.name](model, input_spec=args.input, frames=args.frames, layer=args.layer, **extra)
+    if args.frames is not None:
+        extra["frames"] = args.frames
+    result = BENCHMARKS[args.name](model, input_spec=args.input, layer=args.layer, **extra)
     if args.json:
         print(json.dumps(result))
         return
@@ -413,11 +455,30 @@ def build_parser():
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_saliency)
 
+    p = sub.add_parser("embed", help="2-D map (t-SNE, PCA, UMAP) of a layer's features over a dataset")
+    _add_model(p)
+    p.add_argument("--data", required=True, metavar="DIR|digits",
+                   help="an image folder (labels from subfolder names) or digits (scikit-learn's 8x8 digits)")
+    p.add_argument("--layer", metavar="NAME", help="default: the layer before the classifier head")
+    p.add_argument("--method", choices=("tsne", "pca", "umap"), default="tsne")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--csv", metavar="FILE", help="coordinates: x,y,label,path")
+    p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--exaggeration", type=float, help="t-SNE exaggeration after the early phase (default 1)")
+    p.add_argument("--pooling", choices=("avg", "flatten"), default="avg",
+                   help="spatial layers: global average (default) or every value")
+    p.add_argument("--batch", type=_positive_int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--points", action="store_true", help="draw points only, no thumbnails")
+    p.add_argument("--no-cache", action="store_true", help="recompute the features even if cached")
+    p.set_defaults(func=cmd_embed)
+
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, gui-live)")
     p.add_argument("name", metavar="NAME", help="live, saliency, or gui-live (needs a display, e.g. xvfb-run)")
     _add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
-    p.add_argument("--frames", type=_positive_int, default=100)
+    p.add_argument("--frames", type=_positive_int, metavar="N",
+                   help="frames to measure (live: 100, saliency: 10); embed: points (10,000)")
     p.add_argument("--seconds", type=float, default=10.0, help="gui-live: how long to measure the window")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
     p.add_argument("--saliency", metavar="METHOD",
@@ -439,7 +500,7 @@ def main(argv=None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui"])
     if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters", "bench",
-                                                                "saliency"):
+                                                                "saliency", "embed") and getattr(args, "name", "") != "embed":
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
     try:

@@ -29,6 +29,8 @@ from torch import nn
 from deepvis.errors import DeepvisError
 
 OUTPUT = "output"
+# Layers that only pass data through: hidden in lists unless asked for, skipped by defaults.
+PLUMBING = frozenset({"Identity", "Dropout", "Dropout2d", "ZeroPad2d", "ConstantPad2d", "Flatten"})
 ACTIVATION_TYPES = frozenset({"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
                               "Hardswish", "Mish", "Sigmoid", "Tanh", "Softplus", "MemoryEfficientSwish",
                               "Swish"})
@@ -178,6 +180,18 @@ class Probe:
         """The conv layer with the most output elements: the heaviest one to show."""
         convs = self.conv_layers() or [layer for layer in self.layers if layer.spatial] or self.layers
         return max(convs, key=lambda layer: layer.numel)
+
+    def feature_layer(self) -> LayerInfo:
+        """The layer before the classifier head (the last Linear), pass-through layers skipped:
+        the features an embedding map shows. Models without a Linear head: the last layer
+        before the output."""
+        layers = [layer for layer in self.layers if layer.path]
+        heads = [i for i, layer in enumerate(layers) if layer.type_name == "Linear"]
+        end = heads[-1] if heads else len(layers)
+        for layer in reversed(layers[:end]):
+            if layer.type_name not in PLUMBING:
+                return layer
+        return self.layers[-1]
 
     def default_layer(self) -> LayerInfo:
         """A rectified spatial layer about half way through: what DVT users look at first."""

@@ -3,8 +3,7 @@
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-# Layers that only pass data through; hidden unless asked for, they make long lists longer.
-PLUMBING = frozenset({"Identity", "Dropout", "Dropout2d", "ZeroPad2d", "ConstantPad2d", "Flatten"})
+from deepvis.probe import PLUMBING
 
 
 class LayerList(QWidget):
