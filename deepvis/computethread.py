@@ -31,6 +31,7 @@ class ComputeThread:
         self._idle: list[Callable[[], bool]] = []
         self._thread: threading.Thread | None = None
         self._wakeups = 0
+        self._breathing = False
 
     def _ensure_started(self) -> None:
         with self._cond:
@@ -66,6 +67,21 @@ class ComputeThread:
         with self._cond:
             if step in self._idle:
                 self._idle.remove(step)
+
+    def breathe(self) -> None:
+        """Called from a long task on this thread (an embedding, a dream) between its chunks:
+        the idle steps (the live view) take one turn, so the window keeps moving."""
+        if not self.is_current() or self._breathing:
+            return
+        self._breathing = True
+        try:
+            for step in list(self._idle):
+                try:
+                    step()
+                except Exception:
+                    logging.getLogger(__name__).exception("idle step %r failed while breathing", step)
+        finally:
+            self._breathing = False
 
     def wake(self) -> None:
         """Tell the thread that an idle step may have work (a new frame arrived)."""

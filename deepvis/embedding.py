@@ -160,10 +160,11 @@ def knn_accuracy(coords: np.ndarray, labels, k: int = 10, folds: int = 5, seed: 
     counts = np.unique(y, return_counts=True)[1]
     if len(counts) < 2:
         return None
-    folds = int(min(folds, counts.min())) if counts.min() >= 2 else 2
-    cv = StratifiedKFold(n_splits=max(2, folds), shuffle=True, random_state=seed)
-    scores = cross_val_score(KNeighborsClassifier(n_neighbors=min(k, int(known.sum()) - 1)), coords[known], y, cv=cv)
-    return float(scores.mean())
+    folds = max(2, int(min(folds, counts.min())))
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    train_size = int(known.sum()) * (folds - 1) // folds  # the smallest training split
+    scores = cross_val_score(KNeighborsClassifier(n_neighbors=max(1, min(k, train_size - 1))), coords[known], y, cv=cv)
+    return float(scores.mean()) if np.isfinite(scores).all() else None
 
 
 def trustworthiness(vectors: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = 4000,
