@@ -251,6 +251,9 @@ def bench_embed(model: LoadedModel | None = None, input_spec=None, frames: int =
         dataset = open_dataset(input_spec) if input_spec else digits_dataset(augmented=max(0, frames - 1797))
         features = extract_features(net, dataset, layer, use_cache=False)
         x, labels = features.vectors, features.labels
+        if len(x) > frames:  # fewer points than the digits themselves: a random subset
+            keep = np.sort(np.random.default_rng(0).choice(len(x), frames, replace=False))
+            x, labels = x[keep], [labels[i] for i in keep]
         ours_first = project(x, perplexity=perplexity)
         start = time.perf_counter()
         theirs = TSNE(perplexity=perplexity, random_state=0).fit_transform(x).astype(np.float32)
