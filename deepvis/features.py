@@ -19,11 +19,13 @@ from deepvis.datasets import Dataset
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.images import quiet_cv2
 from deepvis.loading import LoadedModel
+from deepvis.labels import label_of
+from deepvis.predictions import main_output, output_kind
 from deepvis.probe import Probe
 
 POOLING = ("avg", "flatten")
 THUMB = 32  # thumbnail side in pixels
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Features:
     model: str
     dataset: str
     skipped: list[str]  # items that could not be read, with why
+    predictions: list[str | None] | None = None  # the model's top class per item (classifiers)
     cached: bool = False
 
     def __len__(self) -> int:
@@ -110,11 +113,16 @@ def extract_features(model: LoadedModel, dataset: Dataset, layer: str | None = N
     pending: list[tuple[np.ndarray, int]] = []
     pre = model.preprocessor
 
+    predicted: list[int] = []
+
     def flush():
         x = torch.from_numpy(np.stack([a for a, _ in pending])).to(model.device)
         with torch.inference_mode():
-            _, acts = probe.capture(x, [layer])
+            output, acts = probe.capture(x, [layer])
         vectors.append(pool(acts[layer].float(), pooling).cpu().numpy())
+        scores = main_output(output)
+        if output_kind(scores) == "classification":
+            predicted.extend(scores.argmax(1).tolist())
         pending.clear()
 
     last_report = 0.0
@@ -142,8 +150,9 @@ def extract_features(model: LoadedModel, dataset: Dataset, layer: str | None = N
     if not vectors:
         raise DeepvisError(f"none of the {total} items of {dataset.name} could be read"
                            + (f"; first problem: {skipped[0]}" if skipped else ""))
+    predictions = [label_of(model.labels, i) for i in predicted] if len(predicted) == len(labels) else None
     features = Features(np.ascontiguousarray(np.concatenate(vectors), np.float32), labels, paths,
-                        np.stack(thumbs), layer, model.name, dataset.name, skipped)
+                        np.stack(thumbs), layer, model.name, dataset.name, skipped, predictions)
     if not np.isfinite(features.vectors).all():
         raise DeepvisError(f"the features of {layer} contain NaN or infinite values (check the weights)")
     if progress is not None:
@@ -161,7 +170,8 @@ def _save_cache(path: Path, features: Features) -> None:
                  labels=np.array(["" if v is None else v for v in features.labels]),
                  has_label=np.array([v is not None for v in features.labels]),
                  paths=np.array(["" if v is None else v for v in features.paths]),
-                 skipped=np.array(features.skipped, dtype=str))
+                 skipped=np.array(features.skipped, dtype=str),
+                 predictions=np.array(features.predictions if features.predictions is not None else [], dtype=str))
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only or full disk only costs the next run the extraction
@@ -174,7 +184,8 @@ def _load_cache(path: Path, model: LoadedModel, layer: str, dataset: Dataset) ->
         with np.load(path, allow_pickle=False) as data:
             labels = [str(v) if has else None for v, has in zip(data["labels"], data["has_label"])]
             paths = [str(v) or None for v in data["paths"]]
+            predictions = [str(p) for p in data["predictions"]] or None
             return Features(data["vectors"], labels, paths, data["thumbnails"], layer, model.name, dataset.name,
-                            [str(s) for s in data["skipped"]], cached=True)
+                            [str(s) for s in data["skipped"]], predictions, cached=True)
     except (OSError, ValueError, KeyError):
         return None  # a damaged cache entry is recomputed

@@ -158,3 +158,13 @@ def test_bench_embed_reports_both_paths(digits):
         assert result[key] is not None and result[key] > 0
     assert result["speedup"] == pytest.approx(result["sklearn_s"] / result["ours_s"], rel=0.02)
     assert abs(result["ours_knn"] - result["sklearn_knn"]) < 0.02
+
+
+def test_features_carry_the_predicted_class(digits, digit_features):
+    labels = np.array(digit_features.labels)
+    predicted = np.array(digit_features.predictions)
+    assert predicted.shape == labels.shape and (predicted == labels).mean() > 0.97
+    with torch.inference_mode():
+        x = torch.from_numpy(np.stack([digits.preprocessor.array(digits_dataset().image(i)) for i in range(50)]))
+        top = digits.module(x).argmax(1).numpy()
+    assert [digits.labels[t] for t in top] == list(predicted[:50])

@@ -40,6 +40,11 @@ def clip(tmp_path):
 
 @pytest.fixture
 def open_window(qtbot):
+    # As in the app: no cycle collection off the GUI thread while Qt objects live (a compute
+    # thread finalizing a closed view's pyqtgraph items crashes Qt).
+    import gc
+
+    gc.disable()
     windows = []
 
     def make(**kwargs):
@@ -59,6 +64,10 @@ def open_window(qtbot):
     yield make
     for window in windows:
         window.close()
+        window.deleteLater()
+    qtbot.wait(50)
+    gc.collect()
+    gc.enable()
     # Nothing may outlive the window: no pipeline step, no capture thread.
     assert not compute_thread()._idle
     deadline = time.monotonic() + 5

@@ -37,6 +37,9 @@ def test_digits_map_hover_click_select_search(qtbot, open_window, tmp_path):
     labels = np.array(m.features.labels)
     assert len(labels) == 1797 and m.knn >= 0.95 and m.trust >= 0.95
     np.testing.assert_allclose(np.c_[view.scatter.data["x"], view.scatter.data["y"]], m.result.coords)
+    view.color_by.setCurrentIndex(1)  # colour by the model's predicted class
+    assert view.color_labels() == m.features.predictions
+    view.color_by.setCurrentIndex(0)
 
     # Hover: the preview shows the point under the mouse.
     i = 5

@@ -14,6 +14,16 @@ def check_display() -> None:
                            "or use the headless commands (deepvis --help)")
 
 
+def collect_garbage_on_gui_thread(interval_s: float = 0.5):
+    """Python's cycle collector runs on whichever thread allocates when a threshold is crossed.
+    On the compute thread it would finalize Qt objects (pyqtgraph items, closed views) off the
+    GUI thread, which crashes Qt (seen in the GUI tests as a segfault inside a model load).
+    pyqtgraph's collector turns automatic collection off and collects on a GUI-thread timer."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=interval_s)
+
+
 def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=None, screenshot=None,
             after_frames=1, restore=True, saliency=None) -> int:
     check_display()
@@ -27,6 +37,7 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("deepvis")
     apply_dark_theme(app)
+    collector = collect_garbage_on_gui_thread()  # noqa: F841  (kept alive while the app runs)
     window = MainWindow(model=model, weights=weights, input_spec=input_spec, tab=tab, model_options=model_options,
                         screenshot=screenshot, after_frames=after_frames, restore=restore, saliency=saliency)
     window.show()

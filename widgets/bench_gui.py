@@ -32,6 +32,9 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
     input_spec = str(input_spec or default_bench_video())
     app = QApplication.instance() or QApplication([])
     apply_dark_theme(app)
+    from deepvis.widgets.app import collect_garbage_on_gui_thread
+
+    collector = collect_garbage_on_gui_thread()  # noqa: F841
     model = compute_thread().call(load_model, model_spec, weights, **options)
     # The window opens on the probe's default layer; the engine is measured on that layer too.
     layer = compute_thread().call(lambda: Probe(model.module, model.example_input()).default_layer().name)

@@ -32,7 +32,7 @@ from deepvis.images import write_image
 from deepvis.widgets.views import View, register_view
 
 LOD_POINTS = 400  # at most this many points visible: draw thumbnails instead of dots
-MAX_RECORDED = 5000
+MAX_RECORDED = 2000  # frames are kept as the model sees them: 2000 of 224x224 RGB are 300 MB
 RECORD_INTERVAL_S = 0.1
 HOVER_RADIUS_PX = 8
 
@@ -127,6 +127,8 @@ class EmbeddingView(View):
         self.progress.setRange(0, 100)
         self.progress.setMaximumWidth(200)
         self.progress.hide()
+        self.color_by = QComboBox()
+        self.color_by.addItems(["colour: label", "colour: predicted class"])
         self.search = QLineEdit()
         self.search.setPlaceholderText("search label or file name")
         self.search.setMaximumWidth(220)
@@ -165,6 +167,7 @@ class EmbeddingView(View):
         row.addStretch(1)
         row2 = QHBoxLayout()
         row2.addWidget(self.record)
+        row2.addWidget(self.color_by)
         row2.addWidget(self.search)
         row2.addWidget(self.progress)
         row2.addStretch(1)
@@ -192,6 +195,7 @@ class EmbeddingView(View):
         self.record.toggled.connect(self._set_recording)
         self.dataset.activated.connect(self._dataset_picked)
         self.search.textChanged.connect(self.find)
+        self.color_by.currentIndexChanged.connect(lambda _i: self._redraw())
         self.export_png.clicked.connect(lambda: self._export("png"))
         self.export_csv.clicked.connect(lambda: self._export("csv"))
         self.scatter.sigClicked.connect(self._clicked)
@@ -352,13 +356,25 @@ class EmbeddingView(View):
             self.scatter.setData([])
             self.marks.setData([])
             return
-        self._draw(self.map.result.coords, self.map.features.labels, autorange=True)
+        self._draw(self.map.result.coords, self.color_labels(), autorange=True)
         self.highlighted = np.zeros(len(self.map.features), bool)
         self.find(self.search.text())
 
+    def color_labels(self) -> list[str | None]:
+        """What the points are coloured by: their labels, or the model's predicted classes."""
+        f = self.map.features
+        if self.color_by.currentIndex() == 1:
+            if f.predictions is None:
+                self.session.message.emit("this model does not classify: colouring by label")
+                return f.labels
+            return f.predictions
+        return f.labels
+
     def _draw(self, coords, labels, autorange=False) -> None:
         colors, names = label_colors(labels)
-        brushes = [pg.mkBrush(int(r), int(g), int(b), 220) for r, g, b in colors]
+        # One brush per colour, shared by its points: 50k brushes would take a second to make.
+        cache = {}
+        brushes = [cache.setdefault(key, pg.mkBrush(*key, 220)) for key in map(tuple, colors.tolist())]
         self.scatter.setData(x=coords[:, 0], y=coords[:, 1], brush=brushes, data=np.arange(len(coords)))
         if autorange:
             self.box.autoRange(padding=0.05)
@@ -542,7 +558,7 @@ class EmbeddingView(View):
         now = time.monotonic()
         if self.recording and len(self.recorded) < MAX_RECORDED and now - self._recorded_at > RECORD_INTERVAL_S:
             if not self.recorded or result.frame.serial != getattr(self, "_recorded_serial", None):
-                self.recorded.append(result.frame.image)
+                self.recorded.append(result.model_input)
                 self._recorded_serial = result.frame.serial
                 self._recorded_at = now
                 self.record.setText(f"Recording ({len(self.recorded)})")
