@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from deepvis import __version__
 from deepvis.computethread import compute_thread
@@ -328,6 +329,50 @@ def cmd_embed(args):
           f"{result.seconds:.1f} s -> {args.out}" + (f", {args.csv}" if args.csv else ""))
 
 
+def cmd_interpolate(args):
+    import numpy as np
+    import torch
+
+    from deepvis.generators import load_generator
+    from deepvis.images import write_image
+    from deepvis.latent import path, principal_directions
+    from deepvis.tiling import upscale
+
+    generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
+                               trust_pickle=args.trust_pickle)
+    if len(args.seeds) < 2:
+        raise DeepvisError("--seeds needs at least two seeds (A B [C ...])")
+    points = torch.cat([generator.latent(seed) for seed in args.seeds])
+    frames = generator.images(path(points, args.steps, args.mode))
+    strip = np.hstack(list(frames))
+    write_image(args.out, upscale(strip, args.min_size))
+    written = [args.out]
+    if args.gif:
+        _write_gif(args.gif, [upscale(f, 256) for f in frames])
+        written.append(args.gif)
+    if args.directions:
+        directions, variance = principal_directions(generator, args.directions)
+        z = points[:1]
+        strengths = torch.linspace(-3, 3, 7)
+        rows = [np.hstack(list(generator.images(torch.cat([z + s * d for s in strengths])))) for d in directions]
+        sheet = Path(args.out).with_name(Path(args.out).stem + "-directions.png")
+        write_image(sheet, upscale(np.vstack(rows), args.min_size))
+        written.append(str(sheet))
+        print("direction variance shares: " + " ".join(f"{v:.3f}" for v in variance))
+    print(f"{args.mode} path of {args.steps} steps through seeds {' '.join(map(str, args.seeds))} of "
+          f"{generator.name} (nz {generator.nz}) -> {', '.join(map(str, written))}")
+
+
+def _write_gif(path, frames) -> None:
+    from PIL import Image
+
+    try:
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:] + images[-2:0:-1], duration=80, loop=0)
+    except OSError as exc:
+        raise DeepvisError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def cmd_gui(args):
     try:
         from deepvis.widgets.app import run_gui
@@ -472,6 +517,24 @@ def build_parser():
     p.add_argument("--points", action="store_true", help="draw points only, no thumbnails")
     p.add_argument("--no-cache", action="store_true", help="recompute the features even if cached")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("interpolate", help="a path between latent points of a generator (GAN) as a strip")
+    p.add_argument("--generator", metavar="SPEC",
+                   help="digits_gan (bundled, default), faces (gan-face-generate), dcgan with --weights, a "
+                        "TorchScript file or package.module:callable")
+    p.add_argument("--weights", metavar="FILE")
+    p.add_argument("--nz", type=_positive_int, help="latent size, when it cannot be read off the weights")
+    p.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED", help="A B [C ...]")
+    p.add_argument("--steps", type=_positive_int, default=8)
+    p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--gif", metavar="FILE", help="also an animated GIF, there and back")
+    p.add_argument("--directions", type=_positive_int, metavar="K",
+                   help="also a sheet of the K principal directions (GANSpace) at seed A, -3..3")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
+    p.add_argument("--trust-pickle", action="store_true")
+    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, gui-live)")
     p.add_argument("name", metavar="NAME", help="live, saliency, or gui-live (needs a display, e.g. xvfb-run)")
