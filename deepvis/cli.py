@@ -334,7 +334,7 @@ def cmd_interpolate(args):
     import torch
 
     from deepvis.generators import load_generator
-    from deepvis.images import write_image
+    from deepvis.images import write_gif, write_image
     from deepvis.latent import path, principal_directions
     from deepvis.tiling import upscale
 
@@ -348,7 +348,8 @@ def cmd_interpolate(args):
     write_image(args.out, upscale(strip, args.min_size))
     written = [args.out]
     if args.gif:
-        _write_gif(args.gif, [upscale(f, 256) for f in frames])
+        there = [upscale(f, 256) for f in frames]
+        write_gif(args.gif, there + there[-2:0:-1], 80)
         written.append(args.gif)
     if args.directions:
         directions, variance = principal_directions(generator, args.directions)
@@ -361,16 +362,6 @@ def cmd_interpolate(args):
         print("direction variance shares: " + " ".join(f"{v:.3f}" for v in variance))
     print(f"{args.mode} path of {args.steps} steps through seeds {' '.join(map(str, args.seeds))} of "
           f"{generator.name} (nz {generator.nz}) -> {', '.join(map(str, written))}")
-
-
-def _write_gif(path, frames) -> None:
-    from PIL import Image
-
-    try:
-        images = [Image.fromarray(f) for f in frames]
-        images[0].save(path, save_all=True, append_images=images[1:] + images[-2:0:-1], duration=80, loop=0)
-    except OSError as exc:
-        raise DeepvisError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def cmd_gui(args):

@@ -264,3 +264,17 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror.lower()
     return str(e)
+
+
+def write_gif(path: str | Path, frames, frame_ms: int = 80) -> None:
+    """An animated GIF that loops forever; frames are uint8 RGB of one size."""
+    from PIL import Image
+
+    frames = list(frames)
+    if not frames:
+        raise DeepvisError(f"cannot write {path}: no frames")
+    try:
+        images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+        images[0].save(str(path), save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+    except OSError as exc:
+        raise DeepvisError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -14,7 +14,7 @@ from deepvis.errors import DeepvisError
 from deepvis.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
 from deepvis.sources import ImageFileSource, list_cameras
-from deepvis.widgets import activationgrid, embeddingview, filterview  # noqa: F401  (register the built-in views)
+from deepvis.widgets import activationgrid, embeddingview, filterview, latentview  # noqa: F401  (register the built-in views)
 from deepvis.widgets.helpoverlay import HelpOverlay
 from deepvis.widgets.inputpane import InputPane
 from deepvis.widgets.layerlist import LayerList
