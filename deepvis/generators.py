@@ -47,6 +47,21 @@ class Generator:
             pixels = np.repeat(pixels, 3, axis=3)
         return np.ascontiguousarray(pixels[..., :3])
 
+    def example_input(self) -> torch.Tensor:
+        """What the module itself takes for one latent row (for probing its layers)."""
+        z = self.latent(0)
+        return z.reshape(1, self.nz, 1, 1) if self._spatial_input else z
+
+    def activations(self, z: torch.Tensor, layer: str, probe=None) -> np.ndarray:
+        """One latent row's activation at ``layer`` of the generator: the same probe as any model."""
+        from deepvis.probe import Probe
+
+        probe = probe or Probe(self.module, self.example_input())
+        x = z.reshape(len(z), self.nz, 1, 1) if self._spatial_input else z
+        with torch.inference_mode():
+            _, acts = probe.capture(x.to(self.device), [layer])
+        return acts[layer][0].float().cpu().numpy()
+
     @property
     def _spatial_input(self) -> bool:
         first = next((m for m in self.module.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Linear))), None)

@@ -115,9 +115,12 @@ class Probe:
     def _discover(self, x) -> list[LayerInfo]:
         records = []
         counts: dict[str, int] = defaultdict(int)
+        owner = threading.get_ident()
 
         def make_hook(path):
             def hook(mod, _inputs, out):
+                if threading.get_ident() != owner:
+                    return  # the model running elsewhere meanwhile (a live view) is not this dry run
                 # Shapes only: keeping every output alive until the end of the dry run costs
                 # gigabytes on segmentation nets.
                 shapes = [(keys, tuple(t.shape[1:])) for keys, t in flatten_output(out)]

@@ -60,6 +60,16 @@ def test_pick_scrub_play_directions_export(qtbot, open_window, tmp_path):
     torch.testing.assert_close(moved, 2.0 * view.directions[0], atol=1e-4, rtol=1e-4)
     view.sliders[0].setValue(0)
 
+    # The generator's own layers are probed like any model's: the panel shows the current point's.
+    view.layer.setCurrentIndex(0)
+    layer = view.layer.currentText()
+    qtbot.waitUntil(lambda: getattr(view, "layer_activation", None) is not None and
+                    np.allclose(view.layer_activation, g.activations(view.current_z, layer)), timeout=WAIT_MS)
+    with torch.inference_mode():
+        first = g.module.main[0](view.current_z.reshape(1, 16, 1, 1))[0].numpy()
+    if layer == "main.0":
+        np.testing.assert_allclose(view.layer_activation, first, rtol=1e-5, atol=1e-6)
+
     # Play runs the slider forward, then back.
     view.scrub.setValue(190)
     view.set_playing(True)

@@ -21,7 +21,7 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.generators import Generator, load_generator
 from deepvis.images import write_gif, write_image, write_video
 from deepvis.latent import MODES, edit, invert, lerp, path, principal_directions, slerp
-from deepvis.tiling import upscale
+from deepvis.tiling import as_maps, tile, upscale
 from deepvis.widgets.imagepanel import ImagePanel
 from deepvis.widgets.views import View, register_view
 
@@ -102,6 +102,11 @@ class LatentView(View):
             sliders.addWidget(slider, k, 1)
             self.sliders.append(slider)
         self.variance = QLabel("")
+        self.layer = QComboBox()
+        self.layer.setToolTip("a layer of the generator, shown for the current point")
+        self.layer_panel = ImagePanel("Generator layer")
+        self.layer_panel.setMinimumHeight(140)
+        self.probe = None
 
         top = QHBoxLayout()
         for w in (self.source, self.seed, self.mode, self.steps, self.play, self.loop):
@@ -119,6 +124,8 @@ class LatentView(View):
         right.addWidget(self.scrub)
         right.addLayout(sliders)
         right.addWidget(self.variance)
+        right.addWidget(self.layer)
+        right.addWidget(self.layer_panel, 1)
         body = QHBoxLayout()
         body.addWidget(self.grid_panel, 3)
         body.addLayout(right, 2)
@@ -139,6 +146,7 @@ class LatentView(View):
         self.mode.currentTextChanged.connect(lambda _t: self.update_path())
         self.steps.valueChanged.connect(lambda _v: self.update_path())
         self.scrub.valueChanged.connect(lambda _v: self._show_current())
+        self.layer.currentTextChanged.connect(lambda _t: self._show_current())
         self.play.toggled.connect(self.set_playing)
         self.project.clicked.connect(self.project_input)
         self.cancel.clicked.connect(lambda: self._cancel is not None and self._cancel.set())
@@ -182,14 +190,20 @@ class LatentView(View):
 
     def load(self, spec: str, weights: str | None = None) -> None:
         def work():
+            from deepvis.probe import Probe
+
             generator = load_generator(spec, weights)
             directions, variance = principal_directions(generator, DIRECTIONS)
-            return generator, directions, variance
+            return generator, directions, variance, Probe(generator.module, generator.example_input())
 
         self._run(work, self._loaded)
 
     def _loaded(self, loaded) -> None:
-        self.generator, self.directions, variance = loaded
+        self.generator, self.directions, variance, self.probe = loaded
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        self.layer.addItems([layer.name for layer in self.probe.layers if layer.spatial])
+        self.layer.blockSignals(False)
         self.variance.setText("direction variance: " + " ".join(f"{v:.0%}" for v in variance))
         self.a = self.b = self.grid_z = None  # the old generator's points mean nothing here
         self.new_grid()
@@ -279,18 +293,28 @@ class LatentView(View):
         self._scrub_pending, self._scrub_again = True, False
         g, z = self.generator, self.scrub_latent()
 
+        probe, layer = self.probe, self.layer.currentText()
+
         def work():
-            return g, z, g.images(z)[0]
+            activation = g.activations(z, layer, probe) if layer else None
+            return g, z, g.images(z)[0], activation
 
         self._run(work, self._current_ready, self._current_failed)
 
     def _current_ready(self, ready) -> None:
         self._scrub_pending = False
-        g, z, image = ready
+        g, z, image, activation = ready
         if g is not self.generator:
             self._show_current()
             return
         self.current_z, self.current_image = z, image
+        if activation is not None:
+            grid, layout = tile(as_maps(activation))
+            self.layer_activation = activation
+            finite = grid[np.isfinite(grid)]
+            levels = (float(finite.min()), float(finite.max()) if finite.max() > finite.min() else float(finite.min()) + 1)
+            self.layer_panel.set_map(grid, levels, "viridis")
+            self.layer_panel.set_title(f"{self.layer.currentText()}: {layout.count} channels")
         self.current_panel.set_rgb(np.ascontiguousarray(self.current_image))
         self.current_panel.set_title(f"Current: {self.scrub.value() / SCRUB_STEPS:.0%} from A to B")
         if self._scrub_again:
