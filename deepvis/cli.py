@@ -329,13 +329,23 @@ def cmd_embed(args):
           f"{result.seconds:.1f} s -> {args.out}" + (f", {args.csv}" if args.csv else ""))
 
 
+def _rows_cols(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RxC such as 6x6, got {text!r}") from None
+    if not (2 <= rows <= 64 and 2 <= cols <= 64):
+        raise argparse.ArgumentTypeError(f"rows and columns must be 2..64, got {text!r}")
+    return rows, cols
+
+
 def cmd_interpolate(args):
     import numpy as np
     import torch
 
     from deepvis.generators import load_generator
     from deepvis.images import write_gif, write_image
-    from deepvis.latent import path, principal_directions
+    from deepvis.latent import corner_grid, path, principal_directions, random_walk
     from deepvis.tiling import upscale
 
     generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
@@ -351,6 +361,21 @@ def cmd_interpolate(args):
         there = [upscale(f, 256) for f in frames]
         write_gif(args.gif, there + there[-2:0:-1], 80)
         written.append(args.gif)
+    stem = Path(args.out)
+    if args.grid:
+        rows, cols = args.grid
+        seeds = (list(args.seeds) + [args.seeds[0] + k for k in range(1, 4)])[:4]
+        corners = torch.cat([generator.latent(seed) for seed in seeds])
+        images = generator.images(corner_grid(corners, rows, cols, args.mode))
+        grid = np.vstack([np.hstack(list(images[r * cols:(r + 1) * cols])) for r in range(rows)])
+        target = stem.with_name(stem.stem + "-grid.png")
+        write_image(target, upscale(grid, args.min_size))
+        written.append(str(target))
+    if args.walk:
+        walk = generator.images(random_walk(points[0], args.walk, seed=args.seeds[0]))
+        target = stem.with_name(stem.stem + "-walk.gif")
+        write_gif(target, [upscale(f, 256) for f in walk], 60)
+        written.append(str(target))
     if args.directions:
         directions, variance = principal_directions(generator, args.directions)
         z = points[:1]
@@ -520,6 +545,9 @@ def build_parser():
     p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--gif", metavar="FILE", help="also an animated GIF, there and back")
+    p.add_argument("--grid", type=_rows_cols, metavar="RxC",
+                   help="also NAME-grid.png: R x C samples interpolated between four corner seeds (A B C D)")
+    p.add_argument("--walk", type=_positive_int, metavar="N", help="also NAME-walk.gif: a random walk of N steps from A")
     p.add_argument("--directions", type=_positive_int, metavar="K",
                    help="also a sheet of the K principal directions (GANSpace) at seed A, -3..3")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")

@@ -135,11 +135,14 @@ def test_interpolate_command(tmp_path, capsys):
 
     out, gif = tmp_path / "strip.png", tmp_path / "strip.gif"
     code = main(["interpolate", "--seeds", "1", "2", "--steps", "6", "--out", str(out), "--gif", str(gif),
-                 "--directions", "3"])
+                 "--directions", "3", "--grid", "4x5", "--walk", "10"])
     assert code == 0, capsys.readouterr().err
     strip = read_image(out)
     assert strip.shape[1] == 6 * strip.shape[0]  # six square samples side by side
     assert gif.stat().st_size > 0 and (tmp_path / "strip-directions.png").exists()
+    grid = read_image(tmp_path / "strip-grid.png")
+    assert grid.shape[1] * 4 == grid.shape[0] * 5  # 4 rows of 5 square samples
+    assert (tmp_path / "strip-walk.gif").stat().st_size > 0
     assert main(["interpolate", "--seeds", "1", "--out", str(out)]) == 2
     assert "two seeds" in capsys.readouterr().err
 
