@@ -547,7 +547,8 @@ def build_parser():
     p.add_argument("--gif", metavar="FILE", help="also an animated GIF, there and back")
     p.add_argument("--grid", type=_rows_cols, metavar="RxC",
                    help="also NAME-grid.png: R x C samples interpolated between four corner seeds (A B C D)")
-    p.add_argument("--walk", type=_positive_int, metavar="N", help="also NAME-walk.gif: a random walk of N steps from A")
+    p.add_argument("--walk", type=_positive_int, metavar="N",
+                   help="also NAME-walk.gif: a random walk of N steps from A")
     p.add_argument("--directions", type=_positive_int, metavar="K",
                    help="also a sheet of the K principal directions (GANSpace) at seed A, -3..3")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
@@ -581,8 +582,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
-    if getattr(args, "model", "") is None and args.command in ("info", "predict", "activations", "filters", "bench",
-                                                                "saliency", "embed") and getattr(args, "name", "") != "embed":
+    needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed")
+    if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
     try:

@@ -86,8 +86,8 @@ def principal_directions(generator: Generator, count: int = 8, samples: int = 20
     z = generator.latent(seed, samples)
     module = generator.module
     probe = Probe(module, z[:1].reshape(1, generator.nz, 1, 1) if generator._spatial_input else z[:1])
-    name = layer or next((l.name for l in probe.layers if l.path and l.type_name in ("ReLU", "LeakyReLU")),
-                         probe.layers[0].name)
+    rectified = [info.name for info in probe.layers if info.path and info.type_name in ("ReLU", "LeakyReLU")]
+    name = layer or (rectified[0] if rectified else probe.layers[0].name)
     with torch.inference_mode():
         x = z.reshape(samples, generator.nz, 1, 1) if generator._spatial_input else z
         _, acts = probe.capture(x, [name])

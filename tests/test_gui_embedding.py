@@ -70,8 +70,8 @@ def test_digits_map_hover_click_select_search(qtbot, open_window, tmp_path):
     j = int(points[0].data())  # the topmost point there, which a click picks
     at = view.plot.mapFromScene(view.box.mapViewToScene(QPointF(*m.result.coords[i])))
     qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=at)
-    qtbot.waitUntil(lambda: w.session.result is not None and w.session.result.frame.name.startswith("deepvis-embedding"),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.session.result is not None
+                    and w.session.result.frame.name.startswith("deepvis-embedding"), timeout=WAIT_MS)
     np.testing.assert_array_equal(w.session.result.frame.image[:, :, 0], digits_dataset().image(j))
 
     # Exports.

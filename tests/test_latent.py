@@ -9,7 +9,7 @@ from torch import nn
 
 from deepvis.errors import DeepvisError
 from deepvis.generators import load_generator
-from deepvis.latent import corner_grid, edit, invert, path, principal_directions, random_walk
+from deepvis.latent import corner_grid, invert, path, principal_directions, random_walk
 
 
 @pytest.fixture(scope="module")

@@ -391,7 +391,8 @@ class EmbeddingView(View):
             return
         coords = self.map.result.coords
         (x0, x1), (y0, y1) = self.box.viewRange()
-        inside = np.flatnonzero((coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1))
+        x, y = coords[:, 0], coords[:, 1]
+        inside = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
         if len(inside) == 0 or len(inside) > LOD_POINTS:
             return
         side = (x1 - x0) / 24
@@ -497,7 +498,8 @@ class EmbeddingView(View):
         self._mark(inside)
         counts = Counter(self.map.features.labels[j] or "-" for j in inside)
         self.selection_counts = counts
-        self.info.setText(f"{len(inside)} selected\n" + "\n".join(f"{label}: {n}" for label, n in counts.most_common(15)))
+        lines = [f"{label}: {n}" for label, n in counts.most_common(15)]
+        self.info.setText(f"{len(inside)} selected\n" + "\n".join(lines))
         return [int(j) for j in inside]
 
     def find(self, text: str) -> int:

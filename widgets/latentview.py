@@ -312,7 +312,8 @@ class LatentView(View):
             grid, layout = tile(as_maps(activation))
             self.layer_activation = activation
             finite = grid[np.isfinite(grid)]
-            levels = (float(finite.min()), float(finite.max()) if finite.max() > finite.min() else float(finite.min()) + 1)
+            lo, hi = float(finite.min()), float(finite.max())
+            levels = (lo, hi if hi > lo else lo + 1)
             self.layer_panel.set_map(grid, levels, "viridis")
             self.layer_panel.set_title(f"{self.layer.currentText()}: {layout.count} channels")
         self.current_panel.set_rgb(np.ascontiguousarray(self.current_image))

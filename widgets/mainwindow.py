@@ -8,13 +8,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter,
+                               QTabWidget)
 
 from deepvis.errors import DeepvisError
 from deepvis.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
 from deepvis.sources import ImageFileSource, list_cameras
-from deepvis.widgets import activationgrid, embeddingview, filterview, latentview  # noqa: F401  (register the built-in views)
+# Imported to register the built-in views.
+from deepvis.widgets import activationgrid, embeddingview, filterview, latentview  # noqa: F401
 from deepvis.widgets.helpoverlay import HelpOverlay
 from deepvis.widgets.inputpane import InputPane
 from deepvis.widgets.layerlist import LayerList

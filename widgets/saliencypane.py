@@ -137,7 +137,9 @@ class SaliencyPane(QWidget):
             return
         h, w = result.saliency.map.shape
         fx, fy = x / w, y / h
-        if self.region is not None and self.region[0] <= fx <= self.region[2] and self.region[1] <= fy <= self.region[3]:
+        inside = self.region is not None and self.region[0] <= fx <= self.region[2] \
+            and self.region[1] <= fy <= self.region[3]
+        if inside:
             self.region = None
         else:
             half = REGION_SIZE / 2
