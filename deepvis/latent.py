@@ -108,11 +108,20 @@ def edit(z: torch.Tensor, directions: torch.Tensor, strengths) -> torch.Tensor:
 
 
 def invert(generator: Generator, image: np.ndarray, steps: int = 300, restarts: int = 4, lr: float = 0.05,
-           seed: int = 0, prior_weight: float = 1e-3, progress=None, cancel=None) -> tuple[torch.Tensor, list[float]]:
+           seed: int = 0, prior_weight: float = 1e-3, features=None, feature_weight: float = 0.1,
+           progress=None, cancel=None) -> tuple[torch.Tensor, list[float]]:
     """Find z whose sample looks like ``image`` (uint8 H, W, C at the generator's size):
     Adam on the pixel error from several random starts, a small pull towards the prior's
-    shell keeping z plausible. Returns z (1, nz) and the pixel error per step of the best start."""
+    shell keeping z plausible. ``features`` (images in [0, 1], N x C x H x W -> N x D), when
+    given, adds the distance between the two images' features (a perceptual loss: what a
+    classifier sees rather than every pixel). Returns z (1, nz) and the pixel error per step
+    of the best start."""
     target = _as_output(generator, image)
+    lo, hi = generator.out_range
+    target_features = None
+    if features is not None:
+        with torch.no_grad():
+            target_features = features((target - lo) / (hi - lo))
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(restarts, generator.nz, generator=g).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
@@ -128,7 +137,11 @@ def invert(generator: Generator, image: np.ndarray, steps: int = 300, restarts: 
             out = generator.generate(z)
             errors = ((out - target) ** 2).flatten(1).mean(1)
             shell = ((z.norm(dim=1) - np.sqrt(generator.nz)) ** 2)
-            (errors.sum() + prior_weight * shell.sum()).backward()
+            total = errors.sum() + prior_weight * shell.sum()
+            if target_features is not None:
+                diff = features((out - lo) / (hi - lo)) - target_features
+                total = total + feature_weight * (diff ** 2).flatten(1).mean(1).sum()
+            total.backward()
             opt.step()
             history.append(errors.detach())
             if progress is not None and step % 10 == 0:
@@ -160,3 +173,26 @@ def _as_output(generator: Generator, image: np.ndarray) -> torch.Tensor:
     lo, hi = generator.out_range
     scaled = torch.from_numpy(image[:, :, :c] / 255.0 * (hi - lo) + lo).permute(2, 0, 1)[None]
     return scaled.to(generator.device)
+
+
+def model_features(model, layer: str | None = None):
+    """A differentiable ``features`` for :func:`invert` from a loaded classifier: images in
+    [0, 1] are resized to its input, normalized, and read at ``layer`` (default: the layer
+    before its head)."""
+    from deepvis.probe import Probe
+
+    probe = Probe(model.module, model.example_input())
+    name = layer or probe.feature_layer().name
+    spec = model.spec
+    mean = torch.tensor(spec.mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32).reshape(1, -1, 1, 1)
+
+    def features(images: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(images, size=(spec.height, spec.width), mode="bilinear",
+                                            align_corners=False)
+        if x.shape[1] != spec.channels:
+            x = x.mean(1, keepdim=True) if spec.channels == 1 else x.expand(-1, spec.channels, -1, -1)
+        _, acts = probe.capture((x - mean.to(x)) / std.to(x), [name], detach=False)
+        return acts[name].flatten(1)
+
+    return features

@@ -94,6 +94,7 @@ def test_project_input_finds_a_generated_digit(qtbot, open_window, tmp_path):
     w.open_input(str(path))
     qtbot.waitUntil(lambda: w.session.result is not None and w.session.result.frame.name == "target.png",
                     timeout=WAIT_MS)
+    view.feature_loss.setChecked(True)  # also match what digits_cnn sees
     view.project_input()
     qtbot.waitUntil(lambda: view.project.isEnabled() and hasattr(view, "projection_errors"), timeout=WAIT_MS)
     errors = view.projection_errors

@@ -153,3 +153,18 @@ def test_faces_generator_when_installed():
     images = g.images(g.latent(0, 2))
     assert g.nz == 100 and images.shape == (2, 64, 64, 3)
     assert images.std() > 20  # pictures, not a flat colour
+
+
+def test_inversion_with_a_feature_loss(digits_gan, digits):
+    from deepvis.latent import model_features
+
+    target_z = digits_gan.latent(77)
+    target = digits_gan.images(target_z)[0]
+    features = model_features(digits)
+    z, errors = invert(digits_gan, target, steps=150, features=features)
+    assert errors[-1] < errors[0] / 5
+    # The found sample is what digits_cnn calls the same digit as the target.
+    with torch.inference_mode():
+        a = digits.module(digits.input_tensor(digits_gan.images(z)[0])).argmax(1)
+        b = digits.module(digits.input_tensor(target)).argmax(1)
+    assert int(a) == int(b)

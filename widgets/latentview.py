@@ -20,7 +20,7 @@ from deepvis.computethread import compute_thread
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.generators import Generator, load_generator
 from deepvis.images import write_gif, write_image, write_video
-from deepvis.latent import MODES, edit, invert, lerp, path, principal_directions, slerp
+from deepvis.latent import MODES, edit, invert, lerp, model_features, path, principal_directions, slerp
 from deepvis.tiling import as_maps, tile, upscale
 from deepvis.widgets.imagepanel import ImagePanel
 from deepvis.widgets.views import View, register_view
@@ -76,6 +76,8 @@ class LatentView(View):
         self.loop.setChecked(True)
         self.project = QPushButton("Project input")
         self.project.setToolTip("find the latent point whose sample looks like the current input (iGAN)")
+        self.feature_loss = QCheckBox("feature loss")
+        self.feature_loss.setToolTip("also match what the loaded model sees (its layer before the head)")
         self.cancel = QPushButton("Cancel")
         self.cancel.hide()
         self.progress = QProgressBar()
@@ -113,7 +115,7 @@ class LatentView(View):
             top.addWidget(w)
         top.addStretch(1)
         second = QHBoxLayout()
-        for w in (self.project, self.cancel, self.progress):
+        for w in (self.project, self.feature_loss, self.cancel, self.progress):
             second.addWidget(w)
         second.addStretch(1)
         second.addWidget(QLabel("export"))
@@ -356,12 +358,15 @@ class LatentView(View):
             image = result.frame.image
         cancel = self._cancel = threading.Event()
         g = self.generator
+        model = self.session.state.model if self.feature_loss.isChecked() and self.session.state else None
         self.project.setEnabled(False)
         self.cancel.show()
         self.progress.show()
 
         def work():
-            return invert(g, image, progress=lambda f, _e: self._posted_progress.emit(f), cancel=cancel)
+            features = model_features(model) if model is not None else None
+            return invert(g, image, features=features, progress=lambda f, _e: self._posted_progress.emit(f),
+                          cancel=cancel)
 
         def done(found):
             z, errors = found
