@@ -7,7 +7,6 @@ end. The latent size, widths and image channels are read off the weight shapes, 
 ``netG`` saved from the tutorial loads without settings.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,5 +175,3 @@ def _faces_weights() -> Path:
         raise DeepvisError(f"gan-face-generate is installed but has no weights.tar under {root}")
     return found[0]
 
-
-Sampler = Callable[[torch.Tensor], np.ndarray]
