@@ -278,4 +278,52 @@ def _round(value, digits=4):
     return None if value is None else round(value, digits)
 
 
-BENCHMARKS = {"live": bench_live, "saliency": bench_saliency, "embed": bench_embed}
+def bench_dream(model: LoadedModel, input_spec=None, frames: int = 10, layer: str | None = None) -> dict:
+    """One DeepDream step (jitter, forward, backward, normalized update) against one bare
+    forward+backward of the same model at the same resolution, interleaved in one run. Both
+    run the model only up to the dreamed layer, as a dream does."""
+    from deepvis.dream import Dreamer, DreamSettings, objective
+    from deepvis.images import read_image
+    from deepvis.resources import sample_image
+
+    image = read_image(input_spec or sample_image("cat"))
+
+    def work():
+        dreamer = Dreamer(model)
+        name = layer or dreamer.probe.default_layer().name
+        settings = DreamSettings(name)
+        x = dreamer.to_input(image)
+        low, high = (0 - dreamer.mean) / dreamer.std, (1 - dreamer.mean) / dreamer.std
+        generator = torch.Generator().manual_seed(0)
+
+        def bare():
+            xg = x.detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                torch.autograd.grad(objective(dreamer.probe.capture_until(xg, name), None), xg)
+            synchronize(model.device)
+
+        def step():
+            dreamer.step(x, settings, generator, low, high)
+            synchronize(model.device)
+
+        def timed(fn, n):
+            fn()
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            return (time.perf_counter() - start) * 1000 / n
+
+        n = max(1, frames)
+        bare_ms, step_ms = [], []
+        for _ in range(3):  # interleaved rounds: machine drift hits both
+            bare_ms.append(timed(bare, n))
+            step_ms.append(timed(step, n))
+        return name, float(np.median(step_ms)), float(np.median(bare_ms))
+
+    name, step_ms, bare_ms = compute_thread().call(work)
+    return {"benchmark": "dream", "model": model.name, "device": str(model.device), "layer": name,
+            "input_shape": [int(v) for v in image.shape], "step_ms": round(step_ms, 2), "bare_ms": round(bare_ms, 2),
+            "ratio": round(step_ms / bare_ms, 3)}
+
+
+BENCHMARKS = {"live": bench_live, "saliency": bench_saliency, "embed": bench_embed, "dream": bench_dream}

@@ -329,6 +329,31 @@ def cmd_embed(args):
           f"{result.seconds:.1f} s -> {args.out}" + (f", {args.csv}" if args.csv else ""))
 
 
+def cmd_dream(args):
+    from deepvis.dream import Dreamer, DreamSettings
+    from deepvis.images import write_image
+
+    model = _load(args)
+    image = _read_input(args.input)
+    settings = DreamSettings(args.layer, args.unit, args.octaves, args.octave_scale, args.steps, args.step_size,
+                             args.jitter, args.smooth)
+    dreamer = Dreamer(model, _probe(model))
+    before = dreamer.score(image, settings)
+    tty = sys.stderr.isatty()
+    last = None
+    for last in dreamer.run(image, settings, seed=args.seed):
+        if tty:
+            print(f"\rdream: octave {last.octave + 1}/{settings.octaves}, step {last.step + 1}/{settings.steps}",
+                  end="", file=sys.stderr, flush=True)
+    if tty:
+        print("\r" + " " * 48 + "\r", end="", file=sys.stderr, flush=True)
+    write_image(args.out, last.image)
+    after = dreamer.score(last.image, settings)
+    what = f"unit {args.unit} of {args.layer}" if args.unit is not None else args.layer
+    print(f"dream of {what}: objective {before:.4g} -> {after:.4g} ({after / before if before else float('inf'):.2f}x), "
+          f"{last.image.shape[1]}x{last.image.shape[0]} -> {args.out}")
+
+
 def _rows_cols(text: str) -> tuple[int, int]:
     try:
         rows, cols = (int(v) for v in text.lower().split("x"))
@@ -534,6 +559,21 @@ def build_parser():
     p.add_argument("--no-cache", action="store_true", help="recompute the features even if cached")
     p.set_defaults(func=cmd_embed)
 
+    p = sub.add_parser("dream", help="DeepDream: amplify what a layer or unit sees in an image")
+    _add_model(p)
+    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--unit", type=int, metavar="I", help="dream one unit instead of the whole layer")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--octaves", type=_positive_int, default=4)
+    p.add_argument("--octave-scale", type=float, default=1.4)
+    p.add_argument("--steps", type=_positive_int, default=10, help="per octave")
+    p.add_argument("--step-size", type=float, default=0.02)
+    p.add_argument("--jitter", type=int, default=16, help="pixels of random roll before each step")
+    p.add_argument("--smooth", type=float, default=0.0, help="Gaussian sigma for the gradient (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_dream)
+
     p = sub.add_parser("interpolate", help="a path between latent points of a generator (GAN) as a strip")
     p.add_argument("--generator", metavar="SPEC",
                    help="digits_gan (bundled, default), faces (gan-face-generate), dcgan with --weights, a "
@@ -582,7 +622,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
-    needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed")
+    needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream")
     if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL

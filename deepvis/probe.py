@@ -255,6 +255,40 @@ class Probe:
                 captured[layer.name] = transform(layer.name, _pick(output, layer.keys))
         return output, captured
 
+    def capture_until(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """``name``'s activation for ``x``, in the autograd graph, stopping the forward pass there.
+
+        Nothing after the layer runs: optimizing an input for an inner layer (dreams, feature
+        visualization) costs only the layers up to it, and works at input sizes the model's
+        head (a Flatten into a Linear) would refuse.
+        """
+        layer = self.layer(name)
+        if not layer.path or self._chain is not None:
+            _, acts = self.capture(x, [name], detach=False)
+            return acts[name]
+        module = self.module.get_submodule(layer.path)
+        owner, calls, found = threading.get_ident(), [0], {}
+
+        def hook(_mod, _inputs, out):
+            if threading.get_ident() != owner:
+                return
+            call = calls[0]
+            calls[0] += 1
+            if call == layer.call:
+                found["out"] = _pick(out, layer.keys)
+                raise _StopForward()
+
+        handle = module.register_forward_hook(hook)
+        try:
+            self.module(x)
+        except _StopForward:
+            pass
+        finally:
+            handle.remove()
+        if "out" not in found:
+            raise DeepvisError(f"{name} did not run for this input")
+        return found["out"]
+
     def _capture_chain(self, x, wanted, transform):
         names = {layer.path for layer in wanted if layer.path}
         captured = {}
@@ -292,3 +326,7 @@ def parse_layer_name(name: str) -> tuple[str, int | None, str]:
         return name, None, ""
     call = m.group("call")
     return m.group("path"), int(call) if call is not None else None, m.group("keys")
+
+
+class _StopForward(Exception):
+    """Raised inside a hook to end a forward pass once the wanted layer has run."""
