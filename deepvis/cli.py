@@ -354,6 +354,19 @@ def cmd_dream(args):
           f"{last.image.shape[1]}x{last.image.shape[0]} -> {args.out}")
 
 
+def cmd_visualize_unit(args):
+    from deepvis.images import write_image
+    from deepvis.tiling import upscale
+    from deepvis.unitviz import UnitVisualizer, VizSettings
+
+    model = _load(args)
+    viz = UnitVisualizer(model, _probe(model))
+    image = viz.run(VizSettings(args.layer, args.unit, args.size, args.steps), seed=args.seed)
+    write_image(args.out, upscale(image, args.min_size))
+    print(f"unit {args.unit} of {args.layer}: spatial-mean activation {viz.value_of(image, args.layer, args.unit):.4g} "
+          f"on the {args.size}x{args.size} image -> {args.out}")
+
+
 def _rows_cols(text: str) -> tuple[int, int]:
     try:
         rows, cols = (int(v) for v in text.lower().split("x"))
@@ -574,6 +587,17 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_dream)
 
+    p = sub.add_parser("visualize-unit", help="an image optimized from noise to excite one unit (feature viz)")
+    _add_model(p)
+    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--unit", required=True, type=int, metavar="I")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--size", type=_positive_int, default=128)
+    p.add_argument("--steps", type=_positive_int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_visualize_unit)
+
     p = sub.add_parser("interpolate", help="a path between latent points of a generator (GAN) as a strip")
     p.add_argument("--generator", metavar="SPEC",
                    help="digits_gan (bundled, default), faces (gan-face-generate), dcgan with --weights, a "
@@ -622,7 +646,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
-    needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream")
+    needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream",
+                   "visualize-unit")
     if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
