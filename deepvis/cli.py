@@ -367,6 +367,37 @@ def cmd_visualize_unit(args):
           f"on the {args.size}x{args.size} image -> {args.out}")
 
 
+def cmd_profile_units(args):
+    import numpy as np
+
+    from deepvis.datasets import open_dataset
+    from deepvis.images import write_image
+    from deepvis.profiles import profile_sheet, profile_units
+    from deepvis.tiling import upscale
+
+    model = _load(args)
+    dataset = open_dataset(args.data)
+    profiles = profile_units(model, dataset, args.layer, k=args.top, probe=_probe(model), use_cache=not args.no_cache)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for unit in range(len(profiles.patches)):
+            write_image(out / f"unit_{unit:04d}.png", upscale(np.hstack(list(profiles.patches[unit])), 96))
+        write_image(out / "sheet.png", profile_sheet(profiles))
+        with open(out / "top.csv", "w") as f:
+            f.write("unit,rank,value,item,y,x,label,path\n")
+            for unit in range(len(profiles.values)):
+                for rank in range(profiles.values.shape[1]):
+                    i = int(profiles.items[unit, rank])
+                    y, x = profiles.locations[unit, rank]
+                    f.write(f"{unit},{rank},{profiles.values[unit, rank]:.6g},{i},{y},{x},"
+                            f"{dataset.labels[i] or ''},{dataset.paths[i] or ''}\n")
+    except OSError as exc:
+        raise DeepvisError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    print(f"top {args.top} of {len(dataset)} images for {len(profiles.values)} units of {args.layer} "
+          f"(receptive field {profiles.field} px) -> {out}/unit_*.png, sheet.png, top.csv")
+
+
 def _rows_cols(text: str) -> tuple[int, int]:
     try:
         rows, cols = (int(v) for v in text.lower().split("x"))
@@ -598,6 +629,15 @@ def build_parser():
     p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_visualize_unit)
 
+    p = sub.add_parser("profile-units", help="for every unit of a layer, the top-k images and their patches")
+    _add_model(p)
+    p.add_argument("--data", required=True, metavar="DIR|digits")
+    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--top", type=_positive_int, default=9, metavar="K")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--no-cache", action="store_true")
+    p.set_defaults(func=cmd_profile_units)
+
     p = sub.add_parser("interpolate", help="a path between latent points of a generator (GAN) as a strip")
     p.add_argument("--generator", metavar="SPEC",
                    help="digits_gan (bundled, default), faces (gan-face-generate), dcgan with --weights, a "
@@ -647,7 +687,7 @@ def main(argv=None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui"])
     needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream",
-                   "visualize-unit")
+                   "visualize-unit", "profile-units")
     if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
         from deepvis.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
