@@ -16,7 +16,7 @@ from deepvis.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
 from deepvis.sources import ImageFileSource, list_cameras
 # Imported to register the built-in views.
-from deepvis.widgets import activationgrid, embeddingview, filterview, latentview  # noqa: F401
+from deepvis.widgets import activationgrid, dreamview, embeddingview, filterview, latentview  # noqa: F401
 from deepvis.widgets.helpoverlay import HelpOverlay
 from deepvis.widgets.inputpane import InputPane
 from deepvis.widgets.layerlist import LayerList
