@@ -415,7 +415,7 @@ def cmd_interpolate(args):
     from deepvis.generators import load_generator
     from deepvis.images import write_gif, write_image
     from deepvis.latent import corner_grid, path, principal_directions, random_walk
-    from deepvis.tiling import upscale
+    from deepvis.tiling import picture_grid, upscale
 
     generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
                                trust_pickle=args.trust_pickle)
@@ -436,7 +436,7 @@ def cmd_interpolate(args):
         seeds = (list(args.seeds) + [args.seeds[0] + k for k in range(1, 4)])[:4]
         corners = torch.cat([generator.latent(seed) for seed in seeds])
         images = generator.images(corner_grid(corners, rows, cols, args.mode))
-        grid = np.vstack([np.hstack(list(images[r * cols:(r + 1) * cols])) for r in range(rows)])
+        grid = picture_grid(images, cols)
         target = stem.with_name(stem.stem + "-grid.png")
         write_image(target, upscale(grid, args.min_size))
         written.append(str(target))

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from deepvis.errors import Cancelled, DeepvisError
+from deepvis.inputspec import pixel_tensor
 from deepvis.loading import LoadedModel
 from deepvis.probe import Probe
 
@@ -62,12 +63,7 @@ class Dreamer:
 
     def to_input(self, image: np.ndarray) -> torch.Tensor:
         """uint8 (H, W[, C]) at its own size -> normalized (1, C, H, W) for the model's channels."""
-        x = torch.from_numpy(np.ascontiguousarray(image)).float().div(255)
-        x = x[:, :, None] if x.ndim == 2 else x
-        x = x.permute(2, 0, 1)[None].to(self.model.device)
-        channels = self.model.spec.channels
-        if x.shape[1] != channels:
-            x = x[:, :3].mean(1, keepdim=True) if channels == 1 else x[:, :1].expand(-1, channels, -1, -1)
+        x = pixel_tensor(image, self.model.spec.channels).to(self.model.device)
         return (x - self.mean) / self.std
 
     def to_image(self, x: torch.Tensor) -> np.ndarray:
@@ -113,7 +109,6 @@ class Dreamer:
         generator = torch.Generator().manual_seed(seed)
         detail = torch.zeros_like(base[:, :, :sizes[0][0], :sizes[0][1]])
         total = settings.octaves * settings.steps
-        done = 0
         for octave, size in enumerate(sizes):
             scaled = F.interpolate(base, size=size, mode="bilinear", align_corners=False)
             detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
@@ -122,7 +117,6 @@ class Dreamer:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
                 x, value = self.step(x, settings, generator, low, high)
-                done += 1
                 preview = x if size == (h, w) else F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
                 yield DreamStep(octave, step, total, self.to_image(preview), value)
             detail = x - scaled

@@ -183,3 +183,19 @@ def _center_crop_to_aspect(frame: np.ndarray, aspect: float) -> np.ndarray:
         y0 = (h - new_h) // 2
         return frame[y0:y0 + new_h]
     return frame
+
+
+def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """(N, C, H, W) pixels with the model's channel count: grey as the mean of RGB, or one
+    channel repeated."""
+    if x.shape[1] == channels:
+        return x
+    return x[:, :3].mean(1, keepdim=True) if channels == 1 else x[:, :1].expand(-1, channels, -1, -1)
+
+
+def pixel_tensor(image: np.ndarray, channels: int) -> torch.Tensor:
+    """uint8 (H, W[, C]) at its own size (no crop, no resize) as (1, channels, H, W) in [0, 1]:
+    what optimizations on the image itself (dreams, unit visualizations) start from."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).float().div(255)
+    x = (x[:, :, None] if x.ndim == 2 else x).permute(2, 0, 1)[None]
+    return match_channels(x, channels)

@@ -179,6 +179,7 @@ def model_features(model, layer: str | None = None):
     """A differentiable ``features`` for :func:`invert` from a loaded classifier: images in
     [0, 1] are resized to its input, normalized, and read at ``layer`` (default: the layer
     before its head)."""
+    from deepvis.inputspec import match_channels
     from deepvis.probe import Probe
 
     probe = Probe(model.module, model.example_input())
@@ -190,8 +191,7 @@ def model_features(model, layer: str | None = None):
     def features(images: torch.Tensor) -> torch.Tensor:
         x = torch.nn.functional.interpolate(images, size=(spec.height, spec.width), mode="bilinear",
                                             align_corners=False)
-        if x.shape[1] != spec.channels:
-            x = x.mean(1, keepdim=True) if spec.channels == 1 else x.expand(-1, spec.channels, -1, -1)
+        x = match_channels(x, spec.channels)
         _, acts = probe.capture((x - mean.to(x)) / std.to(x), [name], detach=False)
         return acts[name].flatten(1)
 

@@ -164,6 +164,8 @@ def _load(path: Path, layer: str, dataset: Dataset) -> UnitProfiles | None:
 
 def profile_sheet(p: UnitProfiles, units: int = 32) -> np.ndarray:
     """One row per unit (the first ``units``), its top-k patches side by side, 2-px gaps."""
+    from deepvis.tiling import picture_grid
+
     shown = p.patches[:units]
-    framed = np.pad(shown, ((0, 0), (0, 0), (1, 1), (1, 1), (0, 0)), constant_values=30)
-    return np.ascontiguousarray(np.vstack([np.hstack(list(row)) for row in framed]))
+    k = shown.shape[1]
+    return picture_grid(shown.reshape(-1, *shown.shape[2:]), k, border=1, fill=30)

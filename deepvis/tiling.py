@@ -182,3 +182,13 @@ def upscale(image: np.ndarray, min_side: int = 512, max_factor: int = 64) -> np.
     if factor == 1:
         return image
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def picture_grid(images: np.ndarray, cols: int, border: int = 0, fill: int = 45) -> np.ndarray:
+    """(N, H, W, 3) uint8 pictures as one image, ``cols`` per row, each framed by ``border``
+    pixels of ``fill`` (small samples that touch read as stripes without it)."""
+    images = np.asarray(images)
+    if border:
+        images = np.pad(images, ((0, 0), (border, border), (border, border), (0, 0)), constant_values=fill)
+    rows = [np.hstack(list(images[r:r + cols])) for r in range(0, len(images), cols)]
+    return np.ascontiguousarray(np.vstack(rows))

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from deepvis.errors import Cancelled, DeepvisError
+from deepvis.inputspec import pixel_tensor
 from deepvis.loading import LoadedModel
 from deepvis.probe import Probe
 
@@ -108,9 +109,6 @@ class UnitVisualizer:
 
     def value_of(self, image: np.ndarray, layer: str, unit: int) -> float:
         """The unit's spatial-mean activation on a uint8 image at its own size."""
-        x = torch.from_numpy(np.ascontiguousarray(image)).float().div(255)
-        x = (x[:, :, None] if x.ndim == 2 else x).permute(2, 0, 1)[None]
-        if x.shape[1] != self.channels:
-            x = x[:, :3].mean(1, keepdim=True) if self.channels == 1 else x[:, :1].expand(-1, self.channels, -1, -1)
+        x = pixel_tensor(image, self.channels)
         with torch.inference_mode():
             return float(self.unit_value(x, layer, unit)[0])

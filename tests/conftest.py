@@ -28,6 +28,25 @@ def digits():
 
 
 @pytest.fixture
+def run():
+    """Start live pipelines; on teardown they are stopped and must leave no compute step behind."""
+    from deepvis.computethread import compute_thread
+    from deepvis.pipeline import LivePipeline
+
+    pipelines = []
+
+    def start(*args, **kwargs):
+        p = LivePipeline(*args, **kwargs)
+        pipelines.append(p)
+        return p.start()
+
+    yield start
+    for p in pipelines:
+        p.stop()
+    assert not compute_thread()._idle, "a pipeline step is still registered after stop"
+
+
+@pytest.fixture
 def resnet18_random():
     """torchvision's ResNet-18 with seeded random weights, at a small input size."""
     from deepvis.loading import load_model

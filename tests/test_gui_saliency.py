@@ -108,16 +108,7 @@ def test_heavy_map_shows_progress_and_cancels(qtbot, open_window):
 
 def test_bad_combinations_show_a_message_and_keep_the_app_running(qtbot, open_window, tmp_path):
     import torch
-    from torch import nn
-
-    class Functional(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3)
-            self.fc = nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+    from test_saliency import Functional
 
     w = open_window(model="digits_cnn", input_spec="pattern")
     s, pane = w.session, w.saliency

@@ -8,28 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from deepvis.computethread import compute_thread
 from deepvis.errors import DeepvisError
 from deepvis.images import write_image
-from deepvis.pipeline import LivePipeline, LiveSettings, SaliencySettings
+from deepvis.pipeline import LiveSettings, SaliencySettings
 from deepvis.saliency import Target, attribute
 from deepvis.sources import ImageFileSource, PatternSource
 from deepvis.resources import sample_image
-
-
-@pytest.fixture
-def run():
-    pipelines = []
-
-    def start(*args, **kwargs):
-        p = LivePipeline(*args, **kwargs)
-        pipelines.append(p)
-        return p.start()
-
-    yield start
-    for p in pipelines:
-        p.stop()
-    assert not compute_thread()._idle, "a pipeline step is still registered after stop"
 
 
 def _wait(predicate, timeout=60):

@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from deepvis.computethread import compute_thread
 from deepvis.images import write_image, write_video
 from deepvis.loading import LoadedModel
 from deepvis.inputspec import InputSpec
@@ -50,21 +49,6 @@ def _video(tmp_path, n=12):
     path = tmp_path / "clip.mp4"
     write_video(path, frames, 25)
     return path
-
-
-@pytest.fixture
-def run():
-    pipelines = []
-
-    def start(*args, **kwargs):
-        p = LivePipeline(*args, **kwargs)
-        pipelines.append(p)
-        return p.start()
-
-    yield start
-    for p in pipelines:
-        p.stop()
-    assert not compute_thread()._idle, "a pipeline step is still registered after stop"
 
 
 def test_grid_tiles_are_the_exact_activations_of_the_frame(tmp_path, run):

@@ -119,16 +119,19 @@ def test_targets(lite0):
         parse_target("_conv_head:5000", lite0.labels, probe)
 
 
+class Functional(nn.Module):
+    """A model that applies its ReLU as a function, not a module."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
 def test_functional_relu_is_named_not_silently_ignored():
-    class Functional(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3)
-            self.fc = nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
-
     model = Functional().eval()
     x = torch.randn(1, 3, 12, 12)
     with pytest.raises(DeepvisError, match="functionally"):

@@ -90,6 +90,7 @@ class EmbeddingView(View):
         self.recorded: list[np.ndarray] = []
         self.recording = False
         self._recorded_at = 0.0
+        self._recorded_serial = None  # frame serial of the last recorded frame
         self._folder: str | None = None
         self._cancel: threading.Event | None = None
         self._layout_lock = threading.Lock()
@@ -559,7 +560,7 @@ class EmbeddingView(View):
             return
         now = time.monotonic()
         if self.recording and len(self.recorded) < MAX_RECORDED and now - self._recorded_at > RECORD_INTERVAL_S:
-            if not self.recorded or result.frame.serial != getattr(self, "_recorded_serial", None):
+            if result.frame.serial != self._recorded_serial:
                 self.recorded.append(result.model_input)
                 self._recorded_serial = result.frame.serial
                 self._recorded_at = now

@@ -21,7 +21,7 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.generators import Generator, load_generator
 from deepvis.images import write_gif, write_image, write_video
 from deepvis.latent import MODES, edit, invert, lerp, model_features, path, principal_directions, slerp
-from deepvis.tiling import as_maps, tile, upscale
+from deepvis.tiling import as_maps, picture_grid, tile, upscale
 from deepvis.widgets.imagepanel import ImagePanel
 from deepvis.widgets.views import View, register_view
 
@@ -30,13 +30,6 @@ DIRECTIONS = 5
 SCRUB_STEPS = 200
 PLAY_INTERVAL_MS = 40
 BORDER = 1  # pixels of frame around each sample: 8x8 digits touching each other read as stripes
-
-
-def mosaic(images: np.ndarray, cols: int) -> np.ndarray:
-    """(N, H, W, 3) samples as a framed grid with ``cols`` per row."""
-    framed = np.pad(images, ((0, 0), (BORDER, BORDER), (BORDER, BORDER), (0, 0)), constant_values=45)
-    rows = [np.hstack(list(framed[r:r + cols])) for r in range(0, len(framed), cols)]
-    return np.ascontiguousarray(np.vstack(rows))
 
 
 @register_view
@@ -227,7 +220,7 @@ class LatentView(View):
             return  # made by the generator shown before: the newer one's grid is on its way
         self.grid_z = z
         self.grid_images = images
-        self.grid_panel.set_rgb(mosaic(images, GRID))
+        self.grid_panel.set_rgb(picture_grid(images, GRID, BORDER))
         if self.a is None:
             self.a, self.b = self.grid_z[0:1], self.grid_z[1:2]
         self.update_path()
@@ -274,7 +267,7 @@ class LatentView(View):
         if g is not self.generator:
             return
         self.strip_images = images
-        self.strip_panel.set_rgb(mosaic(images, len(images)))
+        self.strip_panel.set_rgb(picture_grid(images, len(images), BORDER))
 
     def scrub_latent(self) -> torch.Tensor:
         """The point the slider is on, moved along the direction sliders."""

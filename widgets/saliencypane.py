@@ -6,6 +6,8 @@ Light methods are computed in the same forward pass as the activation grid; heav
 a cancel button, and the pane marks the map stale while it lags the frame.
 """
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QSizePolicy, QSlider, QVBoxLayout, QWidget)
@@ -161,7 +163,7 @@ class SaliencyPane(QWidget):
             text = self.class_edit.text().strip()
             target = parse_target(text, self.labels, state.probe if state else None) if text else None
         if self.region is not None:
-            target = Target(*(target.kind, target.index, target.layer) if target else ("top",), region=self.region)
+            target = replace(target or Target("top"), region=self.region)
         return SaliencySettings(method, target)
 
     def apply(self) -> bool:
