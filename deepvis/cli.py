@@ -678,6 +678,25 @@ def build_parser():
 
 
 def main(argv=None) -> int:
+    code = _run(argv)
+    if argv is None:  # the process's own command line: it exits next
+        _end_compute_thread(code)
+    return code
+
+
+def _end_compute_thread(code: int) -> None:
+    """Stop the compute thread before the interpreter exits (see ComputeThread.shutdown); a
+    task that does not finish in time is abandoned with a hard exit rather than an abort."""
+    if not compute_thread().shutdown(timeout=5.0):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # closed by a broken pipe
+                pass
+        os._exit(code)
+
+
+def _run(argv) -> int:
     debug = bool(os.environ.get("DEEPVIS_DEBUG"))
     if not debug:
         # Library deprecation chatter on stderr would break the one-line error contract.

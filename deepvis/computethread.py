@@ -32,6 +32,7 @@ class ComputeThread:
         self._thread: threading.Thread | None = None
         self._wakeups = 0
         self._breathing = False
+        self._stopping = False
 
     def _ensure_started(self) -> None:
         with self._cond:
@@ -89,9 +90,38 @@ class ComputeThread:
             self._wakeups += 1
             self._cond.notify_all()
 
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Finish the running task, drop queued ones and end the thread; whether it ended in time.
+
+        A process must not exit while this thread is inside torch: Python ends daemon threads
+        at exit by unwinding them from wherever they hold the GIL next, and unwinding through
+        torch's C++ aborts the process ("terminate called without an active exception")."""
+        with self._cond:
+            self._stopping = True
+            dropped, self._tasks = list(self._tasks), deque()
+            self._idle.clear()
+            self._cond.notify_all()
+            thread = self._thread
+        for future, *_ in dropped:
+            future.cancel()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        with self._cond:
+            self._stopping = False  # a later submit starts a fresh thread
+            if self._thread is thread:
+                self._thread = None
+            racing = bool(self._tasks)  # submitted while it stopped
+        if racing:
+            self._ensure_started()
+        return True
+
     def _loop(self) -> None:
         while True:
             with self._cond:
+                if self._stopping:
+                    return
                 task = self._tasks.popleft() if self._tasks else None
                 idle = list(self._idle)
                 wakeups = self._wakeups
