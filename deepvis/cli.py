@@ -361,10 +361,43 @@ def cmd_visualize_unit(args):
 
     model = _load(args)
     viz = UnitVisualizer(model, _probe(model))
+    if args.unit == "all":
+        _visualize_layer(model, viz, args)
+        return
     image = viz.run(VizSettings(args.layer, args.unit, args.size, args.steps), seed=args.seed)
     write_image(args.out, upscale(image, args.min_size))
     print(f"unit {args.unit} of {args.layer}: spatial-mean activation {viz.value_of(image, args.layer, args.unit):.4g} "
           f"on the {args.size}x{args.size} image -> {args.out}")
+
+
+def _visualize_layer(model, viz, args):
+    import numpy as np
+
+    from deepvis.features import model_fingerprint
+    from deepvis.images import write_image
+    from deepvis.tiling import picture_grid
+    from deepvis.unitviz import VizSettings, visualize_layer
+
+    def progress(done, total):
+        print(f"\r{done}/{total} units", end="", file=sys.stderr, flush=True)
+
+    settings = VizSettings(args.layer, 0, args.size, args.steps)
+    sheet = visualize_layer(viz, settings, model_fingerprint(model), seed=args.seed, progress=progress)
+    print(file=sys.stderr)
+    columns = int(np.ceil(np.sqrt(len(sheet.images))))
+    write_image(args.out, picture_grid(sheet.images, columns, border=2, fill=30))
+    values = [viz.value_of(image, args.layer, unit) for unit, image in enumerate(sheet.images)]
+    print(f"{len(values)} units of {args.layer}: spatial-mean activation median {np.median(values):.4g}, "
+          f"min {min(values):.4g} -> {args.out}")
+
+
+def _unit_or_all(text: str):
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a unit number or 'all'") from None
 
 
 def cmd_profile_units(args):
@@ -621,7 +654,8 @@ def build_parser():
     p = sub.add_parser("visualize-unit", help="an image optimized from noise to excite one unit (feature viz)")
     _add_model(p)
     p.add_argument("--layer", required=True, metavar="NAME")
-    p.add_argument("--unit", required=True, type=int, metavar="I")
+    p.add_argument("--unit", required=True, type=_unit_or_all, metavar="I|all",
+                   help="a unit, or all: a sheet with one image per unit (cached; resumes after Ctrl-C)")
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", type=_positive_int, default=128)
     p.add_argument("--steps", type=_positive_int, default=256)
@@ -631,7 +665,8 @@ def build_parser():
 
     p = sub.add_parser("profile-units", help="for every unit of a layer, the top-k images and their patches")
     _add_model(p)
-    p.add_argument("--data", required=True, metavar="DIR|digits")
+    p.add_argument("--data", default="samples", metavar="DIR|digits|samples",
+                   help="images to rank (default: the bundled photos and crops of them)")
     p.add_argument("--layer", required=True, metavar="NAME")
     p.add_argument("--top", type=_positive_int, default=9, metavar="K")
     p.add_argument("--out", required=True, metavar="DIR")

@@ -102,8 +102,36 @@ def frames_dataset(frames: Sequence[np.ndarray], name: str = "recorded frames",
     return Dataset(name, f"frames:{digest.hexdigest()}", labels, [None] * len(frames), lambda i: frames[i])
 
 
+def samples_dataset(crops: int = 15, seed: int = 0) -> Dataset:
+    """The bundled photos, each whole and as ``crops`` random square crops (a third to two
+    thirds of its short side): enough distinct views for unit profiles when the user has no
+    image folder of their own. Labelled by photo."""
+    from deepvis.resources import sample_images
+
+    photos = [(p.stem, read_image(p)) for p in sample_images()]
+    rng = np.random.default_rng(seed)
+    views: list[tuple[str, tuple[int, int, int]]] = []  # (photo, (y, x, side)); side 0 = whole photo
+    for name, image in photos:
+        views.append((name, (0, 0, 0)))
+        h, w = image.shape[:2]
+        for _ in range(crops):
+            side = int(rng.uniform(1 / 3, 2 / 3) * min(h, w))
+            views.append((name, (int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1)), side)))
+    images = dict(photos)
+
+    def read(i: int) -> np.ndarray:
+        name, (y, x, side) = views[i]
+        image = images[name]
+        return image if side == 0 else image[y:y + side, x:x + side]
+
+    return Dataset("bundled photos", f"samples:{[n for n, _ in photos]}:{crops}:{seed}", [n for n, _ in views],
+                   [None] * len(views), read)
+
+
 def open_dataset(spec: str, augmented: int = 0) -> Dataset:
-    """``digits`` or a folder path."""
+    """``digits``, ``samples`` (the bundled photos and crops of them) or a folder path."""
     if str(spec).lower() == "digits":
         return digits_dataset(augmented)
+    if str(spec).lower() == "samples":
+        return samples_dataset()
     return folder_dataset(spec)

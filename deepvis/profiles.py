@@ -54,18 +54,28 @@ def receptive_field(model: LoadedModel, probe: Probe, layer: str) -> int:
     return int(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
 
 
+def profiles_cache_file(fingerprint: str, dataset: Dataset, layer: str, k: int,
+                        cache_dir: Path | None = None) -> Path:
+    key = hashlib.blake2b(repr(("profiles", 1, fingerprint, layer, k, dataset.key)).encode(), digest_size=20)
+    return Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()}.npz"
+
+
+def cached_profiles(fingerprint: str, dataset: Dataset, layer: str, k: int = 9,
+                    cache_dir: Path | None = None) -> UnitProfiles | None:
+    """The stored profiles, or None: what the app shows at once when a layer is selected."""
+    return _load(profiles_cache_file(fingerprint, dataset, layer, k, cache_dir), layer, dataset)
+
+
 def profile_units(model: LoadedModel, dataset: Dataset, layer: str, k: int = 9, batch: int = 32,
                   probe: Probe | None = None, progress=None, cancel=None, use_cache: bool = True,
-                  cache_dir: Path | None = None) -> UnitProfiles:
+                  cache_dir: Path | None = None, fingerprint: str | None = None) -> UnitProfiles:
     probe = probe or Probe(model.module, model.example_input())
     info = probe.layer(layer)
     if k < 1:
         raise DeepvisError("--top must be at least 1")
     cache_file = None
     if use_cache:
-        key = hashlib.blake2b(repr(("profiles", 1, model_fingerprint(model), layer, k, dataset.key)).encode(),
-                              digest_size=20).hexdigest()
-        cache_file = Path(cache_dir or default_cache_dir()) / f"{key}.npz"
+        cache_file = profiles_cache_file(fingerprint or model_fingerprint(model), dataset, layer, k, cache_dir)
         cached = _load(cache_file, layer, dataset)
         if cached is not None:
             return cached

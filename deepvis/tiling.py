@@ -190,5 +190,7 @@ def picture_grid(images: np.ndarray, cols: int, border: int = 0, fill: int = 45)
     images = np.asarray(images)
     if border:
         images = np.pad(images, ((0, 0), (border, border), (border, border), (0, 0)), constant_values=fill)
+    if len(images) % cols:  # an incomplete last row, filled so the rows stack
+        images = np.pad(images, ((0, cols - len(images) % cols), (0, 0), (0, 0), (0, 0)), constant_values=fill)
     rows = [np.hstack(list(images[r:r + cols])) for r in range(0, len(images), cols)]
     return np.ascontiguousarray(np.vstack(rows))

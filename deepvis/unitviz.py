@@ -7,14 +7,18 @@ every step sees it padded, jittered, scaled and rotated at random, so only patte
 survive those transforms grow. Grayscale models get one channel and no colour mixing.
 """
 
+import hashlib
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from deepvis.errors import Cancelled, DeepvisError
+from deepvis.features import default_cache_dir
 from deepvis.inputspec import pixel_tensor
 from deepvis.loading import LoadedModel
 from deepvis.probe import Probe
@@ -50,11 +54,11 @@ class UnitVisualizer:
         self.std = torch.tensor(spec.std, dtype=torch.float32).reshape(1, -1, 1, 1)
 
     def _image(self, spectrum: torch.Tensor, scale: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """Pixels in [0, 1], (1, C, H, W), from the parameters."""
+        """Pixels in [0, 1], (N, C, H, W), from the parameters (N, C, H, W//2+1, 2)."""
         spatial = torch.fft.irfft2(torch.view_as_complex((spectrum * scale).contiguous()), s=(h, w), norm="ortho") / 4.0
         if self.channels == 3:
-            spatial = torch.einsum("chw,dc->dhw", spatial, COLOR_SQRT)
-        return torch.sigmoid(spatial)[None]
+            spatial = torch.einsum("nchw,dc->ndhw", spatial, COLOR_SQRT)
+        return torch.sigmoid(spatial)
 
     def _transform(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Pad, jitter, scale, rotate, jitter again: lucid's standard robustness transforms."""
@@ -67,29 +71,41 @@ class UnitVisualizer:
         angle = math.radians(rand(-10, 10))
         s = rand(0.9, 1.1)
         theta = torch.tensor([[s * math.cos(angle), -s * math.sin(angle), 0.0],
-                              [s * math.sin(angle), s * math.cos(angle), 0.0]], dtype=x.dtype)[None]
+                              [s * math.sin(angle), s * math.cos(angle), 0.0]], dtype=x.dtype)[None].expand(len(x), 2, 3)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         dy, dx = torch.randint(-4, 5, (2,), generator=generator).tolist()
         return torch.roll(x, (dy, dx), (2, 3))
 
-    def unit_value(self, pixels: torch.Tensor, layer: str, unit: int) -> torch.Tensor:
-        """The unit's spatial-mean activation for images in [0, 1] (N, C, H, W)."""
+    def unit_value(self, pixels: torch.Tensor, layer: str, unit: int | list[int]) -> torch.Tensor:
+        """The unit's spatial-mean activation for images in [0, 1] (N, C, H, W); with a list of
+        units, image i's value for unit i (a whole batch of visualizations in one forward)."""
         acts = self.probe.capture_until((pixels - self.mean) / self.std, layer)
-        channel = acts[:, unit]
+        if isinstance(unit, int):
+            channel = acts[:, unit]
+        else:
+            channel = acts[torch.arange(len(unit)), torch.as_tensor(unit)]
         return channel.reshape(channel.shape[0], -1).mean(1)
 
     def run(self, settings: VizSettings, seed: int = 0, progress=None, cancel=None) -> np.ndarray:
         """The optimized image, uint8 (size, size, 3)."""
+        return self.run_units(settings, [settings.unit], seed, progress, cancel)[0]
+
+    def run_units(self, settings: VizSettings, units: list[int], seed: int = 0, progress=None,
+                  cancel=None, between=None) -> np.ndarray:
+        """One optimized image per unit of ``settings.layer``, optimized together as a batch;
+        uint8 (len(units), size, size, 3). ``settings.unit`` is ignored."""
         info = self.probe.layer(settings.layer)
-        if not 0 <= settings.unit < info.channels:
-            raise DeepvisError(f"{info.name} has {info.channels} units; {settings.unit} is out of range")
+        for unit in units:
+            if not 0 <= unit < info.channels:
+                raise DeepvisError(f"{info.name} has {info.channels} units; {unit} is out of range")
         h = w = settings.size
         generator = torch.Generator().manual_seed(seed)
-        spectrum = (0.01 * torch.randn(self.channels, h, w // 2 + 1, 2, generator=generator)).requires_grad_(True)
+        spectrum = (0.01 * torch.randn(len(units), self.channels, h, w // 2 + 1, 2,
+                                       generator=generator)).requires_grad_(True)
         # Unnormalized 1/f scale, and the image divided by lucid's "magic" 4 below: the spectrum's
         # low frequencies carry the picture; normalizing the scale to 1 leaves a grey image.
-        scale = (1.0 / torch.clamp(_frequencies(h, w), min=1.0 / max(h, w)) ** settings.decay)[None, :, :, None]
+        scale = (1.0 / torch.clamp(_frequencies(h, w), min=1.0 / max(h, w)) ** settings.decay)[None, None, :, :, None]
         opt = torch.optim.Adam([spectrum], lr=settings.lr)
         with torch.enable_grad():
             for step in range(settings.steps):
@@ -97,18 +113,97 @@ class UnitVisualizer:
                     raise Cancelled()
                 opt.zero_grad()
                 image = self._transform(self._image(spectrum, scale, h, w), generator)
-                loss = -self.unit_value(image, settings.layer, settings.unit).sum()
+                # Summed, so each image's gradient is its own unit's (the batch items are independent).
+                loss = -self.unit_value(image, settings.layer, list(units)).sum()
                 loss.backward()
                 opt.step()
+                if between is not None:
+                    between()
                 if progress is not None and step % 8 == 0:
-                    progress((step + 1) / settings.steps, -float(loss.detach()))
+                    progress((step + 1) / settings.steps, -float(loss.detach()) / len(units))
         with torch.no_grad():
-            pixels = self._image(spectrum, scale, h, w)[0]
-        out = pixels.mul(255).round().byte().permute(1, 2, 0).numpy()
-        return np.ascontiguousarray(np.repeat(out, 3, axis=2) if out.shape[2] == 1 else out)
+            pixels = self._image(spectrum, scale, h, w)
+        out = pixels.mul(255).round().byte().permute(0, 2, 3, 1).numpy()
+        return np.ascontiguousarray(np.repeat(out, 3, axis=3) if out.shape[3] == 1 else out)
 
     def value_of(self, image: np.ndarray, layer: str, unit: int) -> float:
         """The unit's spatial-mean activation on a uint8 image at its own size."""
         x = pixel_tensor(image, self.channels)
         with torch.inference_mode():
             return float(self.unit_value(x, layer, unit)[0])
+
+
+# --- a whole layer: one image per unit, computed in batches, cached on disk ----------------
+
+LAYER_BATCH = 8  # images optimized together: 1.4x the throughput of one at a time (lite0, 2 cores)
+
+
+@dataclass
+class LayerVisualization:
+    layer: str
+    images: np.ndarray  # uint8 (C, size, size, 3); zeros where not done
+    done: np.ndarray  # bool (C,)
+
+    def image(self, unit: int) -> np.ndarray | None:
+        return self.images[unit] if 0 <= unit < len(self.done) and self.done[unit] else None
+
+
+def layer_cache_file(fingerprint: str, settings: VizSettings, seed: int = 0, cache_dir: Path | None = None) -> Path:
+    """Where a layer's visualizations live: keyed by the weights, the layer and every setting."""
+    key = repr(("layerviz", 1, fingerprint, settings.layer, settings.size, settings.steps, settings.lr,
+                settings.decay, seed))
+    return Path(cache_dir or default_cache_dir()) / f"{hashlib.blake2b(key.encode(), digest_size=20).hexdigest()}.npz"
+
+
+def load_layer_visualization(path: Path, layer: str) -> LayerVisualization | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return LayerVisualization(layer, d["images"], d["done"].astype(bool))
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged cache entry is recomputed, not an error
+
+
+def _save_layer(path: Path, result: LayerVisualization) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part.npz")
+        np.savez(tmp, images=result.images, done=result.done)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # an unwritable cache costs recomputation later, nothing now
+
+
+def visualize_layer(viz: UnitVisualizer, settings: VizSettings, fingerprint: str | None = None, seed: int = 0,
+                    first: int = 0, progress=None, cancel=None, on_batch=None, between=None,
+                    cache_dir: Path | None = None) -> LayerVisualization:
+    """Every unit of ``settings.layer``, ``LAYER_BATCH`` at a time, starting with the batch that
+    holds unit ``first`` (the one the user looks at). With a ``fingerprint`` the result is
+    cached and saved after every batch, so a cancelled run keeps what it finished and a later
+    run continues from there. ``progress(done, total)``; ``on_batch(result)`` after each batch;
+    ``between()`` after every optimization step (the app lets its live view take a turn)."""
+    info = viz.probe.layer(settings.layer)
+    channels = info.channels
+    path = layer_cache_file(fingerprint, settings, seed, cache_dir) if fingerprint else None
+    result = load_layer_visualization(path, settings.layer) if path else None
+    if result is None or result.images.shape != (channels, settings.size, settings.size, 3):
+        result = LayerVisualization(settings.layer, np.zeros((channels, settings.size, settings.size, 3), np.uint8),
+                                    np.zeros(channels, bool))
+    todo = [u for u in range(channels) if not result.done[u]]
+    first = min(max(first, 0), channels - 1)
+    todo.sort(key=lambda u: (u // LAYER_BATCH != first // LAYER_BATCH, u))
+    for start in range(0, len(todo), LAYER_BATCH):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        units = todo[start:start + LAYER_BATCH]
+        images = viz.run_units(settings, units, seed=seed + units[0], cancel=cancel, between=between)
+        result.images[units] = images
+        result.done[units] = True
+        if path is not None:
+            _save_layer(path, result)
+        if on_batch is not None:
+            on_batch(result)
+        if progress is not None:
+            progress(int(result.done.sum()), channels)
+    return result

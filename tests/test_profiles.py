@@ -50,3 +50,17 @@ def test_profile_units_command(tmp_path, capsys):
     assert len(list(out.glob("unit_*.png"))) == 32 and (out / "sheet.png").exists()
     lines = (out / "top.csv").read_text().splitlines()
     assert lines[0].startswith("unit,rank,value") and len(lines) == 1 + 32 * 4
+
+
+def test_bundled_photos_dataset_and_default_data(tmp_path, capsys):
+    from deepvis.cli import main
+    from deepvis.datasets import samples_dataset
+
+    data = samples_dataset()
+    assert len(data) == 4 * 16 and sorted(set(data.labels)) == ["astronaut", "cat", "coffee", "rocket"]
+    whole, crop = data.image(0), data.image(1)
+    assert crop.shape[0] == crop.shape[1] and crop.shape[0] < min(whole.shape[:2])
+    assert samples_dataset().key == data.key and samples_dataset(seed=1).key != data.key
+    out = tmp_path / "profiles"
+    assert main(["profile-units", "--model", "digits_cnn", "--layer", "conv1", "--top", "3", "--out", str(out)]) == 0
+    assert "top 3 of 64 images" in capsys.readouterr().out

@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
         right.addWidget(self.unit_pane)
         right.addWidget(self.saliency)
         right.addWidget(self.predictions)
-        right.setSizes([420, 420, 180])
+        right.setSizes([620, 260, 160])
         for title, widget, area in (("Input and layers", left, Qt.DockWidgetArea.LeftDockWidgetArea),
                                     ("Unit, saliency and predictions", right, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
@@ -427,6 +427,7 @@ class MainWindow(QMainWindow):
         self.recorder.stop(wait=True)
         for view in self.views:
             view.shutdown()
+        self.unit_pane.pictures.shutdown()
         self.session.close()
         super().closeEvent(event)
 

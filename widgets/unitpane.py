@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 
 from deepvis.colormaps import apply_colormap
 from deepvis.widgets.imagepanel import ImagePanel
+from deepvis.widgets.unitpictures import UnitPictures
 
 HISTORY = 120
 PLOT_INTERVAL_S = 0.2
@@ -46,10 +47,12 @@ class UnitPane(QWidget):
         row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.panel, 1)
+        layout.addWidget(self.panel, 3)
         layout.addLayout(row)
         layout.addWidget(self.stats)
         layout.addWidget(self.plot)
+        self.pictures = UnitPictures(session)
+        layout.addWidget(self.pictures, 2)
         session.resultReady.connect(self.on_result)
         session.unitChanged.connect(self._selection_changed)
         session.layerChanged.connect(self._selection_changed)
