@@ -38,6 +38,68 @@ class VizSettings:
     decay: float = 1.0  # spectrum scale 1/f^decay
 
 
+class _RedirectedClamp(torch.autograd.Function):
+    """ReLU/ReLU6 whose backward, for an image whose ordinary gradient here is all zero, lets
+    through the part that would move an inactive input back into the active range (lucid's
+    "redirected ReLU"). Without it a unit that is silent on the starting noise, common in
+    untrained or sparse networks, has no gradient at all and its picture stays grey."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return x.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        lo, hi = ctx.lo, ctx.hi
+        inside = (x > lo) if hi is None else (x > lo) & (x < hi)
+        ordinary = grad * inside
+        # The loss is minimized: a negative gradient raises x, a positive one lowers it.
+        toward = (x <= lo) & (grad < 0)
+        if hi is not None:
+            toward |= (x >= hi) & (grad > 0)
+        redirected = grad * (inside | toward)
+        silent = ordinary.flatten(1).abs().amax(1) == 0
+        return torch.where(silent.reshape(-1, *[1] * (grad.ndim - 1)), redirected, ordinary), None, None
+
+
+class redirected_relus:
+    """Within the block, the network's ReLU and ReLU6 modules back-propagate redirected (see
+    _RedirectedClamp); functional relu calls are out of reach and stay as they are."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.module = module
+        self.handles = []
+
+    def __enter__(self):
+        for m in self.module.modules():
+            if isinstance(m, torch.nn.ReLU6):
+                bounds = (0.0, 6.0)
+            elif isinstance(m, torch.nn.ReLU):
+                bounds = (0.0, None)
+            else:
+                continue
+            inputs = {}
+
+            def keep(_m, args, inputs=inputs):
+                # An in-place ReLU overwrites its input; the redirect needs the values before.
+                inputs["x"] = args[0].clone() if torch.is_grad_enabled() else None
+
+            def redirect(_m, _args, output, inputs=inputs, bounds=bounds):
+                x = inputs.pop("x", None)
+                return output if x is None else _RedirectedClamp.apply(x, *bounds)
+
+            self.handles += [m.register_forward_pre_hook(keep), m.register_forward_hook(redirect)]
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+
 def _frequencies(h: int, w: int) -> torch.Tensor:
     fy = torch.fft.fftfreq(h)[:, None]
     fx = torch.fft.rfftfreq(w)[None, :]
@@ -107,7 +169,7 @@ class UnitVisualizer:
         # low frequencies carry the picture; normalizing the scale to 1 leaves a grey image.
         scale = (1.0 / torch.clamp(_frequencies(h, w), min=1.0 / max(h, w)) ** settings.decay)[None, None, :, :, None]
         opt = torch.optim.Adam([spectrum], lr=settings.lr)
-        with torch.enable_grad():
+        with torch.enable_grad(), redirected_relus(self.model.module):
             for step in range(settings.steps):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
