@@ -400,6 +400,45 @@ def _unit_or_all(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a unit number or 'all'") from None
 
 
+def cmd_segment3d(args):
+    import numpy as np
+
+    from deepvis import parts3d
+    from deepvis.images import write_image
+    from deepvis.render3d import legend_for, part_colors, render_points
+    from deepvis.segment3d import load_point_model, segment_file
+
+    model = load_point_model(args.model, args.weights, device=args.device)
+    category = args.category
+    if category is not None and category not in parts3d.CATEGORIES:
+        raise DeepvisError(f"unknown category {category!r}; choose from {', '.join(parts3d.CATEGORY_NAMES)}")
+    seg = segment_file(model, args.input, points=args.points, category=category)
+    out = Path(args.out)
+    try:
+        np.save(out, seg.labels)
+    except OSError as exc:
+        raise DeepvisError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if args.points_out:
+        try:
+            np.save(args.points_out, seg.points)
+        except OSError as exc:
+            raise DeepvisError(f"cannot write {args.points_out}: {exc.strerror or exc}") from None
+    if args.png:
+        title = f"{Path(args.input).name} - {model.name}" + (f" - {seg.category}" if seg.category else "")
+        write_image(args.png, render_points(seg.points, part_colors(seg.labels), size=args.png_size,
+                                            highlight=seg.critical if args.critical else None,
+                                            legend=legend_for(seg.labels, seg.part_names), title=title))
+    ids, counts = np.unique(seg.labels, return_counts=True)
+    parts = ", ".join(f"{seg.part_names[i] if 0 <= i < len(seg.part_names) else i} {c}" for i, c in zip(ids, counts))
+    line = f"{len(seg.labels)} points of {args.input}"
+    if seg.category:
+        line += f" as {seg.category}"
+    line += f": {parts}"
+    if seg.accuracy is not None:
+        line += f"; accuracy against the file's labels {seg.accuracy:.3f}"
+    print(f"{line} -> {out}" + (f", {args.png}" if args.png else ""))
+
+
 def cmd_profile_units(args):
     import numpy as np
 
@@ -518,8 +557,15 @@ def cmd_bench(args):
                                 model_options=_model_options(args), saliency=args.saliency)
         print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
         return
+    if args.name == "render3d":
+        from deepvis.widgets.bench_render3d import bench_render3d
+
+        result = bench_render3d(points=args.frames or 1_000_000)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
+        return
     if args.name not in BENCHMARKS:
-        raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join([*BENCHMARKS, 'gui-live'])}")
+        raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of "
+                           f"{', '.join([*BENCHMARKS, 'gui-live', 'render3d'])}")
     # The embedding benchmark's default data are digits, so its default model is digits_cnn.
     model = _load(args) if args.name != "embed" or args.model else None
     extra = {"saliency": args.saliency} if args.saliency else {}
@@ -695,12 +741,31 @@ def build_parser():
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_interpolate)
 
-    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, gui-live)")
-    p.add_argument("name", metavar="NAME", help="live, saliency, or gui-live (needs a display, e.g. xvfb-run)")
+    p = sub.add_parser("segment3d", help="part segmentation of a mesh, point cloud or voxel grid (labels .npy, PNG)")
+    p.add_argument("--model", default=None, metavar="SPEC",
+                   help="pointnet_parts (default), voxnet_parts, a TorchScript file, or package.module:callable")
+    p.add_argument("--weights", metavar="FILE", help="state dict for a package.module:callable model")
+    p.add_argument("--input", required=True, metavar="FILE",
+                   help=".ply .off .obj .stl meshes, .ply .xyz .txt .csv .pts(+.seg) .npy .npz clouds, .binvox grids")
+    p.add_argument("--out", required=True, metavar="LABELS.npy", help="int64 part id per point")
+    p.add_argument("--points", type=_positive_int, default=2048, metavar="N", help="points sampled from a mesh")
+    p.add_argument("--category", metavar="NAME", help="restrict to one category's parts (default: the points vote)")
+    p.add_argument("--png", metavar="F", help="also render the labelled cloud (no display needed)")
+    p.add_argument("--png-size", type=_positive_int, default=640, help=argparse.SUPPRESS)
+    p.add_argument("--critical", action="store_true", help="ring PointNet's critical points in the PNG")
+    p.add_argument("--points-out", metavar="F.npy", help="also save the (normalized) points that were labelled")
+    _add_device(p)
+    p.set_defaults(func=cmd_segment3d)
+
+    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
+                                     "gui-live, render3d)")
+    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, gui-live or render3d (the last two "
+                                                "need a display, e.g. xvfb-run)")
     _add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=_positive_int, metavar="N",
-                   help="frames to measure (live: 100, saliency: 10); embed: points (10,000)")
+                   help="frames to measure (live: 100, saliency: 10); embed: points (10,000); render3d: points "
+                        "(1,000,000)")
     p.add_argument("--seconds", type=float, default=10.0, help="gui-live: how long to measure the window")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
     p.add_argument("--saliency", metavar="METHOD",

@@ -16,7 +16,7 @@ from deepvis.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
 from deepvis.sources import ImageFileSource, list_cameras
 # Imported to register the built-in views.
-from deepvis.widgets import activationgrid, dreamview, embeddingview, filterview, latentview  # noqa: F401
+from deepvis.widgets import activationgrid, cloudview, dreamview, embeddingview, filterview, latentview  # noqa: F401
 from deepvis.widgets.helpoverlay import HelpOverlay
 from deepvis.widgets.inputpane import InputPane
 from deepvis.widgets.layerlist import LayerList
@@ -25,6 +25,7 @@ from deepvis.widgets.recorder import Recorder
 from deepvis.widgets.saliencypane import SaliencyPane
 from deepvis.widgets.session import Session
 from deepvis.widgets.unitpane import UnitPane
+from deepvis.readers3d import SUPPORTED_3D_SUFFIXES
 from deepvis.widgets.views import registered_views
 
 MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".ts", ".jit", ".tar", ".bin"}
@@ -284,6 +285,10 @@ class MainWindow(QMainWindow):
         p = Path(path)
         if p.suffix.lower() in MODEL_SUFFIXES:
             self.load_model(str(p))
+        elif p.suffix.lower() in SUPPORTED_3D_SUFFIXES and p.is_file():
+            view = next(v for v in self.views if isinstance(v, cloudview.CloudView))
+            self.tabs.setCurrentWidget(view)
+            view.open_file(str(p))
         else:
             self.open_input(str(p))
 

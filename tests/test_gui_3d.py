@@ -1,0 +1,107 @@
+"""The 3-D tab renders under Xvfb with vispy: open a bundled labelled cloud, the picture is not
+blank and the colours drawn at points are their predicted parts' colours; a click picks the
+point under it; errors mode counts the wrong points; voxel grids show as cubes with a slice
+plane; a broken file leaves the shape shown; export writes the canvas."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("vispy")
+from deepvis.widgets import qtenv  # noqa: E402,F401
+
+from deepvis.images import read_image  # noqa: E402
+from deepvis.render3d import part_colors  # noqa: E402
+from deepvis.widgets.cloudview import SHAPES_DIR, CloudView  # noqa: E402
+from test_gui import WAIT_MS, open_window, private_settings  # noqa: E402,F401
+
+
+def _view(w) -> CloudView:
+    view = next(v for v in w.views if isinstance(v, CloudView))
+    w.tabs.setCurrentWidget(view)
+    return view
+
+
+def _unoccluded(view, rendered, labels):
+    """For each part, its point nearest the camera with no other point drawn near it on screen
+    and nearer: its centre pixel must show that part's colour."""
+    seg = view.seg
+    screen = view.canvas.screen_positions(seg.points)
+    eye = view.canvas.view.camera.transform.map([0, 0, 0, 1])[:3]
+    depth = np.linalg.norm(seg.points - eye, axis=1)
+    checked = 0
+    for part in np.unique(labels):
+        for i in np.flatnonzero(labels == part)[np.argsort(depth[labels == part])][:20]:
+            near = np.hypot(*(screen - screen[i]).T) < view.canvas.point_size + 2
+            if (depth[near] < depth[i] - 1e-6).any():
+                continue
+            x, y = np.round(screen[i]).astype(int)
+            drawn = rendered[y, x].astype(int)
+            assert np.abs(drawn - part_colors(np.array([part]))[0]).max() <= 12, (part, drawn)
+            checked += 1
+            break
+    return checked
+
+
+def test_open_a_labelled_cloud_colours_pick_errors_export(qtbot, open_window, tmp_path):
+    w = open_window(model="digits_cnn", input_spec="pattern")
+    view = _view(w)
+    w.open_path(str(SHAPES_DIR / "chair_parts.pts"))
+    qtbot.waitUntil(lambda: view.seg is not None, timeout=WAIT_MS)
+    seg = view.seg
+    assert seg.category == "chair" and seg.accuracy > 0.85 and len(seg.points) == 2048
+    view.size_slider.setValue(8)
+    qtbot.wait(100)
+    rendered = view.canvas.render()
+    assert rendered.std() > 10  # not blank
+    assert _unoccluded(view, rendered, seg.labels) >= 2
+
+    # A click on a point's pixel picks it (or a point drawn at the same place) and names its part.
+    screen = view.canvas.screen_positions(seg.points)
+    eye = view.canvas.view.camera.transform.map([0, 0, 0, 1])[:3]
+    target = int(np.argmin(np.linalg.norm(seg.points - eye, axis=1)))
+    picked = view.pick_at(*screen[target])
+    assert np.linalg.norm(seg.points[picked] - seg.points[target]) < 0.05
+    assert seg.part_names[seg.labels[picked]] in view.pick_label.text()
+
+    view.color_mode.setCurrentText("errors")
+    wrong = int((seg.labels != seg.truth).sum())
+    assert f"wrong {wrong:,}" in view.legend.text()
+    errors = view.colors()
+    assert (errors == (255, 40, 40)).all(1).sum() == wrong
+
+    view.color_mode.setCurrentText("feature")
+    view.layer_box.setCurrentText("relu4")
+    view.run()
+    qtbot.waitUntil(lambda: "features" in view.seg.extras, timeout=WAIT_MS)
+    view.channel.setValue(7)
+    f = view.seg.extras["features"][:, 7]
+    colours = view.colors()
+    assert not np.array_equal(colours[np.argmax(f)], colours[np.argmin(f)])
+
+    view.critical.setChecked(True)
+    assert view.canvas.rings.visible
+
+    shown = view.seg
+    bad = tmp_path / "bad.xyz"
+    bad.write_text("1 2\n3 4\n")
+    view.open_file(str(bad))
+    qtbot.waitUntil(lambda: "columns" in view.info.text() or "column" in view.info.text(), timeout=WAIT_MS)
+    assert view.seg is shown  # the shape shown stays
+
+    out = tmp_path / "3d.png"
+    assert view.save_png(str(out))
+    assert read_image(out).std() > 10
+
+
+def test_voxel_grid_with_slice_plane(qtbot, open_window):
+    w = open_window(model="digits_cnn", input_spec="pattern")
+    view = _view(w)
+    view.open_file(str(SHAPES_DIR / "table.binvox"))
+    qtbot.waitUntil(lambda: view.seg is not None, timeout=WAIT_MS)
+    assert view.model.kind == "voxels" and view.model_box.currentText() == "voxnet_parts"
+    assert view.canvas.voxels.visible and not view.canvas.points.visible
+    full = len(view.canvas.voxels._data)
+    view.slice_slider.setValue(view.slice_slider.maximum() // 2)
+    assert 0 < len(view.canvas.voxels._data) < full
+    assert view.canvas.render().std() > 5
