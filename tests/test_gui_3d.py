@@ -104,4 +104,15 @@ def test_voxel_grid_with_slice_plane(qtbot, open_window):
     full = len(view.canvas.voxels._data)
     view.slice_slider.setValue(view.slice_slider.maximum() // 2)
     assert 0 < len(view.canvas.voxels._data) < full
-    assert view.canvas.render().std() > 5
+    sliced = view.canvas.render()
+    assert sliced.std() > 5
+
+    # A channel of a layer as a volume (maximum intensity projection) over the grid.
+    view.layer_box.setCurrentText("dec1.2")
+    view.run()
+    qtbot.waitUntil(lambda: "feature_volume" in view.seg.extras, timeout=WAIT_MS)
+    view.channel.setValue(3)
+    view.volume_box.setChecked(True)
+    assert view.canvas.volume is not None and view.canvas.volume.visible
+    with_volume = view.canvas.render()
+    assert np.abs(with_volume.astype(int) - sliced.astype(int)).mean() > 1

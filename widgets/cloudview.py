@@ -112,7 +112,9 @@ class SceneCanvas3D:
         data = ((volume - lo) / (hi - lo) if hi > lo else np.zeros_like(volume)).astype(np.float32)
         data = np.ascontiguousarray(data.transpose(2, 1, 0))  # vispy's volume is indexed (z, y, x)
         if self.volume is None:
-            self.volume = self.scene.visuals.Volume(data, parent=self.view.scene, method="translucent",
+            # Maximum intensity: where a channel fires strongest reads at once; translucent blending
+            # of a mostly-low activation grid came out a dim haze.
+            self.volume = self.scene.visuals.Volume(data, parent=self.view.scene, method="mip",
                                                     cmap="viridis", clim=(0, 1))
         else:
             self.volume.set_data(data, clim=(0, 1))
@@ -121,8 +123,13 @@ class SceneCanvas3D:
         self.canvas.update()
 
     def fit(self) -> None:
-        """Frame the unit sphere the shapes are normalized to."""
-        self.view.camera.set_range(x=(-1.05, 1.05), y=(-1.05, 1.05), z=(-1.05, 1.05))
+        """Frame the unit sphere the shapes are normalized to. The field of view is vertical, so
+        a tall, narrow canvas needs the camera further away; the margin keeps perspective's
+        nearer, larger half inside too."""
+        w, h = self.canvas.size
+        camera = self.view.camera
+        camera.center = (0.0, 0.0, 0.0)
+        camera.distance = 1.35 / np.tan(np.radians(camera.fov / 2)) * max(1.0, h / max(w, 1))
 
     def set_point_size(self, size: float) -> None:
         self.point_size = size
