@@ -200,21 +200,27 @@ def _answering(module: nn.Module, value: torch.Tensor):
 def _pointnet_chunked(net, x: torch.Tensor, chunk: int, on_chunk=None, cancel=None, capture=None):
     """Logits (1, P, N) and, per global channel, the index of the winning point. ``capture``
     (module, list) collects that module's per-point output (N, C) from the last pass only."""
-    def check():
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
+    n = x.shape[2]
 
-    t1 = _tnet_matrix(net.input_transform, (c for _, c in _chunks(x, chunk)))
-    check()
+    def passing(stage: int):
+        """The chunks of one of the four passes, reporting progress over all four and
+        stopping between chunks when cancelled."""
+        for start, c in _chunks(x, chunk):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            yield start, c
+            if on_chunk is not None:
+                on_chunk(stage * n + start + c.shape[2], 4 * n)
+
+    t1 = _tnet_matrix(net.input_transform, (c for _, c in passing(0)))
 
     def f2(c):
         c = torch.bmm(t1, c)
         return net.relu2(net.bn2(net.conv2(net.relu1(net.bn1(net.conv1(c))))))
 
-    t2 = _tnet_matrix(net.feature_transform, (f2(c) for _, c in _chunks(x, chunk)))
-    check()
+    t2 = _tnet_matrix(net.feature_transform, (f2(c) for _, c in passing(1)))
     best = winner = None
-    for start, c in _chunks(x, chunk):
+    for start, c in passing(2):
         h = torch.bmm(t2, f2(c))
         h = net.relu4(net.bn4(net.conv4(net.relu3(net.bn3(net.conv3(h))))))
         values, where = net.bn5(net.conv5(h)).max(dim=2)
@@ -224,7 +230,6 @@ def _pointnet_chunked(net, x: torch.Tensor, chunk: int, on_chunk=None, cancel=No
         else:
             take = values > best  # ties keep the earlier point, as torch.max over the whole does
             best, winner = torch.where(take, values, best), torch.where(take, where, winner)
-    check()
     logits = []
     handle = None
     if capture is not None:
@@ -233,11 +238,8 @@ def _pointnet_chunked(net, x: torch.Tensor, chunk: int, on_chunk=None, cancel=No
     try:
         with _answering(net.input_transform, t1), _answering(net.feature_transform, t2), \
                 _answering(net.global_pool, best):
-            for start, c in _chunks(x, chunk):
+            for _start, c in passing(3):
                 logits.append(net(c))
-                if on_chunk is not None:
-                    on_chunk(start + c.shape[2], x.shape[2])
-                check()
     finally:
         if handle is not None:
             handle.remove()

@@ -116,3 +116,29 @@ def test_voxel_grid_with_slice_plane(qtbot, open_window):
     assert view.canvas.volume is not None and view.canvas.volume.visible
     with_volume = view.canvas.render()
     assert np.abs(with_volume.astype(int) - sliced.astype(int)).mean() > 1
+
+
+def test_a_big_cloud_shows_progress_and_stops(qtbot, open_window, tmp_path):
+    from deepvis import parts3d
+
+    w = open_window(model="digits_cnn", input_spec="pattern")
+    view = _view(w)
+    pts, _ = parts3d.make_shape("lamp", np.random.default_rng(3), 50_000)
+    np.save(tmp_path / "lamp.npy", pts)
+    progress = []
+    view._posted_progress.connect(progress.append)
+    view.open_file(str(tmp_path / "lamp.npy"))
+    qtbot.waitUntil(lambda: view.seg is not None, timeout=4 * WAIT_MS)
+    assert len(view.seg.points) == 50_000 and view.seg.category == "lamp"
+    assert len(progress) >= 10 and progress == sorted(progress) and progress[-1] == 1.0
+    assert not view.progress.isVisible()
+
+    # Stop between chunks: the shape shown stays the last one segmented.
+    shown = view.seg
+    progress.clear()
+    np.save(tmp_path / "bigger.npy", np.concatenate([pts] * 8))
+    view.open_file(str(tmp_path / "bigger.npy"))
+    qtbot.waitUntil(lambda: len(progress) >= 1, timeout=4 * WAIT_MS)
+    view.stop.click()
+    qtbot.waitUntil(lambda: "stopped" in view.info.text(), timeout=WAIT_MS)
+    assert view.seg is shown and progress[-1] < 1.0

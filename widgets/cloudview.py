@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
-                               QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from deepvis import parts3d
 from deepvis.computethread import compute_thread
@@ -21,7 +21,7 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.readers3d import SUPPORTED_3D_SUFFIXES, Voxels, read_3d
 from deepvis.render3d import ERROR_COLOR, RIGHT_COLOR, legend_for, part_colors
 from deepvis.resources import RESOURCES_DIR
-from deepvis.segment3d import DEFAULT_3D_MODEL, load_point_model, segment_cloud, segment_voxels
+from deepvis.segment3d import CHUNK, DEFAULT_3D_MODEL, load_point_model, segment_cloud, segment_voxels
 from deepvis.widgets.views import View, register_view
 
 SHAPES_DIR = RESOURCES_DIR / "shapes"
@@ -153,6 +153,7 @@ class CloudView(View):
 
     _posted = Signal(object, str)  # Segmentation or None, error
     _posted_model = Signal(object, str)  # PointModel or None, error
+    _posted_progress = Signal(float)
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
@@ -198,6 +199,11 @@ class CloudView(View):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.info = QLabel("open a mesh, point cloud or voxel grid (or drop it on the window)")
         self.info.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setVisible(False)
+        self.stop = QPushButton("Stop")
+        self.stop.setVisible(False)
         self.pick_label = QLabel("")
         self.pick_label.setWordWrap(True)
         self.pick_label.setTextFormat(Qt.TextFormat.RichText)
@@ -229,7 +235,11 @@ class CloudView(View):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top, 1)
-        layout.addWidget(self.info)
+        status = QHBoxLayout()
+        status.addWidget(self.info, 1)
+        status.addWidget(self.progress)
+        status.addWidget(self.stop)
+        layout.addLayout(status)
         self.samples.activated.connect(self._sample_chosen)
         self.open_button.clicked.connect(self._open_dialog)
         self.model_box.activated.connect(self._model_chosen)
@@ -246,6 +256,8 @@ class CloudView(View):
         self.export_button.clicked.connect(self._export_dialog)
         self._posted.connect(self._segmented)
         self._posted_model.connect(self._model_loaded)
+        self._posted_progress.connect(lambda f: self.progress.setValue(int(100 * f)))
+        self.stop.clicked.connect(self.halt)
         self.canvas.canvas.events.mouse_press.connect(self._mouse_press)
         self.canvas.canvas.events.mouse_release.connect(self._mouse_release)
         self._press_pos = None
@@ -340,15 +352,23 @@ class CloudView(View):
         category = None if self.category.currentText() == "auto" else self.category.currentText()
         layer = self.layer_box.currentText() if self.layer_box.currentIndex() > 0 else None
         self.info.setText(text)
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.stop.setVisible(True)
+        post = self._posted_progress.emit
+        spec = self.model_spec
 
         def work():
             shape = read() if read is not None else data
-            m = model or load_point_model(self.model_spec)
+            m = model or load_point_model(spec)
             if isinstance(shape, Voxels):
                 if m.kind != "voxels":
                     m = load_point_model("voxnet_parts")
                 return shape, m, segment_voxels(m, shape, category, feature_layer=layer)
-            return shape, m, segment_cloud(m, shape, category, feature_layer=layer, cancel=cancel)
+            # Big clouds take a while: progress per chunk, and Stop between chunks.
+            return shape, m, segment_cloud(m, shape, category, feature_layer=layer, cancel=cancel,
+                                           chunk=min(CHUNK, max(4096, len(shape.points) // 20)),
+                                           progress=lambda done, total: post(done / total))
 
         def done(future):
             if ticket != self._requests:
@@ -356,7 +376,7 @@ class CloudView(View):
             try:
                 self._posted.emit(future.result(), "")
             except Cancelled:
-                pass
+                self._posted.emit(None, "")
             except DeepvisError as exc:
                 self._posted.emit(None, str(exc))
             except Exception as exc:  # a bug: say so; the shape shown stays
@@ -364,11 +384,18 @@ class CloudView(View):
 
         compute_thread().submit(work).add_done_callback(done)
 
+    def halt(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
     def _segmented(self, answer, error: str) -> None:
         self._cancel = None
+        self.progress.setVisible(False)
+        self.stop.setVisible(False)
         if answer is None:
-            self.session.message.emit(f"3-D: {error}")
-            self.info.setText(error)
+            if error:
+                self.session.message.emit(f"3-D: {error}")
+            self.info.setText(error or "stopped; the shape shown is the last one segmented")
             return
         shape, model, seg = answer
         if model is not self.model:  # loaded by the job: the first run, or a voxel grid needing voxnet
