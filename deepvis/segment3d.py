@@ -158,7 +158,8 @@ def _load_state(module: nn.Module, weights: str) -> None:
 
 
 def _guess_kind(module: nn.Module) -> str:
-    """A point model takes (B, 3, N); try it."""
+    """A point model takes (B, 3, N); try it (in eval mode: batch norm cannot train on one cloud)."""
+    module.eval()
     with torch.no_grad():
         try:
             out = module(torch.zeros(1, 3, 32))

@@ -78,9 +78,17 @@ def test_open_a_labelled_cloud_colours_pick_errors_export(qtbot, open_window, tm
     f = view.seg.extras["features"][:, 7]
     colours = view.colors()
     assert not np.array_equal(colours[np.argmax(f)], colours[np.argmin(f)])
+    view.channel.setValue(-1)  # the norm over the channels
+    np.testing.assert_allclose(view.feature_values(), np.linalg.norm(view.seg.extras["features"], axis=1))
 
-    view.critical.setChecked(True)
-    assert view.canvas.rings.visible
+    view.critical.setCurrentIndex(1)
+    assert view.canvas.rings.visible and len(view.canvas.rings._data) == len(np.unique(view.seg.critical))
+    view.critical.setCurrentIndex(2)
+    view.global_channel.setValue(42)
+    assert list(view.ringed()) == [view.seg.critical[42]] and len(view.canvas.rings._data) == 1
+    view.background.setCurrentText("white")
+    corner = view.canvas.render()[2, 2]
+    assert (corner > 240).all()
 
     shown = view.seg
     bad = tmp_path / "bad.xyz"

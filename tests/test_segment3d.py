@@ -148,3 +148,22 @@ def test_render_points_draws_each_point_in_its_part_colour():
         drawn = image[y, x].astype(int)
         colour = part_colors(labels[i:i + 1])[0].astype(int)
         assert np.abs(drawn / max(drawn.max(), 1) - colour / max(colour.max(), 1)).max() < 0.12
+
+
+def test_a_users_checkpoint_with_its_architecture_as_module_callable(tmp_path, capsys):
+    from deepvis.cli import main
+    from deepvis.models.pointnet import load_checkpoint
+
+    state, _meta = load_checkpoint()
+    torch.save(state, tmp_path / "mine.pth")  # a plain state dict, as a user's training loop saves it
+    bundled, mine = tmp_path / "bundled.npy", tmp_path / "mine.npy"
+    shape = str(SHAPES / "lamp.xyz")
+    assert main(["segment3d", "--input", shape, "--out", str(bundled)]) == 0
+    assert main(["segment3d", "--model", "deepvis.models.pointnet:PointNetSeg", "--weights", str(tmp_path / "mine.pth"),
+                 "--input", shape, "--out", str(mine)]) == 0
+    np.testing.assert_array_equal(np.load(mine), np.load(bundled))
+    torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "wrong.pth")
+    capsys.readouterr()
+    assert main(["segment3d", "--model", "deepvis.models.pointnet:PointNetSeg", "--weights", str(tmp_path / "wrong.pth"),
+                 "--input", shape, "--out", str(mine)]) == 2
+    assert "does not fit the architecture" in capsys.readouterr().err

@@ -28,6 +28,7 @@ SHAPES_DIR = RESOURCES_DIR / "shapes"
 MODELS = ["pointnet_parts", "voxnet_parts"]
 COLOR_MODES = ["prediction", "ground truth", "errors", "feature"]
 PICK_RADIUS_PX = 12
+BACKGROUNDS = {"dark": "#1e1f22", "black": "#000000", "white": "#ffffff"}
 
 
 def bundled_shapes() -> list[Path]:
@@ -185,7 +186,14 @@ class CloudView(View):
         self.layer_box = QComboBox()
         self.channel = QSpinBox()
         self.channel.setRange(0, 0)
-        self.critical = QCheckBox("critical points")
+        self.channel.setSpecialValueText("norm")  # -1: the L2 norm over the layer's channels
+        self.critical = QComboBox()
+        self.critical.addItems(["no critical points", "all critical points", "critical point of global channel"])
+        self.global_channel = QSpinBox()
+        self.global_channel.setRange(0, 0)
+        self.global_channel.setToolTip("the channel of PointNet's global feature whose winning point is ringed")
+        self.background = QComboBox()
+        self.background.addItems(list(BACKGROUNDS))
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(1, 20)
         self.size_slider.setValue(5)
@@ -204,6 +212,10 @@ class CloudView(View):
         self.progress.setVisible(False)
         self.stop = QPushButton("Stop")
         self.stop.setVisible(False)
+        for w in (self.progress, self.stop):  # showing them must not resize (and re-frame) the canvas
+            policy = w.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(policy)
         self.pick_label = QLabel("")
         self.pick_label.setWordWrap(True)
         self.pick_label.setTextFormat(Qt.TextFormat.RichText)
@@ -217,7 +229,9 @@ class CloudView(View):
         form.addRow("layer", self.layer_box)
         form.addRow("channel", self.channel)
         form.addRow(self.critical)
+        form.addRow("global channel", self.global_channel)
         form.addRow("point size", self.size_slider)
+        form.addRow("background", self.background)
         form.addRow("voxel slice", self.slice_slider)
         form.addRow(self.volume_box)
         form.addRow(self.export_button)
@@ -249,7 +263,9 @@ class CloudView(View):
         for box in (self.color_mode,):
             box.currentIndexChanged.connect(lambda _i: self.recolor())
         self.channel.valueChanged.connect(lambda _v: self.recolor())
-        self.critical.toggled.connect(lambda _v: self.recolor())
+        self.critical.currentIndexChanged.connect(lambda _v: self.recolor())
+        self.global_channel.valueChanged.connect(lambda _v: self.recolor())
+        self.background.currentTextChanged.connect(self._set_background)
         self.size_slider.valueChanged.connect(self._resize_points)
         self.slice_slider.valueChanged.connect(lambda _v: self.recolor())
         self.volume_box.toggled.connect(lambda _v: self.recolor())
@@ -329,6 +345,7 @@ class CloudView(View):
         self.layer_box.addItem("(none)")
         self.layer_box.addItems(model.layers())
         self.critical.setEnabled(model.ours)
+        self.global_channel.setEnabled(model.ours)
 
     # --- segmenting ------------------------------------------------------------------
 
@@ -401,7 +418,8 @@ class CloudView(View):
         if model is not self.model:  # loaded by the job: the first run, or a voxel grid needing voxnet
             self._adopt_model(model)
         self.data, self.seg, self.picked = shape, seg, None
-        self.channel.setRange(0, max(0, seg.extras["features"].shape[1] - 1) if "features" in seg.extras else 0)
+        self.channel.setRange(-1, max(0, seg.extras["features"].shape[1] - 1) if "features" in seg.extras else 0)
+        self.global_channel.setRange(0, len(seg.critical) - 1 if seg.critical is not None else 0)
         voxel_model = seg.voxels is not None
         self.slice_slider.setEnabled(voxel_model)
         self.volume_box.setEnabled("feature_volume" in seg.extras)
@@ -435,7 +453,7 @@ class CloudView(View):
             colors[seg.labels != seg.truth] = ERROR_COLOR
             return colors
         if mode == "feature" and "features" in seg.extras:
-            return feature_colors(seg.extras["features"][:, self.channel.value()])
+            return feature_colors(self.feature_values())
         return part_colors(seg.labels)
 
     def recolor(self) -> None:
@@ -456,11 +474,13 @@ class CloudView(View):
         else:
             self.canvas.show_voxels(None, None, 0)
             self.canvas.show_points(seg.points[shown], colors[shown])
-        crit = seg.critical if self.critical.isChecked() and seg.critical is not None else None
-        self.canvas.show_rings(None if crit is None else seg.points[np.unique(crit)])
+        self.canvas.show_rings(None if self.ringed() is None else seg.points[self.ringed()])
         volume = seg.extras.get("feature_volume")
-        self.canvas.show_volume(volume[self.channel.value()] if volume is not None and self.volume_box.isChecked()
-                                else None)
+        if volume is not None and self.volume_box.isChecked():
+            c = self.channel.value()
+            self.canvas.show_volume(np.sqrt((volume ** 2).sum(0)) if c < 0 else volume[c])
+        else:
+            self.canvas.show_volume(None)
         labels = seg.truth if mode == "ground truth" and seg.truth is not None else seg.labels
         rows = [f'<span style="color: rgb{c}">&#9632;</span> {name}' for name, c in legend_for(labels[shown],
                                                                                                seg.part_names)]
@@ -470,10 +490,30 @@ class CloudView(View):
                     f'({100 * wrong / len(seg.labels):.1f}%)']
         elif mode == "feature":
             layer = self.layer_box.currentText()
-            rows = [f"{layer} channel {self.channel.value()}" if "features" in seg.extras else
-                    "pick a layer to colour by its features"]
+            what = "norm over channels" if self.channel.value() < 0 else f"channel {self.channel.value()}"
+            rows = [f"{layer} {what}" if "features" in seg.extras else "pick a layer to colour by its features"]
         self.legend.setText("<br>".join(rows))
         self._show_pick()
+
+    def feature_values(self) -> np.ndarray:
+        """(N,) the chosen channel of the layer's per-point features, or their L2 norm."""
+        features = self.seg.extras["features"]
+        c = self.channel.value()
+        return np.linalg.norm(features, axis=1) if c < 0 else features[:, c]
+
+    def ringed(self) -> np.ndarray | None:
+        """Indices of the critical points to ring: all of them, or the one that wins the
+        selected global channel."""
+        seg, mode = self.seg, self.critical.currentIndex()
+        if seg is None or seg.critical is None or mode == 0:
+            return None
+        if mode == 1:
+            return np.unique(seg.critical)
+        return seg.critical[min(self.global_channel.value(), len(seg.critical) - 1)][None]
+
+    def _set_background(self, name: str) -> None:
+        self.canvas.canvas.bgcolor = BACKGROUNDS[name]
+        self.canvas.canvas.update()
 
     def _resize_points(self, size: int) -> None:
         self.canvas.set_point_size(float(size))
