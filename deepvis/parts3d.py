@@ -347,7 +347,8 @@ def _chair(rng, part):
     back_h, back_t = rng.uniform(0.7, 1.3), rng.uniform(0.05, 0.1)
     tilt = rng.uniform(0.0, 0.3)
     # The back pivots at its foot, which sits on the seat's rear edge.
-    back_centre = np.array([0, seat_y + t * 0.5, -d / 2 + back_t / 2]) + _rotation("x", -tilt) @ np.array([0, back_h / 2, 0])
+    back_foot = np.array([0, seat_y + t * 0.5, -d / 2 + back_t / 2])
+    back_centre = back_foot + _rotation("x", -tilt) @ np.array([0, back_h / 2, 0])
     prims = [
         Box(part["seat"], (w / 2, t / 2, d / 2), offset=(0, seat_y + t / 2, 0)),
         Box(part["back"], (w / 2, back_h / 2, back_t / 2), rotation=_rotation("x", -tilt), offset=back_centre),
@@ -398,7 +399,8 @@ def _mug(rng, part):
     prims = [Frustum(part["body"], r, r * rng.uniform(0.9, 1.1), h, top=False, offset=(0, h / 2, 0))]
     hr = rng.uniform(0.22, 0.35) * h
     tube = rng.uniform(0.03, 0.06)
-    prims.append(TorusArc(part["handle"], hr, tube, -0.55 * math.pi, 0.55 * math.pi, offset=(r * 0.9, h * rng.uniform(0.45, 0.55), 0)))
+    handle_y = h * rng.uniform(0.45, 0.55)
+    prims.append(TorusArc(part["handle"], hr, tube, -0.55 * math.pi, 0.55 * math.pi, offset=(r * 0.9, handle_y, 0)))
     return prims
 
 
@@ -417,8 +419,9 @@ def _guitar(rng, part):
     prims.append(Box(part["neck"], (neck_w / 2, neck_len / 2, t * 0.3), offset=(0, neck_bottom + neck_len / 2, 0)))
     head_len = rng.uniform(0.2, 0.32)
     tilt = rng.uniform(0.0, 0.3)
-    head_centre = np.array([0, neck_bottom + neck_len - 0.01, -t * 0.1]) + _rotation("x", -tilt) @ np.array([0, head_len / 2, 0])
-    prims.append(Box(part["head"], (neck_w * 0.8, head_len / 2, t * 0.25), rotation=_rotation("x", -tilt), offset=head_centre))
+    head_rotation = _rotation("x", -tilt)
+    head_centre = np.array([0, neck_bottom + neck_len - 0.01, -t * 0.1]) + head_rotation @ np.array([0, head_len / 2, 0])
+    prims.append(Box(part["head"], (neck_w * 0.8, head_len / 2, t * 0.25), rotation=head_rotation, offset=head_centre))
     return prims
 
 
@@ -435,6 +438,14 @@ def category_index(category) -> int:
     if not 0 <= index < len(CATEGORY_NAMES):
         raise DeepvisError(f"shape category index {index} is out of range 0..{len(CATEGORY_NAMES) - 1}")
     return index
+
+
+def category_indices(category, count: int) -> np.ndarray:
+    """Int64 (count,) category indices from one name or index, or ``count`` of them."""
+    values = np.atleast_1d(np.asarray(category, dtype=object))
+    if len(values) not in (1, count):
+        raise DeepvisError(f"{len(values)} categories for {count} shapes")
+    return np.broadcast_to(np.array([category_index(c) for c in values], dtype=np.int64), (count,)).copy()
 
 
 def make_shape(category: str, rng: np.random.Generator, points: int = 2048, *, rotate: bool = True,
@@ -458,7 +469,8 @@ def make_shape(category: str, rng: np.random.Generator, points: int = 2048, *, r
 
 
 def make_dataset(n_per_category: int, points: int = 2048, seed: int = 0,
-                 categories: Iterable[str] | None = None, *, first: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 categories: Iterable[str] | None = None, *,
+                 first: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n_per_category`` shapes of each category: X (M, points, 3) float32, y (M, points) int64,
     cat (M,) int64 indices into ``CATEGORY_NAMES`` (even when ``categories`` picks a subset).
 

@@ -109,7 +109,7 @@ def test_segment_single_cloud_and_named_category(pointnet_model):
 
 def test_two_epochs_from_scratch_learn():
     losses = []
-    pointnet.train(epochs=2, shapes_per_epoch=8, points=256, seed=1, progress=lambda e, loss, acc: losses.append(loss))
+    pointnet.train(epochs=2, shapes_per_epoch=8, points=128, seed=1, progress=lambda e, loss, acc: losses.append(loss))
     assert len(losses) == 2 and losses[1] < losses[0]
     with pytest.raises(DeepvisError, match="reserved"):
         pointnet.train(epochs=1, seed=pointnet.HELD_OUT_SEED)
