@@ -364,10 +364,12 @@ def cmd_visualize_unit(args):
     if args.unit == "all":
         _visualize_layer(model, viz, args)
         return
-    image = viz.run(VizSettings(args.layer, args.unit, args.size, args.steps), seed=args.seed)
+    image = viz.run(VizSettings(args.layer, args.unit, args.size, args.steps, neuron=args.neuron), seed=args.seed)
     write_image(args.out, upscale(image, args.min_size))
-    print(f"unit {args.unit} of {args.layer}: spatial-mean activation {viz.value_of(image, args.layer, args.unit):.4g} "
-          f"on the {args.size}x{args.size} image -> {args.out}")
+    what = "centre-neuron" if args.neuron else "spatial-mean"
+    value = viz.value_of(image, args.layer, args.unit, args.neuron)
+    print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {args.size}x{args.size} image "
+          f"-> {args.out}")
 
 
 def _visualize_layer(model, viz, args):
@@ -381,12 +383,12 @@ def _visualize_layer(model, viz, args):
     def progress(done, total):
         print(f"\r{done}/{total} units", end="", file=sys.stderr, flush=True)
 
-    settings = VizSettings(args.layer, 0, args.size, args.steps)
+    settings = VizSettings(args.layer, 0, args.size, args.steps, neuron=args.neuron)
     sheet = visualize_layer(viz, settings, model_fingerprint(model), seed=args.seed, progress=progress)
     print(file=sys.stderr)
     columns = int(np.ceil(np.sqrt(len(sheet.images))))
     write_image(args.out, picture_grid(sheet.images, columns, border=2, fill=30))
-    values = [viz.value_of(image, args.layer, unit) for unit, image in enumerate(sheet.images)]
+    values = [viz.value_of(image, args.layer, unit, args.neuron) for unit, image in enumerate(sheet.images)]
     print(f"{len(values)} units of {args.layer}: spatial-mean activation median {np.median(values):.4g}, "
           f"min {min(values):.4g} -> {args.out}")
 
@@ -706,6 +708,8 @@ def build_parser():
     p.add_argument("--size", type=_positive_int, default=128)
     p.add_argument("--steps", type=_positive_int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--neuron", action="store_true",
+                   help="excite the one activation at the centre of the unit's map, not the whole channel")
     p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_visualize_unit)
 

@@ -36,6 +36,7 @@ class VizSettings:
     steps: int = 256
     lr: float = 0.05
     decay: float = 1.0  # spectrum scale 1/f^decay
+    neuron: bool = False  # the one activation at the map's centre instead of the channel's mean
 
 
 class _RedirectedClamp(torch.autograd.Function):
@@ -139,14 +140,17 @@ class UnitVisualizer:
         dy, dx = torch.randint(-4, 5, (2,), generator=generator).tolist()
         return torch.roll(x, (dy, dx), (2, 3))
 
-    def unit_value(self, pixels: torch.Tensor, layer: str, unit: int | list[int]) -> torch.Tensor:
-        """The unit's spatial-mean activation for images in [0, 1] (N, C, H, W); with a list of
-        units, image i's value for unit i (a whole batch of visualizations in one forward)."""
+    def unit_value(self, pixels: torch.Tensor, layer: str, unit: int | list[int], neuron: bool = False) -> torch.Tensor:
+        """The unit's spatial-mean activation for images in [0, 1] (N, C, H, W), or with
+        ``neuron`` its activation at the map's centre; with a list of units, image i's value
+        for unit i (a whole batch of visualizations in one forward)."""
         acts = self.probe.capture_until((pixels - self.mean) / self.std, layer)
         if isinstance(unit, int):
             channel = acts[:, unit]
         else:
             channel = acts[torch.arange(len(unit)), torch.as_tensor(unit)]
+        if neuron and channel.ndim == 3:
+            return channel[:, channel.shape[1] // 2, channel.shape[2] // 2]
         return channel.reshape(channel.shape[0], -1).mean(1)
 
     def run(self, settings: VizSettings, seed: int = 0, progress=None, cancel=None) -> np.ndarray:
@@ -176,7 +180,7 @@ class UnitVisualizer:
                 opt.zero_grad()
                 image = self._transform(self._image(spectrum, scale, h, w), generator)
                 # Summed, so each image's gradient is its own unit's (the batch items are independent).
-                loss = -self.unit_value(image, settings.layer, list(units)).sum()
+                loss = -self.unit_value(image, settings.layer, list(units), settings.neuron).sum()
                 loss.backward()
                 opt.step()
                 if between is not None:
@@ -188,11 +192,11 @@ class UnitVisualizer:
         out = pixels.mul(255).round().byte().permute(0, 2, 3, 1).numpy()
         return np.ascontiguousarray(np.repeat(out, 3, axis=3) if out.shape[3] == 1 else out)
 
-    def value_of(self, image: np.ndarray, layer: str, unit: int) -> float:
-        """The unit's spatial-mean activation on a uint8 image at its own size."""
+    def value_of(self, image: np.ndarray, layer: str, unit: int, neuron: bool = False) -> float:
+        """The unit's spatial-mean activation (or centre neuron's) on a uint8 image at its own size."""
         x = pixel_tensor(image, self.channels)
         with torch.inference_mode():
-            return float(self.unit_value(x, layer, unit)[0])
+            return float(self.unit_value(x, layer, unit, neuron)[0])
 
 
 # --- a whole layer: one image per unit, computed in batches, cached on disk ----------------
@@ -213,7 +217,7 @@ class LayerVisualization:
 def layer_cache_file(fingerprint: str, settings: VizSettings, seed: int = 0, cache_dir: Path | None = None) -> Path:
     """Where a layer's visualizations live: keyed by the weights, the layer and every setting."""
     key = repr(("layerviz", 1, fingerprint, settings.layer, settings.size, settings.steps, settings.lr,
-                settings.decay, seed))
+                settings.decay, seed) + (("neuron",) if settings.neuron else ()))
     return Path(cache_dir or default_cache_dir()) / f"{hashlib.blake2b(key.encode(), digest_size=20).hexdigest()}.npz"
 
 

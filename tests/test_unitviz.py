@@ -81,3 +81,19 @@ def test_visualize_unit_all_writes_a_sheet(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_:
         main(["visualize-unit", "--model", "digits_cnn", "--layer", "conv1", "--unit", "x", "--out", str(out)])
     assert exit_.value.code == 2 and "not a unit number or 'all'" in capsys.readouterr().err
+
+
+def test_a_centre_neuron_is_excited_where_it_looks(lite0):
+    viz = UnitVisualizer(lite0)
+    layer, unit = "_blocks.6", 5
+    neuron = viz.run(VizSettings(layer, unit, size=96, steps=64, neuron=True))
+    channel = viz.run(VizSettings(layer, unit, size=96, steps=64))
+    photos = [lite0.preprocessor.fit(read_image(sample_image(n))) for n in ("cat", "coffee", "rocket", "astronaut")]
+    best_photo = max(viz.value_of(p, layer, unit, neuron=True) for p in photos)
+    assert viz.value_of(neuron, layer, unit, neuron=True) >= 2 * max(best_photo, 1e-3)
+    # Only the centre's receptive field is shaped: the picture varies less away from the middle
+    # than the channel's picture, which tiles its pattern everywhere.
+    def edge_detail(image):
+        gray = image.astype(float).mean(2)
+        return np.abs(np.diff(gray, axis=1))[:, :16].mean() / np.abs(np.diff(gray, axis=1))[:, 40:56].mean()
+    assert edge_detail(neuron) < edge_detail(channel)
