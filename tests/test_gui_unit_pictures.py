@@ -60,7 +60,7 @@ def test_compute_a_layer_then_browse_its_units(qtbot, open_window):
 
 
 def test_stop_keeps_the_finished_batches_and_compute_resumes(qtbot, open_window, monkeypatch):
-    monkeypatch.setattr(unitpictures, "VIZ_STEPS", 60)
+    monkeypatch.setattr(unitpictures, "VIZ_STEPS", 30)
     w = open_window(model="efficientnet_lite0", input_spec="pattern")
     pictures = w.unit_pane.pictures
     qtbot.waitUntil(lambda: w.session.result is not None, timeout=WAIT_MS)
