@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from deepvis.errors import Cancelled, DeepvisError
+
 IDLE_WAIT_S = 0.05
 
 
@@ -144,6 +146,20 @@ class ComputeThread:
                 with self._cond:
                     if not self._tasks and self._wakeups == wakeups:
                         self._cond.wait(IDLE_WAIT_S)
+
+
+def outcome(future: Future) -> tuple[object, str]:
+    """A finished job's result and what went wrong, for views that report it in one line:
+    ``(result, "")`` on success, ``(None, "")`` when cancelled, ``(None, message)`` for a
+    user error, and for a bug its type and text (the view keeps what it shows)."""
+    try:
+        return future.result(), ""
+    except Cancelled:
+        return None, ""
+    except DeepvisError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 _instance: ComputeThread | None = None

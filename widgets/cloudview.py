@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from deepvis import parts3d
-from deepvis.computethread import compute_thread
-from deepvis.errors import Cancelled, DeepvisError
+from deepvis.computethread import compute_thread, outcome
+from deepvis.errors import DeepvisError
 from deepvis.readers3d import SUPPORTED_3D_SUFFIXES, Voxels, read_3d
 from deepvis.render3d import ERROR_COLOR, RIGHT_COLOR, legend_for, part_colors
 from deepvis.resources import RESOURCES_DIR
@@ -317,15 +317,8 @@ class CloudView(View):
     def load_model(self, spec: str, weights: str | None = None) -> None:
         self.info.setText(f"loading {spec}...")
 
-        def done(future):
-            try:
-                self._posted_model.emit(future.result(), "")
-            except DeepvisError as exc:
-                self._posted_model.emit(None, str(exc))
-            except Exception as exc:
-                self._posted_model.emit(None, f"{type(exc).__name__}: {exc}")
-
-        compute_thread().submit(load_point_model, spec, weights).add_done_callback(done)
+        compute_thread().submit(load_point_model, spec, weights).add_done_callback(
+            lambda future: self._posted_model.emit(*outcome(future)))
 
     def _model_loaded(self, model, error: str) -> None:
         if model is None:
@@ -388,16 +381,8 @@ class CloudView(View):
                                            progress=lambda done, total: post(done / total))
 
         def done(future):
-            if ticket != self._requests:
-                return
-            try:
-                self._posted.emit(future.result(), "")
-            except Cancelled:
-                self._posted.emit(None, "")
-            except DeepvisError as exc:
-                self._posted.emit(None, str(exc))
-            except Exception as exc:  # a bug: say so; the shape shown stays
-                self._posted.emit(None, f"{type(exc).__name__}: {exc}")
+            if ticket == self._requests:  # a superseded job's end is no news
+                self._posted.emit(*outcome(future))
 
         compute_thread().submit(work).add_done_callback(done)
 

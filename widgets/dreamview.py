@@ -10,9 +10,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout)
 
-from deepvis.computethread import compute_thread
+from deepvis.computethread import compute_thread, outcome
 from deepvis.dream import Dreamer, DreamSettings
-from deepvis.errors import Cancelled, DeepvisError
+from deepvis.errors import DeepvisError
 from deepvis.images import write_image
 from deepvis.widgets.imagepanel import ImagePanel
 from deepvis.widgets.views import View, register_view
@@ -109,18 +109,7 @@ class DreamView(View):
                 self._posted_step.emit(step)
                 compute.breathe()  # the live view keeps moving between steps
 
-        def done(future):
-            try:
-                future.result()
-                self._posted_done.emit("")
-            except Cancelled:
-                self._posted_done.emit("")
-            except DeepvisError as exc:
-                self._posted_done.emit(str(exc))
-            except Exception as exc:  # a bug: say what broke, keep the dream so far
-                self._posted_done.emit(f"{type(exc).__name__}: {exc}")
-
-        compute.submit(work).add_done_callback(done)
+        compute.submit(work).add_done_callback(lambda future: self._posted_done.emit(outcome(future)[1]))
 
     def halt(self) -> None:
         if self._cancel is not None:

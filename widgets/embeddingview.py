@@ -22,11 +22,11 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from deepvis.computethread import compute_thread
+from deepvis.computethread import compute_thread, outcome
 from deepvis.datasets import Dataset, digits_dataset, folder_dataset, frames_dataset
 from deepvis.embedding import METHODS, EmbeddingMap, knn_accuracy, project, trustworthiness
 from deepvis.embedding_render import label_colors, render_map, write_csv
-from deepvis.errors import Cancelled, DeepvisError
+from deepvis.errors import DeepvisError
 from deepvis.features import Features, extract_features, pool
 from deepvis.images import write_image
 from deepvis.widgets.views import View, register_view
@@ -302,17 +302,7 @@ class EmbeddingView(View):
 
         future = compute.submit(work)
 
-        def done(f):
-            try:
-                self._posted_done.emit(f.result(), "")
-            except Cancelled:
-                self._posted_done.emit(None, "")
-            except DeepvisError as exc:
-                self._posted_done.emit(None, str(exc))
-            except Exception as exc:  # a bug: say what broke, keep the previous map
-                self._posted_done.emit(None, f"{type(exc).__name__}: {exc}")
-
-        future.add_done_callback(done)
+        future.add_done_callback(lambda f: self._posted_done.emit(*outcome(f)))  # the previous map stays on errors
 
     def stop(self) -> None:
         if self._cancel is not None:

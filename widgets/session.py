@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from deepvis.computethread import compute_thread
+from deepvis.computethread import compute_thread, outcome
 from deepvis.errors import DeepvisError
 from deepvis.images import VIDEO_SUFFIXES
 from deepvis.loading import LoadedModel, load_model
@@ -110,15 +110,8 @@ class Session(QObject):
 
         future = compute_thread().submit(work)
 
-        def done(f):
-            try:
-                self._posted_model.emit(f.result(), "", spec or "")
-            except DeepvisError as exc:
-                self._posted_model.emit(None, str(exc), spec or "")
-            except Exception as exc:  # a bug or a broken model: say so, keep the old model
-                self._posted_model.emit(None, f"{type(exc).__name__}: {exc}", spec or "")
-
-        future.add_done_callback(done)
+        # A broken model is reported and the old one keeps running.
+        future.add_done_callback(lambda f: self._posted_model.emit(*outcome(f), spec or ""))
 
     @Slot(object, object, str)
     def _model_loaded(self, state, error, spec):

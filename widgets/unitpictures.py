@@ -9,9 +9,9 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from deepvis.computethread import compute_thread
+from deepvis.computethread import compute_thread, outcome
 from deepvis.datasets import Dataset, digits_dataset, folder_dataset, samples_dataset
-from deepvis.errors import Cancelled, DeepvisError
+from deepvis.errors import DeepvisError
 from deepvis.features import model_fingerprint
 from deepvis.profiles import UnitProfiles, cached_profiles, profile_units
 from deepvis.tiling import picture_grid
@@ -54,6 +54,7 @@ class UnitPictures(QWidget):
         self.viz: LayerVisualization | None = None
         self.dataset_name = ""
         self._fingerprints: dict[int, str] = {}  # id(ModelState) -> weights digest
+        self._datasets: dict[tuple, Dataset] = {}  # a layer switch must not re-read the photos or re-list a folder
         self._cancel: threading.Event | None = None
         self.job_layer: str | None = None  # the layer being computed
         self._lookup = 0  # newest lookup; older answers are dropped
@@ -104,6 +105,13 @@ class UnitPictures(QWidget):
             self._fingerprints = {key: model_fingerprint(state.model)}  # only the current model's
         return self._fingerprints[key]
 
+    def _dataset(self, model, spec: str | None, fresh: bool = False) -> Dataset:
+        """``dataset_for``, kept between layer switches; ``fresh`` re-lists (a folder may have changed)."""
+        key = (spec, model.spec.channels, min(model.spec.size))
+        if fresh or key not in self._datasets:
+            self._datasets = {key: dataset_for(model, spec)}
+        return self._datasets[key]
+
     def look_up(self) -> None:
         """Show what the cache holds for the selected layer (quick: no model runs)."""
         self.profiles = self.viz = None
@@ -116,7 +124,7 @@ class UnitPictures(QWidget):
 
         def work():
             fp = self._fingerprint(state)
-            dataset = dataset_for(state.model, spec)
+            dataset = self._dataset(state.model, spec)
             profiles = cached_profiles(fp, dataset, layer, TOP_K)
             viz = load_layer_visualization(layer_cache_file(fp, viz_settings(state.model, layer)), layer)
             return dataset.name, profiles, viz
@@ -184,7 +192,7 @@ class UnitPictures(QWidget):
 
         def work():
             fp = self._fingerprint(state)
-            dataset = dataset_for(state.model, spec)
+            dataset = self._dataset(state.model, spec, fresh=True)
             profiles = profile_units(state.model, dataset, layer, k=TOP_K, probe=state.probe, cancel=cancel,
                                      fingerprint=fp, progress=lambda i, n: post_progress(PROFILE_SHARE * i / n))
             self._posted_profiles.emit(layer, profiles, dataset.name)
@@ -195,18 +203,8 @@ class UnitPictures(QWidget):
                             progress=lambda i, n: post_progress(PROFILE_SHARE + (1 - PROFILE_SHARE) * i / n),
                             on_batch=lambda result: self._posted_viz.emit(layer, result))
 
-        def done(future):
-            try:
-                future.result()
-                self._posted_done.emit(cancel, "")
-            except Cancelled:
-                self._posted_done.emit(cancel, "")
-            except DeepvisError as exc:
-                self._posted_done.emit(cancel, str(exc))
-            except Exception as exc:  # a bug: say what broke; the finished batches stay cached
-                self._posted_done.emit(cancel, f"{type(exc).__name__}: {exc}")
-
-        compute.submit(work).add_done_callback(done)
+        # Whatever ends the job, the finished batches stay cached.
+        compute.submit(work).add_done_callback(lambda future: self._posted_done.emit(cancel, outcome(future)[1]))
 
     def halt(self) -> None:
         if self._cancel is not None:
