@@ -36,7 +36,7 @@ from torch import nn
 
 from deepvis import parts3d
 from deepvis.errors import DeepvisError
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_part_segmenter, read_checkpoint
 
 POINTS = 2048
 """Points per shape in the reported evaluation (the network takes any number)."""
@@ -268,20 +268,12 @@ def weights_path() -> pathlib.Path:
 
 def load_checkpoint(path: pathlib.Path | None = None) -> tuple[dict, dict]:
     """The saved state dict and its metadata (part names, categories, points, held-out scores)."""
-    saved = torch.load(weights_path() if path is None else path, map_location="cpu", weights_only=True)
-    return saved["state_dict"], saved["meta"]
+    return read_checkpoint(weights_path() if path is None else path)
 
 
 def load_pretrained() -> PointNetSeg:
     """The committed trained model, on the CPU, in eval mode."""
-    state, meta = load_checkpoint()
-    if meta["part_names"] != parts3d.PART_NAMES:
-        # The shapes' part list changed since these weights were trained.
-        raise DeepvisError("pointnet_parts.pt was trained on other parts; retrain with python -m deepvis.models.pointnet")
-    model = PointNetSeg(len(meta["part_names"]))
-    model.load_state_dict(state)
-    model.eval()
-    return model
+    return load_part_segmenter(PointNetSeg, weights_path(), "deepvis.models.pointnet")
 
 
 def _main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,7 @@ from torch import nn
 
 from deepvis import parts3d
 from deepvis.errors import DeepvisError
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_part_segmenter, read_checkpoint
 
 RESOLUTION = 32
 VOXEL_POINTS = 16384
@@ -231,19 +231,12 @@ def weights_path() -> pathlib.Path:
 
 def load_checkpoint(path: pathlib.Path | None = None) -> tuple[dict, dict]:
     """The saved state dict and its metadata (part names, categories, resolution, scores)."""
-    saved = torch.load(weights_path() if path is None else path, map_location="cpu", weights_only=True)
-    return saved["state_dict"], saved["meta"]
+    return read_checkpoint(weights_path() if path is None else path)
 
 
 def load_pretrained() -> VoxSegNet:
     """The committed trained model, on the CPU, in eval mode."""
-    state, meta = load_checkpoint()
-    if meta["part_names"] != parts3d.PART_NAMES:
-        raise DeepvisError("voxnet_parts.pt was trained on other parts; retrain with python -m deepvis.models.voxnet")
-    model = VoxSegNet(len(meta["part_names"]))
-    model.load_state_dict(state)
-    model.eval()
-    return model
+    return load_part_segmenter(VoxSegNet, weights_path(), "deepvis.models.voxnet")
 
 
 def _main(argv: list[str] | None = None) -> None:
