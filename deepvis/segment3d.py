@@ -128,7 +128,11 @@ def _load_point_model(spec: str, weights: str | None) -> PointModel:
 
         module = _from_factory(spec)
         if weights:
-            _load_state(module, weights)
+            # The image loader's path: weights only (no unpickled code), keys aligned, and a
+            # mismatch that names the missing, unexpected and misshapen tensors.
+            from deepvis.loading import _load_file_into
+
+            _load_file_into(module, weights, trust_pickle=False)
         return PointModel(module, _guess_kind(module), spec)
     path = Path(spec)
     if not path.exists():
@@ -140,21 +144,6 @@ def _load_point_model(spec: str, weights: str | None) -> PointModel:
         raise DeepvisError(f"{path} is not a TorchScript archive ({type(exc).__name__}); for a state dict pass "
                            f"the architecture as package.module:callable and the file as --weights") from None
     return PointModel(module, _guess_kind(module), path.name)
-
-
-def _load_state(module: nn.Module, weights: str) -> None:
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DeepvisError(f"weights file {weights} not found") from None
-    except Exception as exc:
-        raise DeepvisError(f"cannot read weights {weights}: {str(exc).splitlines()[0][:160]}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    try:
-        module.load_state_dict(state)
-    except (RuntimeError, TypeError) as exc:
-        raise DeepvisError(f"{weights} does not fit the architecture: {str(exc).splitlines()[0][:200]}") from None
 
 
 def _guess_kind(module: nn.Module) -> str:
@@ -261,11 +250,8 @@ def segment_cloud(model: PointModel, cloud: Cloud, category: str | None = None, 
     if model.kind == "voxels":
         return _segment_as_voxels(model, points, category, cloud.labels, cloud.source, feature_layer)
     captured: list[torch.Tensor] = []
-    target = handle = None
-    if feature_layer is not None:
-        target = dict(model.module.named_modules()).get(feature_layer)
-        if target is None:
-            raise DeepvisError(f"{model.name} has no layer {feature_layer!r}; layers: {', '.join(model.layers())}")
+    target = _layer(model, feature_layer)
+    handle = None
     try:
         x = torch.from_numpy(points.T.copy())[None].to(model.device)
         critical = None
@@ -306,6 +292,16 @@ def segment_cloud(model: PointModel, cloud: Cloud, category: str | None = None, 
     if captured:
         result.extras["features"] = torch.cat(captured).numpy()
     return result
+
+
+def _layer(model: PointModel, name: str | None) -> nn.Module | None:
+    """The module whose per-point output is wanted (None for none); a wrong name lists the right ones."""
+    if name is None:
+        return None
+    target = dict(model.module.named_modules()).get(name)
+    if target is None:
+        raise DeepvisError(f"{model.name} has no layer {name!r}; layers: {', '.join(model.layers())}")
+    return target
 
 
 def _truth(labels, n: int, names: list[str], category: str | None, source: str) -> np.ndarray | None:
@@ -354,10 +350,8 @@ def _segment_as_voxels(model: PointModel, points, category, truth, source, featu
 def _voxel_forward(model: PointModel, occupancy: np.ndarray, category, feature_layer):
     captured: list[torch.Tensor] = []
     handle = None
-    if feature_layer is not None:
-        target = dict(model.module.named_modules()).get(feature_layer)
-        if target is None:
-            raise DeepvisError(f"{model.name} has no layer {feature_layer!r}; layers: {', '.join(model.layers())}")
+    target = _layer(model, feature_layer)
+    if target is not None:
         handle = target.register_forward_hook(lambda _m, _a, out: captured.append(out[0].float()))
     try:
         with torch.no_grad():

@@ -166,4 +166,4 @@ def test_a_users_checkpoint_with_its_architecture_as_module_callable(tmp_path, c
     capsys.readouterr()
     assert main(["segment3d", "--model", "deepvis.models.pointnet:PointNetSeg", "--weights", str(tmp_path / "wrong.pth"),
                  "--input", shape, "--out", str(mine)]) == 2
-    assert "does not fit the architecture" in capsys.readouterr().err
+    assert "does not fit the model" in capsys.readouterr().err
