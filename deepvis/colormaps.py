@@ -58,3 +58,12 @@ def apply_colormap(values: np.ndarray, name: str = "viridis", nan_color=NAN_COLO
     if nan.any():
         rgb[nan] = nan_color
     return rgb
+
+
+# Tableau's 20 colours: distinct on black, the palette embedding projectors use. Labels on
+# embedding maps and parts of 3-D shapes both take theirs from here.
+CATEGORICAL = np.array([
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
+    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
+    (219, 219, 141), (158, 218, 229)], np.uint8)

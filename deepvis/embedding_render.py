@@ -6,14 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from deepvis.colormaps import CATEGORICAL
 from deepvis.images import quiet_cv2
 
-# Tableau's 20 colours: distinct on black, the palette embedding projectors use.
-PALETTE = np.array([
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-    (219, 219, 141), (158, 218, 229)], np.uint8)
 UNLABELLED = (200, 200, 200)
 
 
@@ -24,7 +19,7 @@ def label_colors(labels) -> tuple[np.ndarray, list[str]]:
     names = sorted({label for label in labels if label is not None},
                    key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)])
     index = {name: i for i, name in enumerate(names)}
-    colors = np.array([PALETTE[index[label] % len(PALETTE)] if label is not None else UNLABELLED
+    colors = np.array([CATEGORICAL[index[label] % len(CATEGORICAL)] if label is not None else UNLABELLED
                        for label in labels], np.uint8).reshape(-1, 3)
     return colors, names
 
@@ -59,7 +54,7 @@ def render_map(coords: np.ndarray, labels, thumbnails: np.ndarray | None = None,
             canvas[y0 + 1:y0 + thumb - 1, x0 + 1:x0 + thumb - 1] = small
     for k, name in enumerate(names[:40]):
         y = 24 + 22 * k
-        color = tuple(int(v) for v in PALETTE[k % len(PALETTE)])
+        color = tuple(int(v) for v in CATEGORICAL[k % len(CATEGORICAL)])
         cv2.rectangle(canvas, (size + 12, y - 12), (size + 26, y + 2), color, -1)
         cv2.putText(canvas, name[:16], (size + 34, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
     return canvas

@@ -4,15 +4,9 @@ turntable view the app starts with and drawn far to near as shaded discs, with a
 
 import numpy as np
 
+from deepvis.colormaps import CATEGORICAL
 from deepvis.images import quiet_cv2
 
-# Distinct, readable on dark grey, and the same in the app and the CLI: a part keeps its colour.
-PALETTE = np.array([
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (67, 99, 216), (245, 130, 49), (145, 30, 180),
-    (66, 212, 244), (240, 50, 230), (191, 239, 69), (250, 190, 212), (70, 153, 144), (220, 190, 255),
-    (154, 99, 36), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 216, 177),
-    (0, 0, 117), (169, 169, 169),
-], np.uint8)
 BACKGROUND = (30, 31, 34)
 ERROR_COLOR = (255, 40, 40)
 RIGHT_COLOR = (90, 90, 96)
@@ -21,7 +15,7 @@ RIGHT_COLOR = (90, 90, 96)
 def part_colors(labels: np.ndarray) -> np.ndarray:
     """(N, 3) uint8 colour of each part id (ids beyond the palette wrap; negative ids grey)."""
     labels = np.asarray(labels, np.int64)
-    colors = PALETTE[np.mod(labels, len(PALETTE))]
+    colors = CATEGORICAL[np.mod(labels, len(CATEGORICAL))]
     colors[labels < 0] = (128, 128, 128)
     return colors
 
