@@ -410,11 +410,10 @@ def cmd_segment3d(args):
     from deepvis.render3d import legend_for, part_colors, render_points
     from deepvis.segment3d import load_point_model, segment_file
 
+    if args.category is not None:
+        parts3d.category_index(args.category)  # a wrong name fails before any file is read
     model = load_point_model(args.model, args.weights, device=args.device)
-    category = args.category
-    if category is not None and category not in parts3d.CATEGORIES:
-        raise DeepvisError(f"unknown category {category!r}; choose from {', '.join(parts3d.CATEGORY_NAMES)}")
-    seg = segment_file(model, args.input, points=args.points, category=category)
+    seg = segment_file(model, args.input, points=args.points, category=args.category)
     out = Path(args.out)
     try:
         np.save(out, seg.labels)

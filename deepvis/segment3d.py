@@ -414,7 +414,8 @@ def segment_voxels(model: PointModel, voxels: Voxels, category: str | None = Non
     return result
 
 
-def segment_file(model: PointModel, path, points: int = 2048, category: str | None = None, **kwargs) -> Segmentation:
+def segment_file(model: PointModel, path, points: int = 2048, category: str | None = None,
+                 feature_layer: str | None = None) -> Segmentation:
     """Read a mesh, cloud or voxel grid and segment it."""
     from deepvis.readers3d import read_3d
 
@@ -422,8 +423,5 @@ def segment_file(model: PointModel, path, points: int = 2048, category: str | No
     if isinstance(data, Voxels):
         if model.kind != "voxels":
             raise DeepvisError(f"{path} is a voxel grid; segment it with --model voxnet_parts")
-        kwargs.pop("chunk", None)
-        kwargs.pop("progress", None)
-        kwargs.pop("cancel", None)
-        return segment_voxels(model, data, category, **kwargs)
-    return segment_cloud(model, data, category, **kwargs)
+        return segment_voxels(model, data, category, feature_layer)
+    return segment_cloud(model, data, category, feature_layer=feature_layer)

@@ -260,8 +260,7 @@ class CloudView(View):
         self.category.activated.connect(lambda _i: self.run())
         self.points_box.editingFinished.connect(self._reread)
         self.layer_box.activated.connect(lambda _i: self.run())
-        for box in (self.color_mode,):
-            box.currentIndexChanged.connect(lambda _i: self.recolor())
+        self.color_mode.currentIndexChanged.connect(lambda _i: self.recolor())
         self.channel.valueChanged.connect(lambda _v: self.recolor())
         self.critical.currentIndexChanged.connect(lambda _v: self.recolor())
         self.global_channel.valueChanged.connect(lambda _v: self.recolor())
