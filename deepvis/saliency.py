@@ -131,7 +131,10 @@ class Objective(nn.Module):
             out, acts = self.probe.capture(x, names, transform=transform)
         else:
             out = self.model(x)
-        self.output = out
+        # Detached: an output holding its autograd graph would close a reference cycle through
+        # the graph's C++ side (Captum's ReLU hooks -> the explainer -> this module -> the
+        # graph), which Python's collector cannot see: guided/deconv then kept ~20 MB a call.
+        self.output = _detached(out)
         if unit_layer:
             score = acts[unit_layer][:, target.index]
         else:
@@ -149,6 +152,18 @@ class Objective(nn.Module):
             score = _crop(score, target.region)
         # Dense targets (a segmentation class channel, a conv unit): summed over their pixels.
         return score.reshape(score.shape[0], -1).sum(1)
+
+
+def _detached(value):
+    if torch.is_tensor(value):
+        return value.detach()
+    if isinstance(value, dict):
+        return type(value)((k, _detached(v)) for k, v in value.items())
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(_detached(v) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_detached(v) for v in value)
+    return value
 
 
 def _crop(score: torch.Tensor, region) -> torch.Tensor:
@@ -275,7 +290,15 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
         else:
             path = objective.probe.layer(gradcam_layer).path
             # ReLU on the coarse map, then upsampling: Grad-CAM as published.
-            cam = LayerGradCam(objective, module.get_submodule(path)).attribute(x, relu_attributions=True)
+            try:
+                cam = LayerGradCam(objective, module.get_submodule(path)).attribute(x, relu_attributions=True)
+            except RuntimeError as exc:
+                if "not have been used in the graph" not in str(exc):
+                    raise
+                # The score is computed before the data reach Grad-CAM's layer (a unit of an
+                # earlier layer): nothing flows back to it.
+                raise DeepvisError(f"Grad-CAM's layer {gradcam_layer} does not lead to the target; pick a layer "
+                                   f"before it with --layer") from None
             cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
             return cam[0, 0].detach().float()
     return attr[0].sum(0).detach().float()
