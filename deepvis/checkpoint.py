@@ -147,6 +147,12 @@ def weight_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.T
     unexpected = [k for k in state if k not in own]
     misshapen = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
                  if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    # load_state_dict casts silently: integer (or bool) values for float weights are a broken
+    # export (or the wrong file), not weights; counters like BatchNorm's num_batches_tracked
+    # are integers on both sides and pass.
+    mistyped = [f"{k} {state[k].dtype} vs {own[k].dtype}" for k in own
+                if k in state and torch.is_tensor(state[k]) and torch.is_tensor(own[k])
+                and own[k].is_floating_point() and not (state[k].is_floating_point() or state[k].is_complex())]
     parts = []
     if missing:
         parts.append(f"missing keys {_short_list(missing)}")
@@ -154,6 +160,8 @@ def weight_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.T
         parts.append(f"unexpected keys {_short_list(unexpected)}")
     if misshapen:
         parts.append(f"shape mismatch {_short_list(misshapen)}")
+    if mistyped:
+        parts.append(f"integer values for float weights {_short_list(mistyped)}")
     return "; ".join(parts)
 
 

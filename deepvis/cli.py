@@ -15,7 +15,8 @@ from pathlib import Path
 from deepvis import __version__
 from deepvis.computethread import compute_thread
 from deepvis.device import DEVICE_CHOICES
-from deepvis.errors import DeepvisError
+from deepvis.errors import DeepvisError, require_finite
+from deepvis.outputs import CSV, FOLDER, GIF, IMAGE, NPY, Outputs, check_output
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -35,6 +36,39 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return value
+
+
+MAX_SEED = 2**63 - 1
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed (a whole number), got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seeds are 0..2^63-1, got {text}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
 
 
@@ -181,18 +215,23 @@ def cmd_activations(args):
     from deepvis.images import write_image
     from deepvis.tiling import tile_activation, upscale
 
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.npy, NPY, "--npy")
     model = _load(args)
     probe = _probe(model)
     image = _read_input(args.input)
+    probe.layer(args.layer)  # an unknown name fails here, with the names there are
     with torch.inference_mode():
         _, captured = probe.capture(model.input_tensor(image), [args.layer])
     activation = captured[args.layer][0].float().cpu().numpy()
     if not np.isfinite(activation).all():
         raise DeepvisError(f"layer {args.layer} has NaN or infinite activations on this input")
     grid, layout = tile_activation(activation, args.normalize)
-    write_image(args.out, upscale(apply_colormap(grid, args.colormap), args.min_size))
-    if args.npy:
-        _save_npy(args.npy, activation.astype(np.float32))
+    with outputs.writing():
+        write_image(args.out, upscale(apply_colormap(grid, args.colormap), args.min_size))
+        if args.npy:
+            _save_npy(args.npy, activation.astype(np.float32))
     print(f"{args.layer}: {'x'.join(map(str, activation.shape))}, {layout.count} channels in "
           f"{layout.rows}x{layout.cols} tiles -> {args.out}" + (f", {args.npy}" if args.npy else ""))
 
@@ -214,6 +253,9 @@ def cmd_filters(args):
     from deepvis.images import write_image
     from deepvis.tiling import filter_sheet, upscale
 
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.npy, NPY, "--npy")
     model = _load(args)
     weights = dict(model.module.named_parameters())
     conv_weights = [name for name, w in weights.items() if w.ndim in (3, 4) and name.endswith("weight")]
@@ -233,9 +275,10 @@ def cmd_filters(args):
     rgb = sheet.ndim == 3
     image = (np.clip(np.nan_to_num(sheet, nan=0.19) * 255 + 0.5, 0, 255).astype(np.uint8) if rgb
              else apply_colormap(sheet, "gray"))
-    write_image(args.out, upscale(image, args.min_size))
-    if args.npy:
-        _save_npy(args.npy, w.astype(np.float32))
+    with outputs.writing():
+        write_image(args.out, upscale(image, args.min_size))
+        if args.npy:
+            _save_npy(args.npy, w.astype(np.float32))
     print(f"{key[:-len('.weight')]}: {'x'.join(map(str, w.shape))} as {'RGB' if rgb else 'per-channel'} "
           f"tiles -> {args.out}")
 
@@ -253,6 +296,9 @@ def cmd_saliency(args):
     if args.method not in METHODS:
         raise DeepvisError(f"unknown method {args.method!r}: expected one of {', '.join(METHODS)}")
     region = parse_region(args.region)
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.npy, NPY, "--npy")
     model = _load(args)
     image = _read_input(args.input)
     tty = sys.stderr.isatty()
@@ -263,6 +309,8 @@ def cmd_saliency(args):
 
     def work():
         probe = _probe(model)
+        if args.unit and ":" in args.unit:
+            probe.layer(args.unit.rpartition(":")[0])  # an unknown layer is named as one, not as a class
         target = parse_target(args.unit or args.target, model.labels, probe)
         if args.unit and (target is None or target.kind != "unit"):
             raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
@@ -283,20 +331,25 @@ def cmd_saliency(args):
     if not np.isfinite(saliency).all():
         raise DeepvisError("the attribution contains NaN or infinite values (check the weights and input)")
     rgb = render_saliency(saliency, args.mode, image=fitted if args.overlay else None, opacity=args.overlay or 0.6)
-    write_image(args.out, upscale(rgb, args.min_size))
-    if args.npy:
-        _save_npy(args.npy, saliency.astype(np.float32))
+    with outputs.writing():
+        write_image(args.out, upscale(rgb, args.min_size))
+        if args.npy:
+            _save_npy(args.npy, saliency.astype(np.float32))
     print(f"{args.method} for {target.describe(model.labels)}: map {saliency.shape[0]}x{saliency.shape[1]} -> "
           f"{args.out}" + (f", {args.npy}" if args.npy else ""))
 
 
 def cmd_embed(args):
     from deepvis.datasets import open_dataset
-    from deepvis.embedding import knn_accuracy, project, trustworthiness
+    from deepvis.embedding import check_tsne_settings, knn_accuracy, project, trustworthiness
     from deepvis.embedding_render import render_map, write_csv
     from deepvis.features import extract_features
     from deepvis.images import write_image
 
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.csv, CSV, "--csv")
+    check_tsne_settings(args.perplexity, args.exaggeration)
     model = _load(args)
     dataset = open_dataset(args.data)
     tty = sys.stderr.isatty()
@@ -315,29 +368,38 @@ def cmd_embed(args):
     knn = knn_accuracy(result.coords, features.labels)
     trust = trustworthiness(features.vectors, result.coords)
     picture = render_map(result.coords, features.labels, None if args.points else features.thumbnails)
-    write_image(args.out, picture)
-    if args.csv:
-        try:
-            write_csv(args.csv, result.coords, features.labels, features.paths)
-        except OSError as exc:
-            raise DeepvisError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
+    with outputs.writing():
+        write_image(args.out, picture)
+        if args.csv:
+            try:
+                write_csv(args.csv, result.coords, features.labels, features.paths)
+            except OSError as exc:
+                raise DeepvisError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
     for note in features.skipped[:5]:
         print(f"skipped {note}", file=sys.stderr)
     quality = f"10-NN accuracy {knn:.3f}, " if knn is not None else ""
     print(f"{args.method} map of {features.layer} over {dataset.name}: {len(features)} points"
-          f"{' (cached features)' if features.cached else ''}, {quality}trustworthiness {trust:.3f}, "
+          f"{' (cached features)' if features.cached else ''}, {quality}trustworthiness {_maybe(trust)}, "
           f"{result.seconds:.1f} s -> {args.out}" + (f", {args.csv}" if args.csv else ""))
+
+
+def _maybe(value, digits=3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def cmd_dream(args):
     from deepvis.dream import Dreamer, DreamSettings
     from deepvis.images import write_image
 
-    model = _load(args)
-    image = _read_input(args.input)
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
     settings = DreamSettings(args.layer, args.unit, args.octaves, args.octave_scale, args.steps, args.step_size,
                              args.jitter, args.smooth)
+    settings.check()
+    model = _load(args)
+    image = _read_input(args.input)
     dreamer = Dreamer(model, _probe(model))
+    dreamer.check(settings, image)
     before = dreamer.score(image, settings)
     tty = sys.stderr.isatty()
     last = None
@@ -347,8 +409,9 @@ def cmd_dream(args):
                   end="", file=sys.stderr, flush=True)
     if tty:
         print("\r" + " " * 48 + "\r", end="", file=sys.stderr, flush=True)
-    write_image(args.out, last.image)
     after = dreamer.score(last.image, settings)
+    with outputs.writing():
+        write_image(args.out, last.image)
     what = f"unit {args.unit} of {args.layer}" if args.unit is not None else args.layer
     print(f"dream of {what}: objective {before:.4g} -> {after:.4g} ({after / before if before else float('inf'):.2f}x), "
           f"{last.image.shape[1]}x{last.image.shape[0]} -> {args.out}")
@@ -359,36 +422,45 @@ def cmd_visualize_unit(args):
     from deepvis.tiling import upscale
     from deepvis.unitviz import UnitVisualizer, VizSettings
 
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    settings = VizSettings(args.layer, 0 if args.unit == "all" else args.unit, args.size, args.steps,
+                           neuron=args.neuron)
+    settings.check()
     model = _load(args)
     viz = UnitVisualizer(model, _probe(model))
+    viz.check(settings)
     if args.unit == "all":
-        _visualize_layer(model, viz, args)
+        _visualize_layer(model, viz, settings, outputs, args)
         return
-    image = viz.run(VizSettings(args.layer, args.unit, args.size, args.steps, neuron=args.neuron), seed=args.seed)
-    write_image(args.out, upscale(image, args.min_size))
+    image = viz.run(settings, seed=args.seed)
     what = "centre-neuron" if args.neuron else "spatial-mean"
     value = viz.value_of(image, args.layer, args.unit, args.neuron)
+    require_finite(value, f"unit {args.unit} of {args.layer}")
+    with outputs.writing():
+        write_image(args.out, upscale(image, args.min_size))
     print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {args.size}x{args.size} image "
           f"-> {args.out}")
 
 
-def _visualize_layer(model, viz, args):
+def _visualize_layer(model, viz, settings, outputs, args):
     import numpy as np
 
     from deepvis.features import model_fingerprint
     from deepvis.images import write_image
     from deepvis.tiling import picture_grid
-    from deepvis.unitviz import VizSettings, visualize_layer
+    from deepvis.unitviz import visualize_layer
 
     def progress(done, total):
         print(f"\r{done}/{total} units", end="", file=sys.stderr, flush=True)
 
-    settings = VizSettings(args.layer, 0, args.size, args.steps, neuron=args.neuron)
     sheet = visualize_layer(viz, settings, model_fingerprint(model), seed=args.seed, progress=progress)
     print(file=sys.stderr)
     columns = int(np.ceil(np.sqrt(len(sheet.images))))
-    write_image(args.out, picture_grid(sheet.images, columns, border=2, fill=30))
     values = [viz.value_of(image, args.layer, unit, args.neuron) for unit, image in enumerate(sheet.images)]
+    require_finite(float(np.sum(values)), f"the units of {args.layer}")
+    with outputs.writing():
+        write_image(args.out, picture_grid(sheet.images, columns, border=2, fill=30))
     print(f"{len(values)} units of {args.layer}: spatial-mean activation median {np.median(values):.4g}, "
           f"min {min(values):.4g} -> {args.out}")
 
@@ -412,23 +484,24 @@ def cmd_segment3d(args):
 
     if args.category is not None:
         parts3d.category_index(args.category)  # a wrong name fails before any file is read
+    outputs = Outputs()
+    out = outputs.add(args.out, NPY)
+    outputs.add(args.points_out, NPY, "--points-out")
+    outputs.add(args.png, IMAGE, "--png")
     model = load_point_model(args.model, args.weights, device=args.device)
     seg = segment_file(model, args.input, points=args.points, category=args.category)
-    out = Path(args.out)
-    try:
-        np.save(out, seg.labels)
-    except OSError as exc:
-        raise DeepvisError(f"cannot write {out}: {exc.strerror or exc}") from None
-    if args.points_out:
-        try:
-            np.save(args.points_out, seg.points)
-        except OSError as exc:
-            raise DeepvisError(f"cannot write {args.points_out}: {exc.strerror or exc}") from None
+    picture = None
     if args.png:
         title = f"{Path(args.input).name} - {model.name}" + (f" - {seg.category}" if seg.category else "")
-        write_image(args.png, render_points(seg.points, part_colors(seg.labels), size=args.png_size,
-                                            highlight=seg.critical if args.critical else None,
-                                            legend=legend_for(seg.labels, seg.part_names), title=title))
+        picture = render_points(seg.points, part_colors(seg.labels), size=args.png_size,
+                                highlight=seg.critical if args.critical else None,
+                                legend=legend_for(seg.labels, seg.part_names), title=title)
+    with outputs.writing():
+        _save_npy(out, seg.labels)
+        if args.points_out:
+            _save_npy(args.points_out, seg.points)
+        if picture is not None:
+            write_image(args.png, picture)
     ids, counts = np.unique(seg.labels, return_counts=True)
     parts = ", ".join(f"{seg.part_names[i] if 0 <= i < len(seg.part_names) else i} {c}" for i, c in zip(ids, counts))
     line = f"{len(seg.labels)} points of {args.input}"
@@ -448,25 +521,27 @@ def cmd_profile_units(args):
     from deepvis.profiles import profile_sheet, profile_units
     from deepvis.tiling import upscale
 
+    outputs = Outputs()
+    out = outputs.add(args.out, FOLDER)
     model = _load(args)
     dataset = open_dataset(args.data)
     profiles = profile_units(model, dataset, args.layer, k=args.top, probe=_probe(model), use_cache=not args.no_cache)
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for unit in range(len(profiles.patches)):
-            write_image(out / f"unit_{unit:04d}.png", upscale(np.hstack(list(profiles.patches[unit])), 96))
-        write_image(out / "sheet.png", profile_sheet(profiles))
-        with open(out / "top.csv", "w") as f:
-            f.write("unit,rank,value,item,y,x,label,path\n")
-            for unit in range(len(profiles.values)):
-                for rank in range(profiles.values.shape[1]):
-                    i = int(profiles.items[unit, rank])
-                    y, x = profiles.locations[unit, rank]
-                    f.write(f"{unit},{rank},{profiles.values[unit, rank]:.6g},{i},{y},{x},"
-                            f"{dataset.labels[i] or ''},{dataset.paths[i] or ''}\n")
-    except OSError as exc:
-        raise DeepvisError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    with outputs.writing():
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for unit in range(len(profiles.patches)):
+                write_image(out / f"unit_{unit:04d}.png", upscale(np.hstack(list(profiles.patches[unit])), 96))
+            write_image(out / "sheet.png", profile_sheet(profiles))
+            with open(out / "top.csv", "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write("unit,rank,value,item,y,x,label,path\n")
+                for unit in range(len(profiles.values)):
+                    for rank in range(profiles.values.shape[1]):
+                        i = int(profiles.items[unit, rank])
+                        y, x = profiles.locations[unit, rank]
+                        f.write(f"{unit},{rank},{profiles.values[unit, rank]:.6g},{i},{y},{x},"
+                                f"{dataset.labels[i] or ''},{dataset.paths[i] or ''}\n")
+        except OSError as exc:
+            raise DeepvisError(f"cannot write to {out}: {exc.strerror or exc}") from None
     print(f"top {args.top} of {len(dataset)} images for {len(profiles.values)} units of {args.layer} "
           f"(receptive field {profiles.field} px) -> {out}/unit_*.png, sheet.png, top.csv")
 
@@ -481,6 +556,10 @@ def _rows_cols(text: str) -> tuple[int, int]:
     return rows, cols
 
 
+MAX_PATH_STEPS = 1000  # frames of a strip or a GIF: beyond this a file is unwieldy, not more useful
+MAX_WALK_STEPS = 5000
+
+
 def cmd_interpolate(args):
     import numpy as np
     import torch
@@ -490,45 +569,61 @@ def cmd_interpolate(args):
     from deepvis.latent import corner_grid, path, principal_directions, random_walk
     from deepvis.tiling import picture_grid, upscale
 
-    generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
-                               trust_pickle=args.trust_pickle)
     if len(args.seeds) < 2:
         raise DeepvisError("--seeds needs at least two seeds (A B [C ...])")
+    if args.steps > MAX_PATH_STEPS:
+        raise DeepvisError(f"--steps {args.steps} is too many: at most {MAX_PATH_STEPS}")
+    if args.walk is not None and args.walk > MAX_WALK_STEPS:
+        raise DeepvisError(f"--walk {args.walk} is too many steps: at most {MAX_WALK_STEPS}")
+    stem = Path(args.out)
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.gif, GIF, "--gif")
+    if args.grid:
+        outputs.add(stem.with_name(stem.stem + "-grid.png"), IMAGE)
+    if args.walk:
+        outputs.add(stem.with_name(stem.stem + "-walk.gif"), GIF)
+    if args.directions:
+        outputs.add(stem.with_name(stem.stem + "-directions.png"), IMAGE)
+    generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
+                               trust_pickle=args.trust_pickle)
+    if args.directions and args.directions > generator.nz:
+        raise DeepvisError(f"--directions {args.directions}: the latent has only {generator.nz} dimensions")
     points = torch.cat([generator.latent(seed) for seed in args.seeds])
     frames = generator.images(path(points, args.steps, args.mode))
-    strip = np.hstack(list(frames))
-    write_image(args.out, upscale(strip, args.min_size))
-    written = [args.out]
+    # Everything is made first and written last: a failure part-way leaves no files behind.
+    files = [(args.out, "image", upscale(np.hstack(list(frames)), args.min_size))]
     if args.gif:
         there = [upscale(f, 256) for f in frames]
-        write_gif(args.gif, there + there[-2:0:-1], 80)
-        written.append(args.gif)
-    stem = Path(args.out)
+        files.append((args.gif, "gif", (there + there[-2:0:-1], 80)))
     if args.grid:
         rows, cols = args.grid
         seeds = (list(args.seeds) + [args.seeds[0] + k for k in range(1, 4)])[:4]
         corners = torch.cat([generator.latent(seed) for seed in seeds])
         images = generator.images(corner_grid(corners, rows, cols, args.mode))
-        grid = picture_grid(images, cols)
-        target = stem.with_name(stem.stem + "-grid.png")
-        write_image(target, upscale(grid, args.min_size))
-        written.append(str(target))
+        files.append((stem.with_name(stem.stem + "-grid.png"), "image",
+                      upscale(picture_grid(images, cols), args.min_size)))
     if args.walk:
         walk = generator.images(random_walk(points[0], args.walk, seed=args.seeds[0]))
-        target = stem.with_name(stem.stem + "-walk.gif")
-        write_gif(target, [upscale(f, 256) for f in walk], 60)
-        written.append(str(target))
+        files.append((stem.with_name(stem.stem + "-walk.gif"), "gif", ([upscale(f, 256) for f in walk], 60)))
+    variance = None
     if args.directions:
         directions, variance = principal_directions(generator, args.directions)
         z = points[:1]
         strengths = torch.linspace(-3, 3, 7)
         rows = [np.hstack(list(generator.images(torch.cat([z + s * d for s in strengths])))) for d in directions]
-        sheet = Path(args.out).with_name(Path(args.out).stem + "-directions.png")
-        write_image(sheet, upscale(np.vstack(rows), args.min_size))
-        written.append(str(sheet))
+        files.append((stem.with_name(stem.stem + "-directions.png"), "image",
+                      upscale(np.vstack(rows), args.min_size)))
+    with outputs.writing():
+        for target, kind, content in files:
+            if kind == "image":
+                write_image(target, content)
+            else:
+                write_gif(target, *content)
+    if variance is not None:
         print("direction variance shares: " + " ".join(f"{v:.3f}" for v in variance))
     print(f"{args.mode} path of {args.steps} steps through seeds {' '.join(map(str, args.seeds))} of "
-          f"{generator.name} (nz {generator.nz}) -> {', '.join(map(str, written))}")
+          f"{generator.name} (nz {generator.nz}) -> {', '.join(str(f[0]) for f in files)}")
 
 
 def cmd_gui(args):
@@ -536,6 +631,8 @@ def cmd_gui(args):
         from deepvis.widgets.app import run_gui
     except ImportError as exc:
         raise DeepvisError(f"the GUI needs PySide6 and pyqtgraph ({exc})") from None
+    if args.screenshot:
+        check_output(args.screenshot, IMAGE, "--screenshot")
     options = _model_options(args)
     input_spec = f"camera:{args.camera}" if args.camera is not None else args.input
     # Explicit arguments describe a fresh session; the last session is restored only for a bare start.
@@ -554,9 +651,17 @@ def cmd_bench(args):
         # Needs Qt, so it lives with the views; the CLI only dispatches to it.
         from deepvis.widgets.bench_gui import bench_gui_live
 
-        result = bench_gui_live(args.model, args.input, seconds=args.seconds, weights=args.weights,
+        result = bench_gui_live(args.model, args.input, seconds=args.seconds or 10.0, weights=args.weights,
                                 model_options=_model_options(args), saliency=args.saliency)
         print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
+        return
+    if args.name == "soak":
+        from deepvis.widgets.bench_soak import bench_soak
+
+        methods = args.saliency.split(",") if args.saliency else None
+        result = bench_soak(args.model, args.input, seconds=args.seconds or 480.0, weights=args.weights,
+                            model_options=_model_options(args), methods=methods)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>30}  {v}" for k, v in result.items()))
         return
     if args.name == "render3d":
         from deepvis.widgets.bench_render3d import bench_render3d
@@ -566,7 +671,7 @@ def cmd_bench(args):
         return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of "
-                           f"{', '.join([*BENCHMARKS, 'gui-live', 'render3d'])}")
+                           f"{', '.join([*BENCHMARKS, 'gui-live', 'render3d', 'soak'])}")
     # The embedding benchmark's default data are digits, so its default model is digits_cnn.
     model = _load(args) if args.name != "embed" or args.model else None
     extra = {"saliency": args.saliency} if args.saliency else {}
@@ -661,7 +766,7 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--npy", metavar="FILE", help="also save the map, float32 (H, W) at the model's input size")
     p.add_argument("--mode", choices=("raw", "gray", "norm", "normblur"), default="norm")
-    p.add_argument("--overlay", type=float, metavar="OPACITY", help="blend over the input (0..1)")
+    p.add_argument("--overlay", type=_fraction, metavar="OPACITY", help="blend over the input (0..1)")
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_saliency)
 
@@ -678,7 +783,7 @@ def build_parser():
     p.add_argument("--pooling", choices=("avg", "flatten"), default="avg",
                    help="spatial layers: global average (default) or every value")
     p.add_argument("--batch", type=_positive_int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--points", action="store_true", help="draw points only, no thumbnails")
     p.add_argument("--no-cache", action="store_true", help="recompute the features even if cached")
     p.set_defaults(func=cmd_embed)
@@ -695,7 +800,7 @@ def build_parser():
     p.add_argument("--step-size", type=float, default=0.02)
     p.add_argument("--jitter", type=int, default=16, help="pixels of random roll before each step")
     p.add_argument("--smooth", type=float, default=0.0, help="Gaussian sigma for the gradient (0: none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_dream)
 
     p = sub.add_parser("visualize-unit", help="an image optimized from noise to excite one unit (feature viz)")
@@ -706,7 +811,7 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", type=_positive_int, default=128)
     p.add_argument("--steps", type=_positive_int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--neuron", action="store_true",
                    help="excite the one activation at the centre of the unit's map, not the whole channel")
     p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
@@ -728,7 +833,7 @@ def build_parser():
                         "TorchScript file or package.module:callable")
     p.add_argument("--weights", metavar="FILE")
     p.add_argument("--nz", type=_positive_int, help="latent size, when it cannot be read off the weights")
-    p.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED", help="A B [C ...]")
+    p.add_argument("--seeds", type=_seed, nargs="+", required=True, metavar="SEED", help="A B [C ...]")
     p.add_argument("--steps", type=_positive_int, default=8)
     p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
     p.add_argument("--out", required=True, metavar="PNG")
@@ -762,18 +867,20 @@ def build_parser():
 
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
                                      "gui-live, render3d)")
-    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, gui-live or render3d (the last two "
-                                                "need a display, e.g. xvfb-run)")
+    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, gui-live, soak or render3d (the last "
+                                                "three need a display, e.g. xvfb-run)")
     _add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=_positive_int, metavar="N",
                    help="frames to measure (live: 100, saliency: 10); embed: points (10,000); render3d: points "
                         "(1,000,000)")
-    p.add_argument("--seconds", type=float, default=10.0, help="gui-live: how long to measure the window")
+    p.add_argument("--seconds", type=_positive_float, metavar="S",
+                   help="gui-live: how long to measure the window (10); soak: how long to run it (480)")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
     p.add_argument("--saliency", metavar="METHOD",
                    help="live, gui-live: also compute this saliency map each frame; the bare baseline becomes "
-                        "a forward and a backward pass")
+                        "a forward and a backward pass; soak: the methods to cycle, comma-separated "
+                        "(default off and every method)")
     p.add_argument("--json", action="store_true")
     # The benchmark drives the compute thread from outside, as the GUI does.
     p.set_defaults(func=cmd_bench, on_compute_thread=False)
@@ -799,7 +906,19 @@ def _end_compute_thread(code: int) -> None:
         os._exit(code)
 
 
+# How torch's and OpenCV's allocators say they failed: a RuntimeError / cv2.error, not MemoryError.
+_ALLOCATION_FAILURES = ("can't allocate memory", "Insufficient memory", "not enough memory", "Failed to allocate")
+
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    return any(text in str(exc) for text in _ALLOCATION_FAILURES)
+
+
 def _run(argv) -> int:
+    # A file name that is not UTF-8 must not turn a success line into a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     debug = bool(os.environ.get("DEEPVIS_DEBUG"))
     if not debug:
         # Library deprecation chatter on stderr would break the one-line error contract.
@@ -837,6 +956,9 @@ def _run(argv) -> int:
 
         if isinstance(exc, torch.OutOfMemoryError):
             print("error: out of GPU memory (try --device cpu or a smaller --input-size)", file=sys.stderr)
+            return EXIT_USAGE
+        if _is_allocation_failure(exc):
+            print("error: out of memory (try a smaller --input-size, --size or batch)", file=sys.stderr)
             return EXIT_USAGE
         if debug:
             raise

@@ -152,6 +152,8 @@ def outcome(future: Future) -> tuple[object, str]:
     """A finished job's result and what went wrong, for views that report it in one line:
     ``(result, "")`` on success, ``(None, "")`` when cancelled, ``(None, message)`` for a
     user error, and for a bug its type and text (the view keeps what it shows)."""
+    if future.cancelled():  # dropped from the queue (the window closed before it ran)
+        return None, ""
     try:
         return future.result(), ""
     except Cancelled:

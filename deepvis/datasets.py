@@ -84,7 +84,8 @@ def folder_dataset(path: str | Path) -> Dataset:
     digest = hashlib.blake2b(digest_size=16)
     for p in files:
         stat = p.stat()
-        digest.update(f"{p.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        entry = f"{p.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+        digest.update(entry.encode("utf-8", "surrogateescape"))  # names need not be UTF-8
     return Dataset(root.name or str(root), f"folder:{root.resolve()}:{digest.hexdigest()}", labels,
                    [str(p) for p in files], lambda i: read_image(files[i]))
 

@@ -8,6 +8,7 @@ count the model takes; each step is yielded as a partial result and a ``cancel``
 it between steps.
 """
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,10 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepvis.errors import Cancelled, DeepvisError
+from deepvis.errors import Cancelled, DeepvisError, require_finite
 from deepvis.inputspec import pixel_tensor
 from deepvis.loading import LoadedModel
 from deepvis.probe import Probe
+
+MIN_DREAM_SIDE = 16  # px; below this the octave pyramid has nothing to shrink
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,26 @@ class DreamSettings:
     step_size: float = 0.02  # in units of the input's normalized range per step
     jitter: int = 16  # pixels of random roll before each step
     smooth: float = 0.0  # Gaussian sigma (pixels) applied to the gradient; 0 = none
+
+    def check(self) -> None:
+        """Raise a DeepvisError for values no dream can use (NaN, negative, absurd)."""
+        problems = []
+        if self.unit is not None and self.unit < 0:
+            problems.append(f"unit {self.unit} is negative")
+        if not 1 <= self.octaves <= 12:
+            problems.append(f"octaves must be 1..12, got {self.octaves}")
+        if not 1 <= self.steps <= 1000:
+            problems.append(f"steps must be 1..1000 per octave, got {self.steps}")
+        if not (math.isfinite(self.octave_scale) and 1.0 < self.octave_scale <= 4.0):
+            problems.append(f"the octave scale must be above 1 and at most 4, got {self.octave_scale}")
+        if not (math.isfinite(self.step_size) and 0 < self.step_size <= 10):
+            problems.append(f"the step size must be above 0 and at most 10, got {self.step_size}")
+        if not 0 <= self.jitter <= 512:
+            problems.append(f"jitter must be 0..512 px, got {self.jitter}")
+        if not (math.isfinite(self.smooth) and 0 <= self.smooth <= 64):
+            problems.append(f"smooth must be 0..64 px, got {self.smooth}")
+        if problems:
+            raise DeepvisError("; ".join(problems))
 
 
 @dataclass
@@ -76,12 +99,24 @@ class Dreamer:
             acts = self.probe.capture_until(self.to_input(image), settings.layer)
         return float(objective(acts.float(), settings.unit))
 
-    def check(self, settings: DreamSettings) -> None:
+    def check(self, settings: DreamSettings, image: np.ndarray | None = None) -> None:
+        """Raise a DeepvisError for settings, a layer or an image that cannot give a dream."""
+        settings.check()
         info = self.probe.layer(settings.layer)
         if settings.unit is not None and not 0 <= settings.unit < info.channels:
             raise DeepvisError(f"{info.name} has {info.channels} units; {settings.unit} is out of range")
-        if settings.octaves < 1 or settings.steps < 1 or settings.octave_scale <= 1.0:
-            raise DeepvisError("dreams need at least 1 octave and 1 step, and an octave scale above 1")
+        if not info.spatial:
+            raise DeepvisError(f"DeepDream needs a layer with a spatial map; {info.name} outputs "
+                               f"{tuple(info.shape)} (pick a convolution layer)")
+        if image is not None:
+            h, w = image.shape[:2]
+            if min(h, w) < MIN_DREAM_SIDE:
+                raise DeepvisError(f"the image is {w}x{h} px; dreams need at least {MIN_DREAM_SIDE} px a side")
+            try:
+                require_finite(self.score(image, settings), f"the objective of {info.name}")
+            except RuntimeError as exc:  # a network whose pooling cannot shrink a map this small
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise DeepvisError(f"the model cannot run on this {w}x{h} image: {first}") from None
 
     def step(self, x: torch.Tensor, settings: DreamSettings, generator: torch.Generator,
              low: torch.Tensor, high: torch.Tensor) -> tuple[torch.Tensor, float]:

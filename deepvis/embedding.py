@@ -15,6 +15,7 @@ initialization. Our path differs from a plain call in three measured ways:
   can animate the map as it forms.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -43,6 +44,14 @@ class EmbeddingMap:
         return np.asarray(self._placer(np.asarray(vectors, np.float32)), np.float32)
 
 
+def check_tsne_settings(perplexity: float, exaggeration: float | None) -> None:
+    """Raise a DeepvisError for values openTSNE cannot use (a perplexity of 0 crashes it)."""
+    if not (math.isfinite(perplexity) and 1 <= perplexity <= 1000):
+        raise DeepvisError(f"the perplexity must be a number from 1 to 1000, got {perplexity}")
+    if exaggeration is not None and not (math.isfinite(exaggeration) and 0 < exaggeration <= 100):
+        raise DeepvisError(f"the exaggeration must be above 0 and at most 100, got {exaggeration}")
+
+
 def project(vectors: np.ndarray, method: str = "tsne", perplexity: float = 30.0, exaggeration: float | None = None,
             iterations: int = 500, early_iterations: int = 250, tolerance: float = 1e-2, check_every: int = 50,
             seed: int = 0, n_jobs: int = 0, progress=None, cancel=None) -> EmbeddingMap:
@@ -58,6 +67,7 @@ def project(vectors: np.ndarray, method: str = "tsne", perplexity: float = 30.0,
         raise DeepvisError("the feature vectors contain NaN or infinite values")
     if method not in METHODS:
         raise DeepvisError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    check_tsne_settings(perplexity, exaggeration)
     n_jobs = n_jobs or _cores()
     start = time.perf_counter()
     if method == "pca":
@@ -168,12 +178,15 @@ def knn_accuracy(coords: np.ndarray, labels, k: int = 10, folds: int = 5, seed: 
 
 
 def trustworthiness(vectors: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = 4000,
-                    seed: int = 0) -> float:
+                    seed: int = 0) -> float | None:
     """scikit-learn's trustworthiness (are the map's neighbours real neighbours?), on a random
-    subset of at most ``max_points`` (its memory grows with N^2)."""
+    subset of at most ``max_points`` (its memory grows with N^2); None for fewer than 4 points,
+    which have no neighbourhood to keep."""
     from sklearn.manifold import trustworthiness as sk_trustworthiness
 
     n = len(vectors)
+    if n < 4:
+        return None
     if n > max_points:
         idx = np.random.default_rng(seed).choice(n, max_points, replace=False)
         vectors, coords = vectors[idx], coords[idx]

@@ -62,7 +62,8 @@ def render_map(coords: np.ndarray, labels, thumbnails: np.ndarray | None = None,
 
 def write_csv(path, coords: np.ndarray, labels, paths) -> None:
     """Columns x, y, label, path (label and path empty when unknown)."""
-    with open(Path(path), "w", newline="") as f:
+    # surrogateescape: a file name that is not UTF-8 is written back as the bytes it was.
+    with open(Path(path), "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(["x", "y", "label", "path"])
         for (x, y), label, p in zip(coords, labels, paths):

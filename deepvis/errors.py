@@ -16,3 +16,14 @@ class DeepvisError(Exception):
 
 class Cancelled(Exception):
     """Long work stopped at the user's request (not an error: nothing is reported)."""
+
+
+def require_finite(value: float, what: str) -> float:
+    """``value``, or a DeepvisError when it is NaN or infinite (NaN weights, an overflowing
+    input): a picture computed from NaNs is garbage that looks like a result."""
+    import math
+
+    if not math.isfinite(value):
+        raise DeepvisError(f"{what} is {value} on this input: the model gives NaN or infinite values "
+                           f"(check the weights)")
+    return value

@@ -56,7 +56,7 @@ def model_fingerprint(model: LoadedModel) -> str:
     """A digest of every parameter and buffer: the same weights give the same cache entry."""
     digest = hashlib.blake2b(digest_size=16)
     for name, tensor in model.module.state_dict().items():
-        digest.update(name.encode())
+        digest.update(name.encode("utf-8", "surrogateescape"))
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     spec = model.spec
     digest.update(repr((spec.channels, spec.height, spec.width, spec.mean, spec.std, spec.fit)).encode())
@@ -100,7 +100,7 @@ def extract_features(model: LoadedModel, dataset: Dataset, layer: str | None = N
         raise DeepvisError(f"unknown pooling {pooling!r}: expected {' or '.join(POOLING)}")
     cache_file = None
     if use_cache:
-        key = hashlib.blake2b(repr((CACHE_VERSION, model_fingerprint(model), layer, pooling, dataset.key)).encode(),
+        key = hashlib.blake2b(repr((CACHE_VERSION, model_fingerprint(model), layer, pooling, dataset.key)).encode("utf-8", "surrogateescape"),
                               digest_size=20).hexdigest()
         cache_file = Path(cache_dir or default_cache_dir()) / f"{key}.npz"
         cached = _load_cache(cache_file, model, layer, dataset)

@@ -46,8 +46,8 @@ class InputSpec:
             raise DeepvisError(f"unknown fit mode {self.fit!r}: expected one of {', '.join(FIT_MODES)}")
         object.__setattr__(self, "mean", _per_channel(self.mean, self.channels, "mean"))
         object.__setattr__(self, "std", _per_channel(self.std, self.channels, "std"))
-        if any(s == 0 for s in self.std):
-            raise DeepvisError("std must not contain zeros")
+        if any(s <= 0 for s in self.std):
+            raise DeepvisError(f"std must be positive, got {', '.join(f'{s:g}' for s in self.std)}")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -92,6 +92,9 @@ def _per_channel(values, channels: int, what: str) -> tuple[float, ...]:
     return values
 
 
+MAX_INPUT_SIDE = 8192  # px; a frame tensor beyond this is gigabytes before the first layer
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"224"`` or ``"240x320"`` (height x width)."""
     parts = text.lower().replace("*", "x").split("x")
@@ -103,6 +106,8 @@ def parse_size(text: str) -> tuple[int, int]:
         numbers *= 2
     if len(numbers) != 2 or min(numbers) < 1:
         raise DeepvisError(f"bad input size {text!r}: expected HxW, e.g. 224x224")
+    if max(numbers) > MAX_INPUT_SIDE:
+        raise DeepvisError(f"input size {text!r} is too large: at most {MAX_INPUT_SIDE} px a side")
     return numbers[0], numbers[1]
 
 

@@ -77,6 +77,16 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         spec = _infer_spec(module, notes, size_given=input_size is not None,
                            norm_given=mean is not None and std is not None)
     spec = spec.with_overrides(size=input_size, channels=channels, mean=mean, std=std, fit=fit)
+    takes = first_conv_channels(module) if channels is not None else None
+    if takes is not None and takes != channels:
+        # A model may convert its input before its first convolution, so only a dry run can
+        # tell; the usual outcome is a channel mismatch that would fail every frame.
+        try:
+            with torch.inference_mode():
+                module(torch.zeros(1, *spec.shape))
+        except RuntimeError:
+            raise DeepvisError(f"--channels {channels} does not fit this model: its first convolution takes "
+                               f"{takes} channels") from None
     if labels:
         class_labels = read_labels(labels)
     dev = resolve_device(device)

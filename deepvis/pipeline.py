@@ -307,9 +307,10 @@ class LivePipeline:
             self._report(message)
         self._errors_seen[id(source)] = len(source.errors)
         if isinstance(item, FrameError):
-            self._report(item.message)
             if item.fatal:
+                # Before the report: whoever hears of it can ask source_dead and get the answer.
                 self._dead_source = source  # nothing more will come until set_source
+            self._report(item.message)
             return False
         if item.serial == self._last_serial and self._read_settings == (self.settings.mirror, self.settings.fit):
             return False  # a still image: unchanged
@@ -344,6 +345,11 @@ class LivePipeline:
 
     def _readable(self, source: FrameSource) -> bool:
         return not self.settings.frozen and source is not self._dead_source
+
+    @property
+    def source_dead(self) -> bool:
+        """True when the current source said it can produce nothing more (a missing camera)."""
+        return self._source is not None and self._source is self._dead_source
 
     def _capture_loop(self) -> None:
         """Reads self-paced sources; others are read by the compute step."""

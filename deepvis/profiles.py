@@ -56,7 +56,7 @@ def receptive_field(model: LoadedModel, probe: Probe, layer: str) -> int:
 
 def profiles_cache_file(fingerprint: str, dataset: Dataset, layer: str, k: int,
                         cache_dir: Path | None = None) -> Path:
-    key = hashlib.blake2b(repr(("profiles", 1, fingerprint, layer, k, dataset.key)).encode(), digest_size=20)
+    key = hashlib.blake2b(repr(("profiles", 1, fingerprint, layer, k, dataset.key)).encode("utf-8", "surrogateescape"), digest_size=20)
     return Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()}.npz"
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepvis.errors import Cancelled, DeepvisError
+from deepvis.errors import Cancelled, DeepvisError, require_finite
 from deepvis.features import default_cache_dir
 from deepvis.inputspec import pixel_tensor
 from deepvis.loading import LoadedModel
@@ -26,6 +26,8 @@ from deepvis.probe import Probe
 # Square root of ImageNet's RGB covariance (lucid's ``color_correlation_svd_sqrt``).
 COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 COLOR_SQRT = COLOR_SQRT / COLOR_SQRT.norm(dim=0).max()
+
+MIN_SIZE, MAX_SIZE = 16, 2048  # px: smaller has no room for the transforms; larger only fills memory
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,17 @@ class VizSettings:
     lr: float = 0.05
     decay: float = 1.0  # spectrum scale 1/f^decay
     neuron: bool = False  # the one activation at the map's centre instead of the channel's mean
+
+    def check(self) -> None:
+        """Raise a DeepvisError for values no visualization can use."""
+        if not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise DeepvisError(f"the image size must be {MIN_SIZE}..{MAX_SIZE} px, got {self.size}")
+        if not 1 <= self.steps <= 100_000:
+            raise DeepvisError(f"steps must be 1..100000, got {self.steps}")
+        if self.unit < 0:
+            raise DeepvisError(f"unit {self.unit} is negative")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise DeepvisError(f"the learning rate must be a positive number, got {self.lr}")
 
 
 class _RedirectedClamp(torch.autograd.Function):
@@ -115,6 +128,25 @@ class UnitVisualizer:
         self.channels = spec.channels
         self.mean = torch.tensor(spec.mean, dtype=torch.float32).reshape(1, -1, 1, 1)
         self.std = torch.tensor(spec.std, dtype=torch.float32).reshape(1, -1, 1, 1)
+
+    def check(self, settings: VizSettings) -> None:
+        """Raise a DeepvisError for settings or a layer that cannot be visualized."""
+        settings.check()
+        info = self.probe.layer(settings.layer)
+        if not 0 <= settings.unit < info.channels:
+            raise DeepvisError(f"{info.name} has {info.channels} units; {settings.unit} is out of range")
+        if settings.neuron and not info.spatial:
+            raise DeepvisError(f"--neuron needs a layer with a spatial map; {info.name} outputs {tuple(info.shape)}")
+        probe = np.full((settings.size, settings.size, 3), 128, np.uint8)
+        try:
+            require_finite(self.value_of(probe, settings.layer, settings.unit, settings.neuron),
+                           f"unit {settings.unit} of {info.name}")
+        except RuntimeError as exc:  # pooling that cannot shrink a map this small
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            spec = self.model.spec
+            hint = "" if info.spatial else (f"; a layer after a flatten needs the model's own input size "
+                                            f"({spec.height}x{spec.width})")
+            raise DeepvisError(f"the model cannot run on a {settings.size} px image: {first}{hint}") from None
 
     def _image(self, spectrum: torch.Tensor, scale: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Pixels in [0, 1], (N, C, H, W), from the parameters (N, C, H, W//2+1, 2)."""

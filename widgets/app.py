@@ -31,8 +31,18 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
     from PySide6.QtWidgets import QApplication
 
     from deepvis.widgets.mainwindow import MainWindow
-
     from deepvis.widgets.theme import apply_dark_theme
+    from deepvis.widgets.views import registered_views
+
+    # A typo in the command line is an error before any window opens, not a message in it.
+    titles = [cls.title for cls in registered_views()]
+    if tab is not None and tab.lower() not in [t.lower() for t in titles]:
+        raise DeepvisError(f"no tab named {tab!r}: tabs are {', '.join(titles)}")
+    if saliency is not None:
+        from deepvis.saliency import METHODS
+
+        if saliency not in METHODS:
+            raise DeepvisError(f"unknown saliency method {saliency!r}: expected one of {', '.join(METHODS)}")
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("deepvis")

@@ -44,7 +44,7 @@ class MapState:
     dataset: Dataset
     model_state: object  # the session's ModelState it was computed with
     knn: float | None
-    trust: float
+    trust: float | None
 
 
 class _MapViewBox(pg.ViewBox):
@@ -336,7 +336,7 @@ class EmbeddingView(View):
         quality = f"10-NN accuracy {state.knn:.3f}\n" if state.knn is not None else ""
         skipped = f"\n{len(f.skipped)} unreadable files skipped" if f.skipped else ""
         self.info.setText(f"{r.method} of {f.layer}\n{len(f)} points from {f.dataset}\n{quality}"
-                          f"trustworthiness {state.trust:.3f}\n{r.seconds:.1f} s"
+                          f"trustworthiness {'n/a' if state.trust is None else f'{state.trust:.3f}'}\n{r.seconds:.1f} s"
                           f"{', features cached' if f.cached else ''}{skipped}")
         self._request_live_layer()
 
@@ -580,6 +580,8 @@ class EmbeddingView(View):
             return placer.transform(vector)[0], serial
 
         def done(f):
+            if f.cancelled():  # the window closed first
+                return
             try:
                 self._posted_live.emit(f.result())
             except Exception as exc:  # a map that cannot place points: no marker, say why once

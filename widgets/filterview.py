@@ -61,6 +61,8 @@ class FilterView(View):
             return sheet, w.shape
 
         def done(future):
+            if future.cancelled():  # the window closed first
+                return
             try:
                 sheet, shape = future.result()
                 self._sheet_ready.emit(sheet, f"{'x'.join(map(str, shape))}"

@@ -156,6 +156,8 @@ class LatentView(View):
     def _run(self, work, done, failed=None) -> None:
         """``work()`` on the compute thread, then ``done(result)`` on this one."""
         def finish(future):
+            if future.cancelled():  # the window closed first
+                return
             try:
                 value = future.result()
             except (DeepvisError, Cancelled) as exc:

@@ -386,15 +386,19 @@ class MainWindow(QMainWindow):
         if not self._screenshot:
             return
         still = isinstance(self.session.source, ImageFileSource)  # a broken still image never recovers
+        pipeline = self.session.pipeline
+        dead = pipeline is not None and pipeline.source_dead  # a camera that is not there
         if text.startswith("Could not load") or "not found" in text or "unsupported" in text or \
-                (still and "cannot read" in text):
+                (still and "cannot read" in text) or dead:
             self._give_up_screenshot(text)
 
     def _give_up_screenshot(self, why: str) -> None:
         if self._screenshot:
             self._screenshot = None
             self.failure = f"no screenshot: {why}"
-            QApplication.instance().exit(2)
+            # Queued: a failure found while the window is built comes before the event loop
+            # runs, and an exit() called then is lost (the run waited for its timeout).
+            QTimer.singleShot(0, lambda: QApplication.instance().exit(2))
 
     def _take_screenshot(self, path: str) -> None:
         ok = self.export_png(self, path)

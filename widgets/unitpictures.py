@@ -130,6 +130,8 @@ class UnitPictures(QWidget):
             return dataset.name, profiles, viz
 
         def done(future):
+            if future.cancelled():  # the window closed first
+                return
             try:
                 name, profiles, viz = future.result()
             except (DeepvisError, OSError):
