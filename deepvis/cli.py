@@ -13,10 +13,10 @@ import warnings
 from pathlib import Path
 
 from deepvis import __version__
-from deepvis.computethread import compute_thread
-from deepvis.device import DEVICE_CHOICES
+from deepvis.live.computethread import compute_thread
+from deepvis.core.device import DEVICE_CHOICES
 from deepvis.errors import DeepvisError, require_finite
-from deepvis.outputs import CSV, FOLDER, GIF, IMAGE, NPY, Outputs, check_output
+from deepvis.io.outputs import CSV, FOLDER, GIF, IMAGE, NPY, Outputs, check_output
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
@@ -78,7 +78,7 @@ def _add_device(p):
 
 
 def _add_model(p):
-    from deepvis.zoo import DEFAULT_MODEL
+    from deepvis.core.zoo import DEFAULT_MODEL
 
     # None here: main() fills in the default for headless commands; the GUI restores the last one.
     p.add_argument("--model", default=None, metavar="SPEC",
@@ -99,7 +99,7 @@ def _add_model(p):
 
 def _model_options(args) -> dict:
     """load_model's keyword arguments from the shared model options."""
-    from deepvis.inputspec import parse_floats, parse_size
+    from deepvis.core.inputspec import parse_floats, parse_size
 
     return dict(device=args.device, trust_pickle=args.trust_pickle,
                 input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
@@ -108,13 +108,13 @@ def _model_options(args) -> dict:
 
 
 def _load(args):
-    from deepvis.loading import load_model
+    from deepvis.core.loading import load_model
 
     return compute_thread().call(load_model, args.model, args.weights, **_model_options(args))
 
 
 def _probe(model):
-    from deepvis.probe import Probe
+    from deepvis.core.probe import Probe
 
     return Probe(model.module, model.example_input())
 
@@ -126,7 +126,7 @@ def _print_json(obj):
 # --- commands -----------------------------------------------------------------------------
 
 def cmd_models(args):
-    from deepvis.zoo import DEFAULT_MODEL, zoo
+    from deepvis.core.zoo import DEFAULT_MODEL, zoo
 
     rows = []
     for entry in zoo().values():
@@ -181,7 +181,7 @@ def cmd_info(args):
 
 
 def _read_input(path):
-    from deepvis.images import read_image
+    from deepvis.io.images import read_image
 
     return read_image(path)
 
@@ -189,7 +189,7 @@ def _read_input(path):
 def cmd_predict(args):
     import torch
 
-    from deepvis.predictions import summarize
+    from deepvis.core.predictions import summarize
 
     model = _load(args)
     image = _read_input(args.input)
@@ -211,9 +211,9 @@ def cmd_activations(args):
     import numpy as np
     import torch
 
-    from deepvis.colormaps import apply_colormap
-    from deepvis.images import write_image
-    from deepvis.tiling import tile_activation, upscale
+    from deepvis.render.colormaps import apply_colormap
+    from deepvis.io.images import write_image
+    from deepvis.render.tiling import tile_activation, upscale
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
@@ -249,9 +249,9 @@ def _save_npy(path, array):
 def cmd_filters(args):
     import numpy as np
 
-    from deepvis.colormaps import apply_colormap
-    from deepvis.images import write_image
-    from deepvis.tiling import filter_sheet, upscale
+    from deepvis.render.colormaps import apply_colormap
+    from deepvis.io.images import write_image
+    from deepvis.render.tiling import filter_sheet, upscale
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
@@ -286,12 +286,12 @@ def cmd_filters(args):
 def cmd_saliency(args):
     import numpy as np
 
-    from deepvis.images import write_image
+    from deepvis.io.images import write_image
     from dataclasses import replace
 
-    from deepvis.saliency import METHODS, attribute, parse_region, parse_target, top_class
-    from deepvis.saliency_render import render_saliency
-    from deepvis.tiling import upscale
+    from deepvis.attribution.saliency import METHODS, attribute, parse_region, parse_target, top_class
+    from deepvis.attribution.render import render_saliency
+    from deepvis.render.tiling import upscale
 
     if args.method not in METHODS:
         raise DeepvisError(f"unknown method {args.method!r}: expected one of {', '.join(METHODS)}")
@@ -340,11 +340,11 @@ def cmd_saliency(args):
 
 
 def cmd_embed(args):
-    from deepvis.datasets import open_dataset
-    from deepvis.embedding import check_tsne_settings, knn_accuracy, project, trustworthiness
-    from deepvis.embedding_render import render_map, write_csv
-    from deepvis.features import extract_features
-    from deepvis.images import write_image
+    from deepvis.io.datasets import open_dataset
+    from deepvis.embed.projection import check_tsne_settings, knn_accuracy, project, trustworthiness
+    from deepvis.embed.render import render_map, write_csv
+    from deepvis.embed.features import extract_features
+    from deepvis.io.images import write_image
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
@@ -388,8 +388,8 @@ def _maybe(value, digits=3) -> str:
 
 
 def cmd_dream(args):
-    from deepvis.dream import Dreamer, DreamSettings
-    from deepvis.images import write_image
+    from deepvis.optimize.dream import Dreamer, DreamSettings
+    from deepvis.io.images import write_image
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
@@ -418,9 +418,9 @@ def cmd_dream(args):
 
 
 def cmd_visualize_unit(args):
-    from deepvis.images import write_image
-    from deepvis.tiling import upscale
-    from deepvis.unitviz import UnitVisualizer, VizSettings
+    from deepvis.io.images import write_image
+    from deepvis.render.tiling import upscale
+    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
@@ -446,10 +446,10 @@ def cmd_visualize_unit(args):
 def _visualize_layer(model, viz, settings, outputs, args):
     import numpy as np
 
-    from deepvis.features import model_fingerprint
-    from deepvis.images import write_image
-    from deepvis.tiling import picture_grid
-    from deepvis.unitviz import visualize_layer
+    from deepvis.embed.features import model_fingerprint
+    from deepvis.io.images import write_image
+    from deepvis.render.tiling import picture_grid
+    from deepvis.optimize.unitviz import visualize_layer
 
     def progress(done, total):
         print(f"\r{done}/{total} units", end="", file=sys.stderr, flush=True)
@@ -477,10 +477,10 @@ def _unit_or_all(text: str):
 def cmd_segment3d(args):
     import numpy as np
 
-    from deepvis import parts3d
-    from deepvis.images import write_image
-    from deepvis.render3d import legend_for, part_colors, render_points
-    from deepvis.segment3d import load_point_model, segment_file
+    from deepvis.shapes3d import parts as parts3d
+    from deepvis.io.images import write_image
+    from deepvis.shapes3d.render import legend_for, part_colors, render_points
+    from deepvis.shapes3d.segment import load_point_model, segment_file
 
     if args.category is not None:
         parts3d.category_index(args.category)  # a wrong name fails before any file is read
@@ -516,10 +516,10 @@ def cmd_segment3d(args):
 def cmd_profile_units(args):
     import numpy as np
 
-    from deepvis.datasets import open_dataset
-    from deepvis.images import write_image
-    from deepvis.profiles import profile_sheet, profile_units
-    from deepvis.tiling import upscale
+    from deepvis.io.datasets import open_dataset
+    from deepvis.io.images import write_image
+    from deepvis.optimize.profiles import profile_sheet, profile_units
+    from deepvis.render.tiling import upscale
 
     outputs = Outputs()
     out = outputs.add(args.out, FOLDER)
@@ -564,10 +564,10 @@ def cmd_interpolate(args):
     import numpy as np
     import torch
 
-    from deepvis.generators import load_generator
-    from deepvis.images import write_gif, write_image
-    from deepvis.latent import corner_grid, path, principal_directions, random_walk
-    from deepvis.tiling import picture_grid, upscale
+    from deepvis.generative.generators import load_generator
+    from deepvis.io.images import write_gif, write_image
+    from deepvis.generative.latent import corner_grid, path, principal_directions, random_walk
+    from deepvis.render.tiling import picture_grid, upscale
 
     if len(args.seeds) < 2:
         raise DeepvisError("--seeds needs at least two seeds (A B [C ...])")
@@ -628,7 +628,7 @@ def cmd_interpolate(args):
 
 def cmd_gui(args):
     try:
-        from deepvis.widgets.app import run_gui
+        from deepvis.widgets.window.app import run_gui
     except ImportError as exc:
         raise DeepvisError(f"the GUI needs PySide6 and pyqtgraph ({exc})") from None
     if args.screenshot:
@@ -645,18 +645,18 @@ def cmd_gui(args):
 
 
 def cmd_bench(args):
-    from deepvis.bench import BENCHMARKS
+    from deepvis.bench.engine import BENCHMARKS
 
     if args.name == "gui-live":
         # Needs Qt, so it lives with the views; the CLI only dispatches to it.
-        from deepvis.widgets.bench_gui import bench_gui_live
+        from deepvis.widgets.bench.gui_live import bench_gui_live
 
         result = bench_gui_live(args.model, args.input, seconds=args.seconds or 10.0, weights=args.weights,
                                 model_options=_model_options(args), saliency=args.saliency)
         print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
         return
     if args.name == "soak":
-        from deepvis.widgets.bench_soak import bench_soak
+        from deepvis.widgets.bench.soak import bench_soak
 
         methods = args.saliency.split(",") if args.saliency else None
         result = bench_soak(args.model, args.input, seconds=args.seconds or 480.0, weights=args.weights,
@@ -664,7 +664,7 @@ def cmd_bench(args):
         print(json.dumps(result) if args.json else "\n".join(f"{k:>30}  {v}" for k, v in result.items()))
         return
     if args.name == "render3d":
-        from deepvis.widgets.bench_render3d import bench_render3d
+        from deepvis.widgets.bench.render3d import bench_render3d
 
         result = bench_render3d(points=args.frames or 1_000_000)
         print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
@@ -690,8 +690,8 @@ def cmd_bench(args):
 # --- parser -------------------------------------------------------------------------------
 
 def build_parser():
-    from deepvis.colormaps import COLORMAPS
-    from deepvis.tiling import NORMALIZATIONS
+    from deepvis.render.colormaps import COLORMAPS
+    from deepvis.render.tiling import NORMALIZATIONS
 
     parser = _Parser(prog="deepvis", description="Look inside PyTorch networks while they run.")
     parser.add_argument("--version", action="version", version=f"deepvis {__version__}")
@@ -930,7 +930,7 @@ def _run(argv) -> int:
     needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream",
                    "visualize-unit", "profile-units")
     if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
-        from deepvis.zoo import DEFAULT_MODEL
+        from deepvis.core.zoo import DEFAULT_MODEL
         args.model = DEFAULT_MODEL
     try:
         if getattr(args, "on_compute_thread", True):

@@ -19,7 +19,7 @@ def read_checkpoint(path) -> tuple[dict, dict]:
 def load_part_segmenter(cls, path, recipe: str):
     """A committed 3-D part segmenter (PointNet, the voxel net) on the CPU in eval mode; refused
     when the shapes' part list changed since it was trained."""
-    from deepvis import parts3d
+    from deepvis.shapes3d import parts as parts3d
     from deepvis.errors import DeepvisError
 
     state, meta = read_checkpoint(path)

@@ -29,7 +29,7 @@ def weights_path() -> pathlib.Path:
 
 
 def build_generator(nz: int = NZ, width: int = 256) -> nn.Module:
-    from deepvis.generators import _DCGAN
+    from deepvis.generative.generators import _DCGAN
 
     return _DCGAN(nn.Sequential(
         nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True),  # 4x4

@@ -7,15 +7,15 @@ that sees every point's local features beside the global one. Widths are reduced
 (64-64 | 64-128-256 global instead of 64-128-128 | 512-2048) so the weights stay near 2 MB.
 
 Input is (B, 3, N) float points normalized to the unit sphere with y up
-(``deepvis.parts3d.normalize_unit_sphere``); N is free. Output is (B, parts, N) logits over
-every part of every category in ``deepvis.parts3d.PART_NAMES``. Unlike the paper there is no
+(``deepvis.shapes3d.parts.normalize_unit_sphere``); N is free. Output is (B, parts, N) logits over
+every part of every category in ``deepvis.shapes3d.parts.PART_NAMES``. Unlike the paper there is no
 one-hot category input, so clouds of unknown category work too: ``segment`` restricts each
 shape to one category's parts, the given one or the one its points vote for.
 
 ``critical_points`` returns, per global feature channel, the index of the point that wins
 the max pool: the points that decide the global shape descriptor.
 
-Trained on procedural shapes from ``deepvis.parts3d`` (no download), fresh ones every epoch,
+Trained on procedural shapes from ``deepvis.shapes3d.parts`` (no download), fresh ones every epoch,
 1,024 points each; the defaults (40 epochs of 100 shapes per category) take 8-10 minutes on
 one CPU core. Retrain and overwrite the committed weights with::
 
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepvis import parts3d
+from deepvis.shapes3d import parts as parts3d
 from deepvis.errors import DeepvisError
 from deepvis.models import WEIGHTS_DIR, load_part_segmenter, read_checkpoint
 

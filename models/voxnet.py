@@ -5,12 +5,12 @@ VoxNet-style dense 3-D convolutions in a two-level encoder-decoder (a tiny 3-D U
 chair leg and a table leg look the same locally, and only the whole shape tells them apart.
 
 Input is (B, 1, R, R, R) float occupancy (1 = a surface point falls in the voxel), indexed
-[x, y, z] with y up, as made by ``deepvis.parts3d.voxelize`` from a cloud in the unit
+[x, y, z] with y up, as made by ``deepvis.shapes3d.parts.voxelize`` from a cloud in the unit
 sphere; R must be a multiple of 4 (32 for the committed weights). Output is
-(B, parts, R, R, R) logits over ``deepvis.parts3d.PART_NAMES``; only occupied voxels mean
+(B, parts, R, R, R) logits over ``deepvis.shapes3d.parts.PART_NAMES``; only occupied voxels mean
 anything, and ``segment`` marks the rest ``parts3d.BACKGROUND``.
 
-Trained on voxelized procedural shapes from ``deepvis.parts3d`` (no download), fresh ones
+Trained on voxelized procedural shapes from ``deepvis.shapes3d.parts`` (no download), fresh ones
 every epoch, at 32^3 in batches of 8; the defaults (20 epochs of 50 shapes per category)
 take about 7.5 minutes on one CPU core. Retrain and overwrite the committed weights with::
 
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepvis import parts3d
+from deepvis.shapes3d import parts as parts3d
 from deepvis.errors import DeepvisError
 from deepvis.models import WEIGHTS_DIR, load_part_segmenter, read_checkpoint
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepvis.images import read_image
+from deepvis.io.images import read_image
 from deepvis.resources import sample_image
 
 
@@ -15,14 +15,14 @@ def cat_image() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def lite0():
-    from deepvis.loading import load_model
+    from deepvis.core.loading import load_model
 
     return load_model("efficientnet_lite0", device="cpu")
 
 
 @pytest.fixture(scope="session")
 def digits():
-    from deepvis.loading import load_model
+    from deepvis.core.loading import load_model
 
     return load_model("digits_cnn", device="cpu")
 
@@ -30,8 +30,8 @@ def digits():
 @pytest.fixture
 def run():
     """Start live pipelines; on teardown they are stopped and must leave no compute step behind."""
-    from deepvis.computethread import compute_thread
-    from deepvis.pipeline import LivePipeline
+    from deepvis.live.computethread import compute_thread
+    from deepvis.live.pipeline import LivePipeline
 
     pipelines = []
 
@@ -49,7 +49,7 @@ def run():
 @pytest.fixture
 def resnet18_random():
     """torchvision's ResNet-18 with seeded random weights, at a small input size."""
-    from deepvis.loading import load_model
+    from deepvis.core.loading import load_model
 
     torch.manual_seed(0)
     return load_model("resnet18", "none", device="cpu", input_size=(64, 64))

@@ -42,7 +42,7 @@ def engine_modules() -> list[str]:
 
 def test_engine_imports_and_runs_without_qt():
     modules = engine_modules()
-    assert {"deepvis.loading", "deepvis.pipeline", "deepvis.probe", "deepvis.cli"} <= set(modules)
+    assert {"deepvis.core.loading", "deepvis.live.pipeline", "deepvis.core.probe", "deepvis.cli"} <= set(modules)
     proc = subprocess.run([sys.executable, "-c", SCRIPT, *modules], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ENGINE-OK" in proc.stdout

@@ -99,9 +99,9 @@ def _labelled_samples():
     """Part-labelled clouds in the ShapeNet part benchmark's form: .pts (x y z) + .seg.
 
     As in ShapeNet part, .seg labels are 1-based and local to the category (chair: 1 seat,
-    2 back, 3 leg), not deepvis.parts3d's global 0-based part ids.
+    2 back, 3 leg), not deepvis.shapes3d.parts's global 0-based part ids.
     """
-    from deepvis import parts3d
+    from deepvis.shapes3d import parts as parts3d
 
     for category in ("chair", "airplane"):
         points, labels = parts3d.make_shape(category, np.random.default_rng(0), points=2048)

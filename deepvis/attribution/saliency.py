@@ -1,0 +1,341 @@
+"""Gradient saliency and attribution maps on Captum (work in progress for the saliency issue).
+
+Captum implements the methods; this module is the glue: what is being explained (a class, a
+unit of any layer, a class channel of a segmentation output), which layer Grad-CAM uses, and
+making guided backprop and deconvolution see every rectifier. Captum overrides the backward
+pass only of ``nn.ReLU`` modules, so a ReLU6 network (EfficientNet-Lite, MobileNet) would
+silently get the plain gradient; here each ReLU6 is swapped for ``ReLU`` followed by a clamp
+for the duration of the call, and in-place ReLUs for out-of-place ones (Captum's backward
+hooks cannot wrap in-place ops). Modules are always restored.
+"""
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepvis.errors import Cancelled, DeepvisError
+from deepvis.core.predictions import main_output, output_kind
+from deepvis.core.probe import Probe
+
+METHODS = ("gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam")
+LIGHT_METHODS = ("gradient", "deconv", "guided", "gradcam")  # one forward and one backward pass per map
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is explained.
+
+    ``class``: output channel ``index``; ``unit``: channel ``index`` of ``layer``; ``top``: the
+    highest-scoring class, chosen during the forward pass (live views follow the prediction).
+    ``region`` = (x0, y0, x1, y1) in fractions of the width and height restricts a dense
+    target (a segmentation class channel, a convolution unit) to those pixels before summing.
+    """
+
+    kind: str
+    index: int = 0
+    layer: str | None = None
+    region: tuple[float, float, float, float] | None = None
+
+    def describe(self, labels=None) -> str:
+        where = "" if self.region is None else " in ({:.2f}, {:.2f})-({:.2f}, {:.2f})".format(*self.region)
+        if self.kind == "top":
+            return "the top prediction" + where
+        if self.kind == "unit":
+            return f"unit {self.index} of {self.layer}{where}"
+        label = labels[self.index] if labels and 0 <= self.index < len(labels) else f"class {self.index}"
+        return f"{label} ({self.index}){where}"
+
+
+def parse_region(text: str | None) -> tuple[float, float, float, float] | None:
+    """``X0,Y0,X1,Y1`` as fractions of the width and height (0..1), x0 < x1 and y0 < y1."""
+    if text is None or text == "":
+        return None
+    from deepvis.core.inputspec import parse_floats
+
+    values = parse_floats(text, "region")
+    if len(values) != 4 or not (0 <= values[0] < values[2] <= 1 and 0 <= values[1] < values[3] <= 1):
+        raise DeepvisError(f"bad region {text!r}: expected X0,Y0,X1,Y1 fractions with 0 <= x0 < x1 <= 1 "
+                           f"and 0 <= y0 < y1 <= 1")
+    return values
+
+
+def parse_target(text: str | None, labels=None, probe: Probe | None = None) -> Target | None:
+    """``None`` (the top prediction), a class index, a label name, or ``LAYER:INDEX``."""
+    if text is None or text == "":
+        return None
+    if ":" in text and probe is not None:
+        layer, _, index = text.rpartition(":")
+        if layer in probe:
+            try:
+                unit = int(index)
+            except ValueError:
+                raise DeepvisError(f"bad unit target {text!r}: expected LAYER:INDEX") from None
+            channels = probe.layer(layer).channels
+            if not 0 <= unit < channels:
+                raise DeepvisError(f"{layer} has {channels} units; {unit} is out of range")
+            return Target("unit", unit, layer)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if labels and not 0 <= index < len(labels):
+            raise DeepvisError(f"class {index} is out of range: the model has {len(labels)} classes")
+        return Target("class", index)
+    if labels:
+        lowered = [label.lower() for label in labels]
+        if text.lower() in lowered:
+            return Target("class", lowered.index(text.lower()))
+        import difflib
+
+        close = difflib.get_close_matches(text.lower(), lowered, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise DeepvisError(f"no class named {text!r}{hint}")
+    raise DeepvisError(f"bad target {text!r}: expected a class index, a label or LAYER:INDEX")
+
+
+class Objective(nn.Module):
+    """The model reduced to one number per sample: the score Captum differentiates.
+
+    ``observe(name, tensor)``, called inside the hooks for ``observe_names``, lets the live
+    pipeline tile its grid from the very forward pass that is differentiated; ``output`` keeps
+    the model's last output and ``chosen`` the class a ``top`` target picked. ``on_call`` runs
+    before each forward pass (Captum makes one per internal batch): progress and cancelling.
+    """
+
+    def __init__(self, model: nn.Module, probe: Probe, target: Target, observe=None, observe_names=(),
+                 on_call=None):
+        super().__init__()
+        self.model, self.probe, self.target = model, probe, target
+        self.observe, self.observe_names = observe, tuple(observe_names)
+        self.on_call = on_call
+        self.observed: dict = {}
+        self.output = None
+        self.chosen: int | None = None
+        self.calls = 0
+
+    def forward(self, x):
+        if self.on_call is not None:
+            self.on_call(self.calls)
+        self.calls += 1
+        target = self.target
+        unit_layer = target.layer if target.kind == "unit" else None
+        names = [*self.observe_names, *([unit_layer] if unit_layer else [])]
+        if names:
+            def transform(name, tensor):
+                if name in self.observe_names and self.observe is not None:
+                    self.observed[name] = self.observe(name, tensor)
+                return tensor if name == unit_layer else None
+
+            out, acts = self.probe.capture(x, names, transform=transform)
+        else:
+            out = self.model(x)
+        # Detached: an output holding its autograd graph would close a reference cycle through
+        # the graph's C++ side (Captum's ReLU hooks -> the explainer -> this module -> the
+        # graph), which Python's collector cannot see: guided/deconv then kept ~20 MB a call.
+        self.output = _detached(out)
+        if unit_layer:
+            score = acts[unit_layer][:, target.index]
+        else:
+            scores = main_output(out)
+            if target.kind == "top":
+                per_class = scores if scores.ndim == 2 else scores.flatten(2).sum(2)
+                chosen = per_class.detach().argmax(1)
+                self.chosen = int(chosen[0])
+                score = scores[torch.arange(scores.shape[0]), chosen]
+            else:
+                if not 0 <= target.index < scores.shape[1]:
+                    raise DeepvisError(f"class {target.index} is out of range: the output has {scores.shape[1]}")
+                score = scores[:, target.index]
+        if target.region is not None:
+            score = _crop(score, target.region)
+        # Dense targets (a segmentation class channel, a conv unit): summed over their pixels.
+        return score.reshape(score.shape[0], -1).sum(1)
+
+
+def _detached(value):
+    if torch.is_tensor(value):
+        return value.detach()
+    if isinstance(value, dict):
+        return type(value)((k, _detached(v)) for k, v in value.items())
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(_detached(v) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_detached(v) for v in value)
+    return value
+
+
+def _crop(score: torch.Tensor, region) -> torch.Tensor:
+    if score.ndim < 3:
+        raise DeepvisError("a region needs a target with pixels (a segmentation class or a convolution unit)")
+    h, w = score.shape[-2:]
+    x0, y0, x1, y1 = region
+    r0, c0 = min(int(y0 * h), h - 1), min(int(x0 * w), w - 1)
+    r1, c1 = max(r0 + 1, int(np.ceil(y1 * h))), max(c0 + 1, int(np.ceil(x1 * w)))
+    return score[..., r0:r1, c0:c1]
+
+
+class _AtMost6(nn.Module):
+    def forward(self, x):
+        # min(x, 6) passes the gradient at 0 too; Hardtanh(0, 6) would not, and would gate
+        # deconvolution's gradient at the ReLU's zeros, making it equal to guided backprop.
+        return torch.clamp(x, max=6.0)
+
+
+class _ReLU6AsReLU(nn.Sequential):
+    """ReLU6 as ReLU then a clamp, so Captum's ReLU hooks can guide it."""
+
+    def __init__(self):
+        super().__init__(nn.ReLU(), _AtMost6())
+
+
+@contextlib.contextmanager
+def rectifiers_as_relu_modules(model: nn.Module):
+    """Temporarily make every rectifier an out-of-place ``nn.ReLU`` module (see module doc)."""
+    swapped = []
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.ReLU6):
+            replacement = _ReLU6AsReLU()
+        elif isinstance(module, nn.ReLU) and module.inplace:
+            replacement = nn.ReLU()
+        else:
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, replacement)
+        swapped.append((parent, attr, module))
+    try:
+        yield len(swapped) + sum(isinstance(m, nn.ReLU) for m in model.modules())
+    finally:
+        for parent, attr, module in reversed(swapped):
+            setattr(parent, attr, module)
+
+
+def default_gradcam_layer(probe: Probe) -> str:
+    """The last convolution that runs once per forward (Grad-CAM's hooks need one call)."""
+    repeated = {layer.path for layer in probe.layers if layer.call > 0}
+    convs = [layer for layer in probe.conv_layers() if layer.path not in repeated and not layer.keys]
+    if not convs:
+        raise DeepvisError("Grad-CAM needs a convolution layer; this model has none the probe can reach")
+    # A segmentation head's last convolution makes the class scores themselves, and Grad-CAM on
+    # it is just the score map; the features before it are what Grad-CAM is about.
+    outputs = {layer.channels for layer in probe.layers if not layer.path}
+    features = [layer for layer in convs if layer.channels not in outputs and layer.shape[1] * layer.shape[2] > 1]
+    return (features or convs)[-1].name
+
+
+def passes(method: str, samples: int = 16, steps: int = 32, batch: int = 8) -> int:
+    """Forward+backward passes one map takes: what progress counts."""
+    if method == "integrated-gradients":
+        return -(-steps // max(1, batch))
+    if method == "smoothgrad":
+        return -(-samples // max(1, batch))
+    return 1
+
+
+def check_method(module: nn.Module, probe: Probe, method: str, layer: str | None = None) -> str | None:
+    """Raise a DeepvisError for a combination that cannot work; Grad-CAM's layer otherwise."""
+    if method not in METHODS:
+        raise DeepvisError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if isinstance(module, torch.jit.ScriptModule):
+        raise DeepvisError("attribution needs the model's Python modules; TorchScript archives cannot be "
+                           "differentiated layer by layer here (load the architecture with --weights)")
+    if method in ("guided", "deconv") and not any(isinstance(m, (nn.ReLU, nn.ReLU6)) for m in module.modules()):
+        raise DeepvisError(f"{method} needs rectifiers as modules (nn.ReLU/ReLU6); this model applies them "
+                           f"functionally, so its map would be the plain gradient")
+    if method != "gradcam":
+        return None
+    name = layer or default_gradcam_layer(probe)
+    info = probe.layer(name)
+    if not info.spatial:
+        raise DeepvisError(f"Grad-CAM needs a spatial layer; {name} outputs {tuple(info.shape)}")
+    if info.keys or not info.path:
+        raise DeepvisError(f"Grad-CAM needs a module's own output; {name} is part of a larger output")
+    calls = sum(1 for other in probe.layers if other.path == info.path)
+    if calls > 1:
+        raise DeepvisError(f"Grad-CAM needs a layer that runs once per forward pass; {info.path} runs {calls} times")
+    return name
+
+
+def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer: str | None = None,
+               samples: int = 16, steps: int = 32, noise: float = 0.15, batch: int = 8) -> torch.Tensor:
+    """Captum's ``method`` on ``objective`` at ``x`` (one sample): the (H, W) map, detached.
+
+    Call :func:`check_method` first; it also picks ``gradcam_layer``.
+    """
+    from captum.attr import (Deconvolution, GuidedBackprop, IntegratedGradients, LayerAttribution,
+                             LayerGradCam, NoiseTunnel, Saliency)
+
+    module = objective.model
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        if method == "gradient":
+            attr = Saliency(objective).attribute(x, abs=False)
+        elif method in ("guided", "deconv"):
+            with rectifiers_as_relu_modules(module), warnings.catch_warnings():
+                # Captum warns on every call that it hooks ReLUs: that is the point, and live
+                # views call it every frame.
+                warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+                explainer = GuidedBackprop(objective) if method == "guided" else Deconvolution(objective)
+                attr = explainer.attribute(x)
+        elif method == "integrated-gradients":
+            attr = IntegratedGradients(objective).attribute(x, baselines=torch.zeros_like(x), n_steps=steps,
+                                                            internal_batch_size=batch)
+        elif method == "smoothgrad":
+            scale = noise * float(x.detach().max() - x.detach().min())
+            attr = NoiseTunnel(Saliency(objective)).attribute(x, nt_type="smoothgrad", nt_samples=samples,
+                                                              nt_samples_batch_size=batch, stdevs=scale,
+                                                              abs=False)
+        else:
+            path = objective.probe.layer(gradcam_layer).path
+            # ReLU on the coarse map, then upsampling: Grad-CAM as published.
+            try:
+                cam = LayerGradCam(objective, module.get_submodule(path)).attribute(x, relu_attributions=True)
+            except RuntimeError as exc:
+                if "not have been used in the graph" not in str(exc):
+                    raise
+                # The score is computed before the data reach Grad-CAM's layer (a unit of an
+                # earlier layer): nothing flows back to it.
+                raise DeepvisError(f"Grad-CAM's layer {gradcam_layer} does not lead to the target; pick a layer "
+                                   f"before it with --layer") from None
+            cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
+            return cam[0, 0].detach().float()
+    return attr[0].sum(0).detach().float()
+
+
+def attribute(module: nn.Module, probe: Probe, x: torch.Tensor, method: str, target: Target,
+              layer: str | None = None, samples: int = 16, steps: int = 32, noise: float = 0.15,
+              batch: int = 8, progress=None, cancel=None, between=None) -> np.ndarray:
+    """The attribution map of ``method`` for ``target`` at input resolution, float32 (H, W).
+
+    Signed for the gradient family (summed over colour channels), non-negative for Grad-CAM.
+    ``progress(fraction)`` is told before each pass, ``cancel`` (a ``threading.Event``) stops
+    the work between passes with :class:`~deepvis.errors.Cancelled`, and ``between()`` runs
+    between passes (the GUI lets the live view take a frame there).
+    """
+    gradcam_layer = check_method(module, probe, method, layer)
+    total = passes(method, samples, steps, batch)
+
+    def on_call(done):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        if done and between is not None:
+            between()
+        if progress is not None:
+            progress(min(1.0, done / total))
+
+    objective = Objective(module, probe, target, on_call=on_call)
+    saliency = run_method(objective, x, method, gradcam_layer, samples, steps, noise, batch)
+    if progress is not None:
+        progress(1.0)
+    return np.ascontiguousarray(saliency.cpu().numpy())
+
+
+def top_class(module: nn.Module, x: torch.Tensor) -> Target:
+    with torch.inference_mode():
+        out = main_output(module(x))
+    if output_kind(out) == "other":
+        raise DeepvisError("this model's output has no classes: give a unit target LAYER:INDEX")
+    scores = out[0] if out.ndim == 2 else out[0].flatten(1).sum(1)
+    return Target("class", int(scores.argmax()))

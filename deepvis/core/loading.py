@@ -1,0 +1,229 @@
+"""Turning a model source (zoo name, file, or ``package.module:callable``) into a ready model.
+
+The result, ``LoadedModel``, is everything the views need to know about a network: the
+module in eval mode on its device, its input spec, its labels and the kind of output it
+produces. Assumptions made on the way (an input size nobody stated) are kept in ``notes``
+so ``deepvis info`` and the GUI can show them.
+"""
+
+import difflib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from deepvis.core.checkpoint import (align_keys, check_file, extract_state_dict, is_torchscript, load_checkpoint,
+                                load_weights_into, weight_mismatch)
+from deepvis.core.device import resolve_device
+from deepvis.errors import DeepvisError
+from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor
+from deepvis.core.labels import read_labels
+from deepvis.core.predictions import main_output, output_kind
+from deepvis.core.zoo import DEFAULT_MODEL, ZooEntry, get_entry, zoo
+
+DEFAULT_SIZE = (224, 224)
+
+
+@dataclass
+class LoadedModel:
+    module: nn.Module
+    spec: InputSpec
+    labels: list[str] | None
+    name: str
+    device: torch.device
+    scripted: bool = False
+    weights: str = "built-in"
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def preprocessor(self) -> Preprocessor:
+        return Preprocessor(self.spec)
+
+    def input_tensor(self, frame) -> torch.Tensor:
+        return self.preprocessor.tensor(frame, self.device)
+
+    def example_input(self) -> torch.Tensor:
+        return torch.zeros((1, *self.spec.shape), device=self.device)
+
+    @cached_property
+    def task(self) -> str:
+        """classification, segmentation or other, from one dry run."""
+        with torch.inference_mode():
+            return output_kind(main_output(self.module(self.example_input())))
+
+
+def load_model(source: str | None = None, weights: str | None = None, *, device: str = "auto",
+               trust_pickle: bool = False, input_size=None, channels=None, mean=None, std=None,
+               labels: str | None = None, fit: str | None = None) -> LoadedModel:
+    """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation)."""
+    source = source or DEFAULT_MODEL
+    notes: list[str] = []
+    entry = get_entry(source)
+    if entry is not None:
+        module, class_labels, weights_text = _from_zoo(entry, weights, trust_pickle)
+        spec, name, scripted = entry.spec, entry.name, False
+    else:
+        module, scripted = _from_source(source, trust_pickle)
+        name = Path(source).name if Path(source).exists() else source
+        class_labels, weights_text = None, "from the model file" if Path(source).exists() else "as built"
+        if weights and weights.lower() != "none":
+            _load_file_into(module, weights, trust_pickle)
+            weights_text = str(weights)
+        spec = _infer_spec(module, notes, size_given=input_size is not None,
+                           norm_given=mean is not None and std is not None)
+    spec = spec.with_overrides(size=input_size, channels=channels, mean=mean, std=std, fit=fit)
+    takes = first_conv_channels(module) if channels is not None else None
+    if takes is not None and takes != channels:
+        # A model may convert its input before its first convolution, so only a dry run can
+        # tell; the usual outcome is a channel mismatch that would fail every frame.
+        try:
+            with torch.inference_mode():
+                module(torch.zeros(1, *spec.shape))
+        except RuntimeError:
+            raise DeepvisError(f"--channels {channels} does not fit this model: its first convolution takes "
+                               f"{takes} channels") from None
+    if labels:
+        class_labels = read_labels(labels)
+    dev = resolve_device(device)
+    try:
+        module = module.eval().to(dev)
+    except RuntimeError as exc:
+        raise DeepvisError(f"cannot move the model to {dev}: {str(exc).splitlines()[0]}") from None
+    return LoadedModel(module=module, spec=spec, labels=class_labels, name=name, device=dev,
+                       scripted=scripted, weights=weights_text, notes=notes)
+
+
+def _from_zoo(entry: ZooEntry, weights, trust_pickle):
+    labels = entry.labels()
+    if weights is not None and str(weights).lower() == "none":
+        return entry.build(), labels, "none (random initialisation)"
+    path = Path(weights) if weights else entry.weights_file()
+    state = extract_state_dict(load_checkpoint(path, trust_pickle), path)
+    module = entry.build()
+    classes = _head_classes(module, state)
+    if classes is not None:
+        # A fine-tuned copy of a zoo architecture with its own head: rebuild for its class count,
+        # unless the rebuilt model does not fit either (then the difference is not in the head, and
+        # the error below should describe the checkpoint against the original architecture).
+        rebuilt = entry.build(num_classes=classes)
+        if not weight_mismatch(rebuilt.state_dict(), align_keys(state, rebuilt.state_dict().keys())):
+            module = rebuilt
+            if labels is not None and len(labels) != classes:
+                labels = None
+    load_weights_into(module, state, source=str(path))
+    return entry.after_load(module), labels, str(path)
+
+
+def _head_classes(module: nn.Module, state) -> int | None:
+    """The class count of a checkpoint whose only difference is the size of the output layer(s)."""
+    own = module.state_dict()
+    state = align_keys(state, own.keys())
+    if set(own) != set(state):
+        return None
+    counts = set()
+    for key, value in own.items():
+        theirs = state[key]
+        if tuple(theirs.shape) != tuple(value.shape):
+            if theirs.ndim != value.ndim or tuple(theirs.shape[1:]) != tuple(value.shape[1:]):
+                return None
+            counts.add(int(theirs.shape[0]))
+    return counts.pop() if len(counts) == 1 else None
+
+
+def _load_file_into(module: nn.Module, weights, trust_pickle):
+    state = extract_state_dict(load_checkpoint(weights, trust_pickle), weights)
+    load_weights_into(module, state, source=str(weights))
+
+
+def _from_source(source: str, trust_pickle: bool) -> tuple[nn.Module, bool]:
+    path = Path(source)
+    if path.exists():
+        check_file(path, "model file")
+        if is_torchscript(path):
+            try:
+                return torch.jit.load(str(path), map_location="cpu"), True
+            except Exception as exc:  # TorchScript raises many internal types for broken archives
+                raise DeepvisError(f"{path} is a broken TorchScript archive: {str(exc).strip().splitlines()[0]}") from None
+        obj = load_checkpoint(path, trust_pickle)
+        if isinstance(obj, nn.Module):
+            return obj, False
+        if isinstance(obj, dict):
+            for value in obj.values():
+                if isinstance(value, nn.Module):
+                    return value, False
+        extract_state_dict(obj, path)  # raises if it is not even weights
+        raise DeepvisError(f"{path} holds only weights (a state dict), not an architecture: pass the architecture "
+                           f"as --model ZOO_NAME or --model package.module:factory and this file as --weights")
+    if ":" in source and not source.startswith(":"):
+        return _from_factory(source), False
+    names = list(zoo())
+    close = difflib.get_close_matches(source.lower(), names, n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise DeepvisError(f"unknown model {source!r}: {hint}use a zoo name (deepvis models), a TorchScript or "
+                       f"checkpoint file, or package.module:callable")
+
+
+def _from_factory(source: str) -> nn.Module:
+    module_name, _, attr = source.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            file = Path(module_name)
+            if not file.is_file():
+                raise DeepvisError(f"{file} does not exist")
+            spec = importlib.util.spec_from_file_location(file.stem, file)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules.setdefault(file.stem, mod)
+            spec.loader.exec_module(mod)
+        else:
+            mod = importlib.import_module(module_name)
+    except DeepvisError:
+        raise
+    except ImportError as exc:
+        raise DeepvisError(f"cannot import {module_name}: {exc}") from None
+    except Exception as exc:
+        raise DeepvisError(f"importing {module_name} failed: {type(exc).__name__}: {exc}") from None
+    target = mod
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise DeepvisError(f"{module_name} has no attribute {attr!r}")
+    try:
+        model = target() if callable(target) and not isinstance(target, nn.Module) else target
+    except Exception as exc:
+        raise DeepvisError(f"calling {source} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise DeepvisError(f"{source} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def first_conv_channels(module: nn.Module) -> int | None:
+    """Input channels from the first convolution's weights (works for TorchScript modules too)."""
+    for _, param in module.named_parameters():
+        if param.ndim == 4:
+            return int(param.shape[1])
+    return None
+
+
+def _infer_spec(module: nn.Module, notes: list[str], size_given: bool, norm_given: bool) -> InputSpec:
+    channels = first_conv_channels(module)
+    if channels not in (1, 3):
+        notes.append("input channels not found from a first convolution; assumed 3" if channels is None else
+                     f"first convolution takes {channels} channels; frames are fed as 3 (override with --channels)")
+        channels = 3
+    if not size_given:
+        notes.append(f"input size not recorded in the model; assumed {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]} "
+                     f"(override with --input-size HxW)")
+    if channels == 3:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        if not norm_given:
+            notes.append("normalization not recorded; assumed ImageNet mean/std (override with --mean/--std)")
+    else:
+        mean, std = (0.0,), (1.0,)
+        if not norm_given:
+            notes.append("normalization not recorded; assumed pixels in [0, 1] (override with --mean/--std)")
+    return InputSpec(channels, *DEFAULT_SIZE, mean, std)

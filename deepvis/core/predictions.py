@@ -1,0 +1,93 @@
+"""Making sense of a model's output: classifier scores, dense (segmentation) maps, or anything else.
+
+Models return tensors, tuples or dicts (torchvision's segmentation nets return
+``{"out": ..., "aux": ...}``). ``main_output`` picks the tensor a user means by "the
+prediction", and ``summarize`` turns it into top-k rows for any of the three kinds.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from deepvis.errors import DeepvisError
+from deepvis.core.labels import label_of
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    score: float  # class probability; for dense outputs, the share of pixels given this class
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "label": self.label, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Summary:
+    kind: str  # "classification", "segmentation" or "other"
+    predictions: tuple[Prediction, ...]
+    text: str  # one line for status bars and non-classifier models
+
+
+def main_output(output) -> torch.Tensor:
+    """The tensor that is "the prediction": ``out`` of a dict, else its first tensor; a tuple's first."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping):
+        if "out" in output and isinstance(output["out"], torch.Tensor):
+            return output["out"]
+        values = list(output.values())
+    elif isinstance(output, (tuple, list)):
+        values = list(output)
+    else:
+        raise DeepvisError(f"the model returned a {type(output).__name__}, not tensors")
+    for value in values:
+        try:
+            return main_output(value)
+        except DeepvisError:
+            continue
+    raise DeepvisError("the model's output holds no tensor")
+
+
+def output_kind(tensor: torch.Tensor) -> str:
+    if tensor.ndim == 2 and tensor.shape[1] > 1:
+        return "classification"
+    if tensor.ndim == 4 and tensor.shape[1] > 1:
+        return "segmentation"
+    return "other"
+
+
+def probabilities(scores: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Softmax, unless the model already outputs probabilities (non-negative, summing to one)."""
+    scores = scores.detach().float()
+    sums = scores.sum(dim)
+    if scores.min() >= 0 and torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+        return scores
+    return torch.softmax(scores, dim)
+
+
+def summarize(output, labels: list[str] | None = None, k: int = 5) -> Summary:
+    """Top-k rows for the first sample of a batch."""
+    tensor = main_output(output).detach()
+    if not torch.isfinite(tensor).all():
+        raise DeepvisError("the model's output contains NaN or infinite values (check the weights and input)")
+    kind = output_kind(tensor)
+    if kind == "classification":
+        probs = probabilities(tensor[:1])[0]
+        values, indices = probs.topk(min(k, probs.numel()))
+        rows = tuple(Prediction(int(i), label_of(labels, int(i)), float(v)) for v, i in zip(values, indices))
+        return Summary(kind, rows, f"{rows[0].label} {rows[0].score:.0%}")
+    if kind == "segmentation":
+        classes = tensor[0].argmax(0)
+        counts = torch.bincount(classes.flatten(), minlength=tensor.shape[1]).float()
+        shares = counts / counts.sum()
+        values, indices = shares.topk(min(k, shares.numel()))
+        rows = tuple(Prediction(int(i), label_of(labels, int(i)), float(v)) for v, i in zip(values, indices) if v > 0)
+        text = ", ".join(f"{r.label} {r.score:.0%}" for r in rows[:3]) + " of pixels"
+        return Summary(kind, rows, text)
+    flat = tensor[0].float().flatten()
+    text = (f"output {tuple(tensor.shape[1:])}: min {flat.min():.3g}, mean {flat.mean():.3g}, "
+            f"max {flat.max():.3g}")
+    return Summary(kind, (), text)

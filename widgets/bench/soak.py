@@ -1,0 +1,129 @@
+"""``deepvis bench soak``: the live window run for minutes, its memory per saliency method.
+
+A leak of a few megabytes a frame, or a crash that needs minutes of frames to happen (a
+reference-counting bug in the Qt bindings aborted the window after 4-7 minutes), never shows
+in a ten-second benchmark. Here the window runs live on a looping clip while the saliency
+pane cycles through off and every method; the process's resident memory is sampled all the
+while, and each method's slope is fitted within its own stretches, after a first round that
+lets every method allocate what it keeps (Captum's modules, caches, allocator pools).
+"""
+
+import time
+
+import numpy as np
+
+from deepvis.bench.engine import default_bench_video
+from deepvis.live.computethread import compute_thread
+from deepvis.core.loading import load_model
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def within_slope(segments: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
+    """One slope fitted to several stretches at once, each with its own offset (MB per minute):
+    the jumps between stretches belong to the other methods, not to this one."""
+    t_parts, y_parts = [], []
+    for t, y in segments:
+        if len(t) >= 3:
+            t_parts.append(t - t.mean())
+            y_parts.append(y - y.mean())
+    if not t_parts:
+        return None
+    t, y = np.concatenate(t_parts), np.concatenate(y_parts)
+    denominator = float((t * t).sum())
+    return float((t * y).sum() / denominator) * 60.0 if denominator else None
+
+
+def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights=None, model_options=None,
+               methods=None, stretch_s: float = 20.0, sample_s: float = 1.0) -> dict:
+    from deepvis.widgets.window.app import check_display
+
+    check_display()
+    from deepvis.widgets.window import qtenv  # noqa: F401
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from deepvis.attribution.saliency import METHODS
+    from deepvis.widgets.window.app import collect_garbage_on_gui_thread
+    from deepvis.widgets.window.mainwindow import MainWindow
+    from deepvis.widgets.panes.saliencypane import OFF
+    from deepvis.widgets.window.theme import apply_dark_theme
+
+    methods = list(methods or (OFF, *METHODS))
+    options = dict(model_options or {})
+    input_spec = str(input_spec or default_bench_video())
+    app = QApplication.instance() or QApplication([])
+    apply_dark_theme(app)
+    collector = collect_garbage_on_gui_thread()  # noqa: F841
+    model = compute_thread().call(load_model, model_spec, weights, **options)
+    window = MainWindow(model=model_spec, weights=weights, input_spec=None, restore=False, persist=False,
+                        model_options=options)
+    window.session.open_input(input_spec, realtime=False)
+    window.resize(1440, 900)
+    window.show()
+
+    def pump(duration: float) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(int(duration * 1000), loop.quit)
+        loop.exec()
+
+    deadline = time.monotonic() + 300
+    while window.session.results_seen == 0 and time.monotonic() < deadline:
+        pump(0.1)
+    if window.session.results_seen == 0:
+        window.close()
+        raise RuntimeError("the window produced no result")
+
+    start = time.monotonic()
+    samples: list[tuple[str, int, float, float]] = []  # method, round, seconds, MB
+    frames = {m: 0 for m in methods}
+    warm_round_s = max(5.0, stretch_s / 2)
+    round_index = 0
+    while time.monotonic() - start < seconds:
+        for method in methods:
+            if time.monotonic() - start >= seconds:
+                break
+            window.saliency.method.setCurrentText(method)
+            seen = window.session.results_seen
+            stretch_end = time.monotonic() + (warm_round_s if round_index == 0 else stretch_s)
+            while time.monotonic() < stretch_end:
+                pump(sample_s)
+                samples.append((method, round_index, time.monotonic() - start, resident_mb()))
+            frames[method] += window.session.results_seen - seen
+        round_index += 1
+    window.close()
+    app.processEvents()
+
+    slopes = {}
+    for method in methods:
+        segments = []
+        for r in range(1, round_index + 1):
+            part = [(t, mb) for m, k, t, mb in samples if m == method and k == r]
+            if part:
+                segments.append((np.array([p[0] for p in part]), np.array([p[1] for p in part])))
+        slope = within_slope(segments)
+        slopes[method] = None if slope is None else round(slope, 2)
+    after_warmup = [(t, mb) for _, k, t, mb in samples if k >= 1]
+    overall = None
+    if len(after_warmup) >= 3:
+        t = np.array([p[0] for p in after_warmup])
+        overall = round(float(np.polyfit(t, np.array([p[1] for p in after_warmup]), 1)[0]) * 60.0, 2)
+    return {
+        "benchmark": "soak",
+        "model": model.name,
+        "input": input_spec,
+        "seconds": round(time.monotonic() - start, 1),
+        "rounds": round_index,
+        "frames": frames,
+        "rss_start_mb": round(samples[0][3], 1) if samples else None,
+        "rss_end_mb": round(samples[-1][3], 1) if samples else None,
+        "rss_peak_mb": round(max(s[3] for s in samples), 1) if samples else None,
+        "slope_mb_per_min": slopes,
+        "slope_after_warmup_mb_per_min": overall,
+    }

@@ -1,0 +1,1 @@
+"""The main window's side panes (input, layers, unit and its pictures, saliency, predictions), image panel."""

@@ -1,0 +1,38 @@
+"""The input: the raw frame as captured, and what the model sees after preprocessing."""
+
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from deepvis.widgets.panes.imagepanel import ImagePanel
+
+
+class InputPane(QWidget):
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.raw = ImagePanel("Input", placeholder="open an image, folder, video or camera", session=session)
+        self.seen = ImagePanel("What the model sees", session=session)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.raw, 3)
+        layout.addWidget(self.seen, 2)
+        session.frameReady.connect(self.on_frame)
+        session.resultReady.connect(self.on_result)
+        session.sourceChanged.connect(lambda name: self.raw.set_title(f"Input · {name}"))
+
+    def on_frame(self) -> None:
+        frame = self.session.frame
+        if frame is not None:
+            self.raw.set_rgb(frame.image)
+
+    def on_result(self) -> None:
+        result = self.session.result
+        if result is None:
+            return
+        frame = self.session.frame
+        if frame is None or frame.timestamp <= result.frame.timestamp:
+            self.raw.set_rgb(result.frame.image)  # frames of files and fast video come with results
+        spec = self.session.state.model.spec if self.session.state else None
+        if spec is not None:
+            self.seen.set_title(f"What the model sees · {spec.channels}x{spec.height}x{spec.width}")
+        self.seen.set_rgb(result.model_input)
+        self.seen.set_stale(self.session.stale(result))

@@ -1,0 +1,223 @@
+"""The back-prop pane: a saliency map of the live input for the top class, a chosen class or the
+selected unit, shown the toolbox's ways (raw, gray, norm, normblur) or over the input.
+
+Light methods are computed in the same forward pass as the activation grid; heavy ones
+(integrated gradients, SmoothGrad) run in chunks between live frames, with a progress bar and
+a cancel button, and the pane marks the map stale while it lags the frame.
+"""
+
+from dataclasses import replace
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QSizePolicy, QSlider, QVBoxLayout, QWidget)
+
+from deepvis.render.colormaps import COLORMAPS
+from deepvis.errors import DeepvisError
+from deepvis.live.pipeline import SaliencySettings
+from deepvis.attribution.saliency import METHODS, Target, parse_target
+from deepvis.attribution.render import MODES, render_saliency
+from deepvis.widgets.panes.imagepanel import ImagePanel
+
+OFF = "off"
+TARGETS = ("top prediction", "selected unit", "class")
+# Region picked on the map for dense targets (segmentation classes, conv units): this much of
+# the width and height around the click.
+REGION_SIZE = 0.25
+
+
+class SaliencyPane(QWidget):
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.labels: list[str] | None = None
+        self.region: tuple[float, float, float, float] | None = None
+        self.panel = ImagePanel("Saliency", session=session, placeholder="back-prop off: pick a method (b)")
+        self.method = QComboBox()
+        self.method.addItems([OFF, *METHODS])
+        self.method.setToolTip("back-prop method (b cycles)")
+        self.target = QComboBox()
+        self.target.addItems(TARGETS)
+        self.target.setToolTip("what the map explains; a click on a prediction bar picks that class")
+        self.class_edit = QLineEdit()
+        self.class_edit.setPlaceholderText("class name or index")
+        self.class_edit.setEnabled(False)
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.mode.setCurrentText("norm")
+        self.colormap = QComboBox()
+        self.colormap.addItems([c for c in COLORMAPS if c not in ("gray", "redgreen")])
+        self.colormap.setCurrentText("inferno")
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(0)
+        self.opacity.setMaximumWidth(80)
+        self.opacity.setToolTip("overlay on the input: 0 shows the map alone")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setMaximumHeight(12)
+        self.progress.setTextVisible(False)
+        self.cancel = QPushButton("cancel")
+        self.cancel.setMaximumHeight(20)
+        self.info = QLabel("")
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        for w in (self.progress, self.cancel):
+            w.hide()
+
+        row1 = QHBoxLayout()
+        row1.addWidget(self.method)
+        row1.addWidget(self.target)
+        row1.addWidget(self.class_edit, 1)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.mode)
+        row2.addWidget(self.colormap)
+        row2.addWidget(QLabel("overlay"))
+        row2.addWidget(self.opacity)
+        row2.addStretch(1)
+        row3 = QHBoxLayout()
+        row3.addWidget(self.progress, 1)
+        row3.addWidget(self.cancel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.panel, 1)
+        layout.addLayout(row1)
+        layout.addLayout(row2)
+        layout.addLayout(row3)
+        layout.addWidget(self.info)
+
+        self.method.currentTextChanged.connect(lambda _t: self.apply())
+        self.target.currentTextChanged.connect(self._target_mode_changed)
+        self.class_edit.editingFinished.connect(self.apply)
+        for combo in (self.mode, self.colormap):
+            combo.currentTextChanged.connect(lambda _t: self.redraw())
+        self.opacity.valueChanged.connect(lambda _v: self.redraw())
+        self.cancel.clicked.connect(session.cancel_saliency)
+        self.panel.clicked.connect(self._pick_region)
+        session.resultReady.connect(self.redraw)
+        session.unitChanged.connect(self._selection_changed)
+        session.layerChanged.connect(self._selection_changed)
+        session.modelChanged.connect(self._model_changed)
+        session.saliencyProgress.connect(self._progress)
+
+    # --- controls -----------------------------------------------------------------------
+
+    def cycle_method(self) -> None:
+        """The toolbox's b key: the next back-prop mode, wrapping through off."""
+        self.method.setCurrentIndex((self.method.currentIndex() + 1) % self.method.count())
+
+    def set_class(self, index: int) -> None:
+        """Explain ``index`` (a click on a prediction bar)."""
+        label = self.labels[index] if self.labels and 0 <= index < len(self.labels) else str(index)
+        self.class_edit.setText(label)
+        if self.target.currentText() != "class":
+            self.target.setCurrentText("class")  # applies
+        else:
+            self.apply()
+
+    def _target_mode_changed(self, mode: str) -> None:
+        self.class_edit.setEnabled(mode == "class")
+        self.region = None
+        self.apply()
+
+    def _selection_changed(self, *_):
+        if self.target.currentText() == "selected unit":
+            self.apply()
+
+    def _model_changed(self, state) -> None:
+        self.labels = state.model.labels
+        completer = QCompleter(self.labels or [], self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.class_edit.setCompleter(completer)
+        self.region = None
+        self.apply()
+
+    def _pick_region(self, x: float, y: float) -> None:
+        """On a dense target, a click explains only the pixels around it; a second click there clears it."""
+        result = self.session.result
+        if result is None or result.saliency is None:
+            return
+        h, w = result.saliency.map.shape
+        fx, fy = x / w, y / h
+        inside = self.region is not None and self.region[0] <= fx <= self.region[2] \
+            and self.region[1] <= fy <= self.region[3]
+        if inside:
+            self.region = None
+        else:
+            half = REGION_SIZE / 2
+            self.region = (max(0.0, fx - half), max(0.0, fy - half), min(1.0, fx + half), min(1.0, fy + half))
+        if not self.apply():
+            self.region = None
+            self.apply()
+
+    def settings(self) -> SaliencySettings | None:
+        """What the controls ask for; raises DeepvisError for a target that does not parse."""
+        method = self.method.currentText()
+        if method == OFF:
+            return None
+        mode, state, session = self.target.currentText(), self.session.state, self.session
+        target = None
+        if mode == "selected unit" and session.layer is not None:
+            target = Target("unit", session.unit, session.layer)
+        elif mode == "class":
+            text = self.class_edit.text().strip()
+            target = parse_target(text, self.labels, state.probe if state else None) if text else None
+        if self.region is not None:
+            target = replace(target or Target("top"), region=self.region)
+        return SaliencySettings(method, target)
+
+    def apply(self) -> bool:
+        try:
+            wanted = self.settings()
+        except DeepvisError as exc:
+            self.session.message.emit(str(exc))
+            return False
+        if wanted is None:
+            self.panel.clear("back-prop off: pick a method (b)")
+            self.info.setText("")
+            self._progress(-1.0)
+        ok = self.session.update_settings(saliency=wanted)
+        if not ok and wanted is not None:
+            self.panel.clear("this method does not work here: see the message below")
+        self.redraw()
+        return ok
+
+    def _progress(self, fraction: float) -> None:
+        running = 0.0 <= fraction < 1.0
+        self.progress.setVisible(running)
+        self.cancel.setVisible(running)
+        if running:
+            self.progress.setValue(int(fraction * 100))
+
+    # --- drawing ------------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        result, wanted = self.session.result, self.session.settings.saliency
+        if result is None or wanted is None:
+            return
+        sal = result.saliency
+        if sal is None:
+            self.panel.set_stale(True)
+            if wanted.heavy:
+                self.info.setText(f"computing {wanted.method}...")
+            return
+        opacity = self.opacity.value() / 100.0
+        try:
+            rgb = render_saliency(sal.map, self.mode.currentText(), self.colormap.currentText(),
+                                  image=sal.model_input if opacity > 0 else None, opacity=opacity)
+        except DeepvisError as exc:
+            self.info.setText(str(exc))
+            return
+        self.panel.set_rgb(rgb)
+        if sal.target.region is not None:
+            x0, y0, x1, y1 = sal.target.region
+            h, w = sal.map.shape
+            self.panel.set_cursor((x0 * w, y0 * h, (x1 - x0) * w, (y1 - y0) * h))
+        else:
+            self.panel.set_cursor(None)
+        target = sal.target.describe(self.labels)
+        self.panel.set_title(f"{sal.settings.method}: {target}")
+        self.info.setText(f"{sal.ms:.0f} ms per map")
+        # Stale: the map explains an older frame than the one on screen, or older settings.
+        self.panel.set_stale(sal.settings != wanted or sal.frame.serial != result.frame.serial
+                             or self.session.stale(result))

@@ -1,0 +1,98 @@
+"""The selected unit: its channel enlarged (optionally over the input), stats and history."""
+
+import time
+from collections import deque
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+
+from deepvis.render.colormaps import apply_colormap
+from deepvis.widgets.panes.imagepanel import ImagePanel
+from deepvis.widgets.panes.unitpictures import UnitPictures
+
+HISTORY = 120
+PLOT_INTERVAL_S = 0.2
+
+
+class UnitPane(QWidget):
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.colormap = "viridis"
+        self.panel = ImagePanel("Unit", session=session)
+        self.overlay = QCheckBox("overlay on input")
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(60)
+        self.opacity.setMaximumWidth(90)
+        self.stats = QLabel("\n")
+        self.stats.setStyleSheet("font-family: monospace;")
+        # Text that changes every frame must not change the label's size: a relayout of the
+        # pane per frame costs more than the text itself.
+        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.plot = pg.PlotWidget()
+        self.plot.setMaximumHeight(110)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.setLabel("left", "max")
+        self.curve = self.plot.plot(pen=pg.mkPen("#f0a030", width=1.5))
+        self.history: deque[float] = deque(maxlen=HISTORY)
+        self._plotted_at = 0.0
+        row = QHBoxLayout()
+        row.addWidget(self.overlay)
+        row.addWidget(self.opacity)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.panel, 3)
+        layout.addLayout(row)
+        layout.addWidget(self.stats)
+        layout.addWidget(self.plot)
+        self.pictures = UnitPictures(session)
+        layout.addWidget(self.pictures, 2)
+        session.resultReady.connect(self.on_result)
+        session.unitChanged.connect(self._selection_changed)
+        session.layerChanged.connect(self._selection_changed)
+        self.overlay.toggled.connect(lambda _v: self.on_result())
+        self.opacity.valueChanged.connect(lambda _v: self.on_result())
+
+    def _selection_changed(self, *_):
+        self.history.clear()
+        self.curve.setData([])
+        self.on_result()
+
+    def on_result(self) -> None:
+        result, session = self.session.result, self.session
+        if result is None or result.settings.grid_layer != session.layer:
+            self.panel.set_stale(True)
+            return
+        try:
+            channel = result.channel(session.unit)
+        except (KeyError, IndexError):
+            return
+        self.panel.set_title(f"Unit {session.unit} of {session.layer}")
+        lo, hi = (float(channel.min()), float(channel.max()))
+        if self.overlay.isChecked() and channel.size > 1:
+            self.panel.set_rgb(self._overlay(result.model_input, channel, lo, hi))
+        else:
+            levels = result.grid_levels if result.settings.normalization == "layer" else (lo, hi if hi > lo else lo + 1)
+            self.panel.set_map(np.ascontiguousarray(channel, np.float32), levels, self.colormap)
+        self.panel.set_stale(session.stale(result))
+        y, x = np.unravel_index(int(np.argmax(channel)), channel.shape)
+        self.stats.setText(f"max {hi:.4g} at (y {y}, x {x})\nmean {float(channel.mean()):.4g}   min {lo:.4g}")
+        self.history.append(hi)
+        # Axis layout is the costly part of a plot update; a few updates a second read the same.
+        now = time.monotonic()
+        if now - self._plotted_at > PLOT_INTERVAL_S:
+            self._plotted_at = now
+            self.curve.setData(np.fromiter(self.history, float), skipFiniteCheck=True)
+
+    def _overlay(self, base: np.ndarray, channel: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        scaled = (channel - lo) / (hi - lo) if hi > lo else np.zeros_like(channel)
+        heat = apply_colormap(cv2.resize(scaled.astype(np.float32), (base.shape[1], base.shape[0]),
+                                         interpolation=cv2.INTER_LINEAR), self.colormap)
+        alpha = self.opacity.value() / 100.0
+        return cv2.addWeighted(heat, alpha, base, 1.0 - alpha, 0.0)

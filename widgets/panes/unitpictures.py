@@ -1,0 +1,227 @@
+"""The selected unit's offline pictures, as in the Yosinski toolbox: an image optimized to excite
+it and the top-k patches of a dataset, computed for the whole layer on demand and cached, so a
+layer computed once shows at once, in any later session."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from deepvis.live.computethread import compute_thread, outcome
+from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, samples_dataset
+from deepvis.errors import DeepvisError
+from deepvis.embed.features import model_fingerprint
+from deepvis.optimize.profiles import UnitProfiles, cached_profiles, profile_units
+from deepvis.render.tiling import picture_grid
+from deepvis.optimize.unitviz import (LayerVisualization, UnitVisualizer, VizSettings, layer_cache_file,
+                             load_layer_visualization, visualize_layer)
+from deepvis.widgets.panes.imagepanel import ImagePanel
+
+TOP_K = 9
+VIZ_STEPS = 128
+PROFILE_SHARE = 0.15  # of the progress bar: one pass over the dataset is quick next to the optimization
+
+
+def viz_settings(model, layer: str) -> VizSettings:
+    """Big enough to show a pattern, small enough for a layer in minutes: 96 px for photo
+    models, twice the input for tiny ones (the digits' 8x8 gives 16x16)."""
+    side = min(model.spec.size)
+    return VizSettings(layer, 0, size=96 if side >= 96 else max(16, 2 * side), steps=VIZ_STEPS)
+
+
+def dataset_for(model, source_spec: str | None) -> Dataset:
+    """The images to rank units on: the folder the user opened, the digits for a digits-sized
+    grayscale model, else the bundled photos and crops of them."""
+    if source_spec and Path(source_spec).is_dir():
+        return folder_dataset(source_spec)
+    if model.spec.channels == 1 and min(model.spec.size) <= 32:
+        return digits_dataset()
+    return samples_dataset()
+
+
+class UnitPictures(QWidget):
+    _posted_profiles = Signal(object, object, str)  # layer, UnitProfiles or None, dataset name
+    _posted_viz = Signal(object, object)  # layer, LayerVisualization or None
+    _posted_progress = Signal(float)
+    _posted_done = Signal(object, str)  # the job's cancel event; "" when finished or stopped, else the error
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.profiles: UnitProfiles | None = None
+        self.viz: LayerVisualization | None = None
+        self.dataset_name = ""
+        self._fingerprints: dict[int, str] = {}  # id(ModelState) -> weights digest
+        self._datasets: dict[tuple, Dataset] = {}  # a layer switch must not re-read the photos or re-list a folder
+        self._cancel: threading.Event | None = None
+        self.job_layer: str | None = None  # the layer being computed
+        self._lookup = 0  # newest lookup; older answers are dropped
+        self.optimized = ImagePanel("Optimized", placeholder="not computed")
+        self.top = ImagePanel(f"Top {TOP_K}", placeholder="not computed")
+        for panel in (self.optimized, self.top):
+            panel.setMinimumHeight(120)
+            panel.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.compute = QPushButton("Compute for this layer")
+        self.compute.setToolTip("optimize an image for every unit of the layer and rank the dataset's images "
+                                "(cached: a layer computed once shows at once)")
+        self.stop = QPushButton("Stop")
+        self.stop.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(120)
+        self.progress.setVisible(False)
+        self.info = QLabel("")
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        pictures = QHBoxLayout()
+        pictures.addWidget(self.optimized)
+        pictures.addWidget(self.top)
+        actions = QHBoxLayout()
+        actions.addWidget(self.compute)
+        actions.addWidget(self.stop)
+        actions.addWidget(self.progress)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(pictures, 1)
+        layout.addLayout(actions)
+        layout.addWidget(self.info)
+        self.compute.clicked.connect(self.start)
+        self.stop.clicked.connect(self.halt)
+        self._posted_profiles.connect(self._got_profiles)
+        self._posted_viz.connect(self._got_viz)
+        self._posted_progress.connect(lambda f: self.progress.setValue(int(100 * f)))
+        self._posted_done.connect(self._finished)
+        # A running computation goes on while the user looks at other layers; a new model ends it.
+        session.layerChanged.connect(lambda _name: self.look_up())
+        session.modelChanged.connect(lambda _state: (self.halt(), self.look_up()))
+        session.unitChanged.connect(lambda _unit: self.show_unit())
+
+    # --- cached pictures -------------------------------------------------------------
+
+    def _fingerprint(self, state) -> str:
+        key = id(state)
+        if key not in self._fingerprints:
+            self._fingerprints = {key: model_fingerprint(state.model)}  # only the current model's
+        return self._fingerprints[key]
+
+    def _dataset(self, model, spec: str | None, fresh: bool = False) -> Dataset:
+        """``dataset_for``, kept between layer switches; ``fresh`` re-lists (a folder may have changed)."""
+        key = (spec, model.spec.channels, min(model.spec.size))
+        if fresh or key not in self._datasets:
+            self._datasets = {key: dataset_for(model, spec)}
+        return self._datasets[key]
+
+    def look_up(self) -> None:
+        """Show what the cache holds for the selected layer (quick: no model runs)."""
+        self.profiles = self.viz = None
+        self.show_unit()
+        state, layer, spec = self.session.state, self.session.layer, self.session.source_spec
+        if state is None or layer is None:
+            return
+        self._lookup += 1
+        ticket = self._lookup
+
+        def work():
+            fp = self._fingerprint(state)
+            dataset = self._dataset(state.model, spec)
+            profiles = cached_profiles(fp, dataset, layer, TOP_K)
+            viz = load_layer_visualization(layer_cache_file(fp, viz_settings(state.model, layer)), layer)
+            return dataset.name, profiles, viz
+
+        def done(future):
+            if future.cancelled():  # the window closed first
+                return
+            try:
+                name, profiles, viz = future.result()
+            except (DeepvisError, OSError):
+                return  # nothing cached is no news; "compute" will say what is wrong
+            if ticket == self._lookup:
+                self._posted_profiles.emit(layer, profiles, name)
+                self._posted_viz.emit(layer, viz)
+
+        compute_thread().submit(work).add_done_callback(done)
+
+    def _got_profiles(self, layer, profiles, name) -> None:
+        if layer == self.session.layer:
+            self.profiles, self.dataset_name = profiles, name
+            self.show_unit()
+
+    def _got_viz(self, layer, viz) -> None:
+        if layer == self.session.layer:
+            self.viz = viz
+            self.show_unit()
+
+    def show_unit(self) -> None:
+        unit = self.session.unit
+        waiting = "computing..." if self._cancel is not None and self.job_layer == self.session.layer \
+            else "not computed: Compute for this layer"
+        image = self.viz.image(unit) if self.viz is not None else None
+        if image is not None:
+            self.optimized.set_rgb(image)
+        else:
+            self.optimized.clear(waiting)
+        if self.profiles is not None and 0 <= unit < len(self.profiles.patches):
+            patches = self.profiles.patches[unit]
+            self.top.set_rgb(picture_grid(patches, int(np.ceil(np.sqrt(len(patches)))), border=1, fill=30))
+            values = self.profiles.values[unit]
+            self.top.set_title(f"Top {len(patches)} of {self.dataset_name}")
+            self.info.setText(f"top responses {values[0]:.3g} ... {values[-1]:.3g}; "
+                              f"receptive field {self.profiles.field} px")
+        else:
+            self.top.clear(waiting)
+            self.top.set_title(f"Top {TOP_K}")
+            self.info.setText("")
+
+    # --- computing a layer -----------------------------------------------------------
+
+    def start(self) -> None:
+        s = self.session
+        if s.state is None or s.layer is None:
+            s.message.emit("load a model first")
+            return
+        self.halt()
+        state, layer, unit, spec = s.state, s.layer, s.unit, s.source_spec
+        cancel = self._cancel = threading.Event()
+        self.job_layer = layer
+        self.compute.setEnabled(False)
+        self.stop.setEnabled(True)
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.show_unit()
+        compute = compute_thread()
+        post_progress = self._posted_progress.emit
+
+        def work():
+            fp = self._fingerprint(state)
+            dataset = self._dataset(state.model, spec, fresh=True)
+            profiles = profile_units(state.model, dataset, layer, k=TOP_K, probe=state.probe, cancel=cancel,
+                                     fingerprint=fp, progress=lambda i, n: post_progress(PROFILE_SHARE * i / n))
+            self._posted_profiles.emit(layer, profiles, dataset.name)
+            compute.breathe()
+            viz = UnitVisualizer(state.model, state.probe)
+            visualize_layer(viz, viz_settings(state.model, layer), fp, first=unit, cancel=cancel,
+                            between=compute.breathe,
+                            progress=lambda i, n: post_progress(PROFILE_SHARE + (1 - PROFILE_SHARE) * i / n),
+                            on_batch=lambda result: self._posted_viz.emit(layer, result))
+
+        # Whatever ends the job, the finished batches stay cached.
+        compute.submit(work).add_done_callback(lambda future: self._posted_done.emit(cancel, outcome(future)[1]))
+
+    def halt(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def _finished(self, cancel, error: str) -> None:
+        if error:
+            self.session.message.emit(f"unit pictures: {error}")
+        if cancel is not self._cancel:
+            return  # a stopped job ending after its successor started
+        self._cancel = self.job_layer = None
+        self.compute.setEnabled(True)
+        self.stop.setEnabled(False)
+        self.progress.setVisible(False)
+        self.show_unit()
+
+    def shutdown(self) -> None:
+        self.halt()

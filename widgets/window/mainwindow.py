@@ -1,0 +1,447 @@
+"""The main window: input and layers on the left, views in the centre, the unit and the
+predictions on the right, timings in the status bar; keys like the Deep Visualization
+Toolbox and the mouse for everything."""
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter,
+                               QTabWidget)
+
+from deepvis.errors import DeepvisError
+from deepvis.io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from deepvis.resources import IMAGES_DIR
+from deepvis.io.sources import ImageFileSource, list_cameras
+# Imported to register the built-in views.
+from deepvis.widgets.tabs import activationgrid, cloudview, dreamview, embeddingview, filterview, latentview  # noqa: F401
+from deepvis.widgets.window.helpoverlay import HelpOverlay
+from deepvis.widgets.panes.inputpane import InputPane
+from deepvis.widgets.panes.layerlist import LayerList
+from deepvis.widgets.panes.predictionpane import PredictionPane
+from deepvis.widgets.window.recorder import Recorder
+from deepvis.widgets.panes.saliencypane import SaliencyPane
+from deepvis.widgets.window.session import Session
+from deepvis.widgets.panes.unitpane import UnitPane
+from deepvis.shapes3d.readers import SUPPORTED_3D_SUFFIXES
+from deepvis.widgets.window.views import registered_views
+
+MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".ts", ".jit", ".tar", ".bin"}
+SETTINGS = ("deepvis", "deepvis")
+SCREENSHOT_TIMEOUT_MS = 180_000
+STATUS_INTERVAL_S = 0.25
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
+                 tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
+                 after_frames: int = 1, restore: bool = True, persist: bool = True, saliency: str | None = None):
+        super().__init__()
+        self.setWindowTitle("deepvis")
+        self.setAcceptDrops(True)
+        self.settings = QSettings(*SETTINGS)
+        # Screenshots and benchmarks must not overwrite the user's saved session.
+        self.persist = persist and not screenshot
+        self.session = Session(self)
+        self.model_options = dict(model_options or {})
+        self._screenshot = (screenshot, max(1, after_frames)) if screenshot else None
+        self._previous_input: str | None = None
+        self._status_at = 0.0
+        self.failure: str | None = None  # why a --screenshot run gave up
+        self._loaded_spec: str | None = None  # the spec of the model now running (weights apply to it)
+
+        self.input_pane = InputPane(self.session)
+        self.layer_list = LayerList(self.session)
+        self.unit_pane = UnitPane(self.session)
+        self.predictions = PredictionPane(self.session)
+        self.saliency = SaliencyPane(self.session)
+        self.predictions.classClicked.connect(self.saliency.set_class)
+        self.tabs = QTabWidget()
+        self.views = [cls(self.session) for cls in registered_views()]
+        for view in self.views:
+            self.tabs.addTab(view, view.title)
+        self.grid = next(v for v in self.views if isinstance(v, activationgrid.ActivationGridView))
+        self.setCentralWidget(self.tabs)
+        self._docks()
+        self._status_bar()
+        self.help = HelpOverlay(self)
+        self.recorder = Recorder(self, parent=self)
+        self.recorder.finished.connect(self._recording_written)
+        self._menus()
+
+        s = self.session
+        s.message.connect(self.show_message)
+        s.busy.connect(self._busy)
+        s.resultReady.connect(self._on_result)
+        s.frameReady.connect(self._refresh_stale)
+        s.modelChanged.connect(self._model_changed)
+        s.layerChanged.connect(lambda name: self._remember("layer", name))
+        if self._screenshot:
+            # A model or input that fails leaves nothing to photograph: fail instead of waiting.
+            s.message.connect(self._screenshot_failed_on_error)
+            QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: self._give_up_screenshot("no result in time"))
+
+        self.grid.colormaps.currentTextChanged.connect(self._set_unit_colormap)
+        geometry = self.settings.value("geometry") if restore else None
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1440, 900)
+        if restore and self.settings.value("colormap"):
+            self.grid.set_colormap(str(self.settings.value("colormap")))
+        self._initial_layer = self.settings.value("layer") if restore and not model else None
+        if model is None and restore:
+            model = self.settings.value("model") or None
+            weights = weights or (self.settings.value("weights") or None)
+        if input_spec is None and restore:
+            saved = self.settings.value("input")
+            if saved and (str(saved).startswith(("camera", "pattern")) or Path(str(saved)).exists()):
+                input_spec = str(saved)
+        self.open_input(input_spec or str(IMAGES_DIR))
+        self.load_model(model, weights)
+        saliency = saliency or (self.settings.value("saliency") if restore else None)
+        if saliency and self.saliency.method.findText(str(saliency)) >= 0:
+            self.saliency.method.setCurrentText(str(saliency))
+        elif saliency:
+            self.show_message(f"no back-prop method {saliency!r}; the saliency pane lists them")
+        self.saliency.method.currentTextChanged.connect(lambda text: self._remember("saliency", text))
+        if tab:
+            names = [self.tabs.tabText(i).lower() for i in range(self.tabs.count())]
+            if tab.lower() in names:
+                self.tabs.setCurrentIndex(names.index(tab.lower()))
+            else:
+                self.show_message(f"no tab named {tab!r}; tabs are {', '.join(names)}")
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def _docks(self) -> None:
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.input_pane)
+        left.addWidget(self.layer_list)
+        left.setSizes([520, 380])
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.unit_pane)
+        right.addWidget(self.saliency)
+        right.addWidget(self.predictions)
+        right.setSizes([620, 260, 160])
+        for title, widget, area in (("Input and layers", left, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                    ("Unit, saliency and predictions", right, Qt.DockWidgetArea.RightDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(title)
+            dock.setWidget(widget)
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
+                             QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            self.addDockWidget(area, dock)
+        self.resizeDocks([self.findChild(QDockWidget, "Input and layers"),
+                          self.findChild(QDockWidget, "Unit, saliency and predictions")], [380, 360], Qt.Orientation.Horizontal)
+
+    def _status_bar(self) -> None:
+        bar = self.statusBar()
+        self.fps_label = QLabel("")
+        self.fps_label.setMinimumWidth(80)
+        self.stage_label = QLabel("")
+        self.stage_label.setMinimumWidth(380)
+        self.model_label = QLabel("")
+        self.message_label = QLabel("")
+        self.message_label.setStyleSheet("color: #f0b050;")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(140)
+        self.progress.hide()
+        bar.addWidget(self.fps_label)
+        bar.addWidget(self.stage_label)
+        bar.addWidget(self.message_label, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.model_label)
+
+    def _action(self, menu, text, slot, shortcut=None, checkable=False):
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "Open image...", lambda: self._open_dialog("image"), "Ctrl+O")
+        self._action(file, "Open folder...", lambda: self._open_dialog("folder"))
+        self._action(file, "Open video...", lambda: self._open_dialog("video"))
+        self._action(file, "Open model...", lambda: self._open_dialog("model"))
+        self._action(file, "Open weights...", lambda: self._open_dialog("weights"))
+        file.addSeparator()
+        export = file.addMenu("Export pane as PNG")
+        for name, widget in self.panes().items():
+            self._action(export, name, lambda _=False, w=widget, n=name: self._export_dialog(w, n))
+        self._action(file, "Export window as PNG...", lambda: self._export_dialog(self, "window"), "Ctrl+E")
+        self.record_action = self._action(file, "Record window...", self._toggle_recording, "Ctrl+R",
+                                          checkable=True)
+        file.addSeparator()
+        self._action(file, "Quit", self.close, "Q")
+
+        inp = self.menuBar().addMenu("&Input")
+        self.camera_menu = inp.addMenu("Camera")
+        self.camera_menu.aboutToShow.connect(self._fill_camera_menu)
+        self._action(inp, "Camera on/off", self.toggle_camera, "C")
+        self._action(inp, "Next file", lambda: self.session.next_item(1), "E")
+        self._action(inp, "Previous file", lambda: self.session.next_item(-1), "W")
+        self.freeze_action = self._action(inp, "Freeze frame", self.toggle_freeze, "F", checkable=True)
+        self.mirror_action = self._action(inp, "Mirror", lambda on: self.session.update_settings(mirror=on), "M",
+                                          checkable=True)
+        fit = inp.addMenu("Fit to the model")
+        group = QActionGroup(self)
+        for mode in ("crop", "stretch"):
+            a = self._action(fit, mode, lambda _=False, m=mode: self.session.update_settings(fit=m), checkable=True)
+            group.addAction(a)
+            a.setChecked(mode == "crop")
+
+        view = self.menuBar().addMenu("&View")
+        self._action(view, "Previous layer", lambda: self.session.step_layer(-1), "U")
+        self._action(view, "Next layer", lambda: self.session.step_layer(1), "O")
+        self._action(view, "Zoom cycle", self.grid.cycle_zoom, "Z")
+        self._action(view, "Normalize per layer/channel", self._toggle_normalization, "N")
+        for key, (dr, dc) in {"Up": (-1, 0), "Down": (1, 0), "Left": (0, -1), "Right": (0, 1)}.items():
+            self._action(view, f"Unit {key.lower()}", lambda _=False, d=(dr, dc): self.grid.move_unit(*d), key)
+        self._action(view, "Next back-prop mode", self.saliency.cycle_method, "B")
+        self._action(view, "Keyboard help", lambda: self.help.toggle(), "H")
+
+    def panes(self) -> dict:
+        panes = {"input": self.input_pane.raw, "model input": self.input_pane.seen, "layers": self.layer_list,
+                 "unit": self.unit_pane, "saliency": self.saliency.panel, "predictions": self.predictions}
+        panes.update({v.title.lower(): v for v in self.views})
+        return panes
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def load_model(self, spec, weights=None) -> None:
+        self._requested_model = (spec, weights)
+        self.session.load_model(spec, weights, **self.model_options)
+
+    def open_input(self, spec) -> bool:
+        if self.session.open_input(spec):
+            if not str(spec).startswith("camera"):
+                self._previous_input = str(spec)
+            self._remember("input", _absolute(spec))
+            self.session.start()
+            return True
+        return False
+
+    def toggle_camera(self) -> None:
+        if self.session.source_spec and self.session.source_spec.startswith("camera"):
+            self.open_input(self._previous_input or str(IMAGES_DIR))
+            return
+        cameras = list_cameras()
+        if not cameras:
+            self.show_message("No camera found (nothing at /dev/video*); open an image, folder or video instead")
+            return
+        self.open_input(f"camera:{cameras[0]}")
+
+    def _fill_camera_menu(self) -> None:
+        self.camera_menu.clear()
+        cameras = list_cameras()
+        if not cameras:
+            action = self.camera_menu.addAction("no camera found")
+            action.setEnabled(False)
+        for index in cameras:
+            self._action(self.camera_menu, f"Camera {index}", lambda _=False, i=index: self.open_input(f"camera:{i}"))
+
+    def _set_unit_colormap(self, name: str) -> None:
+        self.unit_pane.colormap = name
+        self.unit_pane.on_result()
+
+    def toggle_freeze(self) -> None:
+        frozen = not self.session.settings.frozen
+        self.session.update_settings(frozen=frozen)
+        self.freeze_action.setChecked(frozen)
+        self.show_message("frozen: press f to go live again" if frozen else "")
+
+    def _toggle_normalization(self) -> None:
+        mode = "channel" if self.session.settings.normalization == "layer" else "layer"
+        self.grid.normalization.setCurrentText(mode)
+
+    def _open_dialog(self, kind: str) -> None:
+        if kind == "folder":
+            path = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        else:
+            filters = {"image": "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")",
+                       "video": "Videos (" + " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)) + ")",
+                       "model": "Models and checkpoints (*.pt *.pth *.ckpt *.ts *.jit *.tar);;All files (*)",
+                       "weights": "Weights (*.pt *.pth *.ckpt *.tar *.bin);;All files (*)"}[kind]
+            path, _ = QFileDialog.getOpenFileName(self, f"Open {kind}", "", filters)
+        if not path:
+            return
+        if kind == "model":
+            self.load_model(path)
+        elif kind == "weights":
+            spec = self._loaded_spec or (self.session.state.model.name if self.session.state else None)
+            self.load_model(spec, path)
+        else:
+            self.open_input(path)
+
+    def open_path(self, path: str) -> None:
+        """Whatever a file is (image, folder, video, model), open it as that."""
+        p = Path(path)
+        if p.suffix.lower() in MODEL_SUFFIXES:
+            self.load_model(str(p))
+        elif p.suffix.lower() in SUPPORTED_3D_SUFFIXES and p.is_file():
+            view = next(v for v in self.views if isinstance(v, cloudview.CloudView))
+            self.tabs.setCurrentWidget(view)
+            view.open_file(str(p))
+        else:
+            self.open_input(str(p))
+
+    def _export_dialog(self, widget, name: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {name} as PNG", f"deepvis-{name.replace(' ', '-')}.png",
+                                              "PNG (*.png)")
+        if path:
+            self.export_png(widget, path)
+
+    def export_png(self, widget, path) -> bool:
+        if widget.grab().save(str(path), "PNG"):
+            self.show_message(f"saved {path}")
+            return True
+        self.show_message(f"could not write {path}")
+        return False
+
+    def _toggle_recording(self) -> None:
+        if self.recorder.recording:
+            self.recorder.stop()
+            self.record_action.setChecked(False)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Record window to", "deepvis-recording.mp4",
+                                              "MP4 video (*.mp4);;GIF (*.gif)")
+        if path:
+            self.start_recording(path)
+        else:
+            self.record_action.setChecked(False)
+
+    def start_recording(self, path) -> None:
+        try:
+            self.recorder.start(path)
+            self.record_action.setChecked(True)
+            self.show_message(f"recording to {path}: Ctrl+R stops")
+        except DeepvisError as exc:
+            self.record_action.setChecked(False)
+            self.show_message(str(exc))
+
+    def _recording_written(self, path: str, error: str) -> None:
+        self.record_action.setChecked(False)  # also after a stop the recorder made by itself
+        self.show_message(f"could not write {path}: {error}" if error else f"recording saved to {path}")
+
+    # --- session events ----------------------------------------------------------------------
+
+    def show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.message_label.setToolTip(text)
+
+    def _busy(self, text: str) -> None:
+        self.progress.setVisible(bool(text))
+        self.progress.setFormat(text)
+        self.progress.setToolTip(text)
+        if text:
+            self.show_message(text)
+
+    def _model_changed(self, state) -> None:
+        model = state.model
+        self.model_label.setText(f"{model.name} · {model.device} · {model.spec.channels}x{model.spec.height}x"
+                                 f"{model.spec.width}")
+        self.setWindowTitle(f"deepvis · {model.name}")
+        spec, weights = self._requested_model
+        self._loaded_spec = spec
+        self._remember("model", _absolute(spec) if spec else "")
+        self._remember("weights", _absolute(weights) if weights else "")
+        if self._initial_layer and self._initial_layer in state.probe:
+            self.session.set_layer(str(self._initial_layer))
+        self._initial_layer = None
+        if not self.message_label.text().startswith(model.name):
+            self.show_message("")
+
+    def _on_result(self) -> None:
+        result = self.session.result
+        if result is None:
+            return
+        now = time.monotonic()
+        if now - self._status_at > STATUS_INTERVAL_S:  # relayouting the status bar per frame costs fps
+            self._status_at = now
+            t = result.timings
+            live = self.session.source is not None and self.session.source.is_live
+            self.fps_label.setText(f"{result.fps:5.1f} fps" if live else "still image")
+            stages = "  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward", "saliency", "tile",
+                                                            "predict") if t.get(k) or k != "saliency")
+            self.stage_label.setText(f"{stages}  render {self.session.render_ms:.1f} ms")
+        source = self.session.source
+        still = source is not None and not source.is_live  # a still image gives one result, not N
+        if self._screenshot and (self.session.results_seen >= self._screenshot[1] or
+                                 (still and not self.session.stale(result))):
+            path, self._screenshot = self._screenshot[0], None
+            QTimer.singleShot(50, lambda: self._take_screenshot(path))
+
+    def _remember(self, key: str, value) -> None:
+        if self.persist:
+            self.settings.setValue(key, value)
+
+    def _screenshot_failed_on_error(self, text: str) -> None:
+        if not self._screenshot:
+            return
+        still = isinstance(self.session.source, ImageFileSource)  # a broken still image never recovers
+        pipeline = self.session.pipeline
+        dead = pipeline is not None and pipeline.source_dead  # a camera that is not there
+        if text.startswith("Could not load") or "not found" in text or "unsupported" in text or \
+                (still and "cannot read" in text) or dead:
+            self._give_up_screenshot(text)
+
+    def _give_up_screenshot(self, why: str) -> None:
+        if self._screenshot:
+            self._screenshot = None
+            self.failure = f"no screenshot: {why}"
+            # Queued: a failure found while the window is built comes before the event loop
+            # runs, and an exit() called then is lost (the run waited for its timeout).
+            QTimer.singleShot(0, lambda: QApplication.instance().exit(2))
+
+    def _take_screenshot(self, path: str) -> None:
+        ok = self.export_png(self, path)
+        if not ok:
+            self.failure = f"could not write the screenshot {path}"
+        QApplication.instance().exit(0 if ok else 2)
+
+    def _refresh_stale(self) -> None:
+        stale = self.session.stale()
+        self.grid.panel.set_stale(stale)
+        self.unit_pane.panel.set_stale(stale)
+        self.input_pane.seen.set_stale(stale)
+
+    # --- drag and drop, keys, closing --------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+        event.acceptProposedAction()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.help.isVisible():
+            self.help.toggle()
+            self.help.toggle()
+
+    def closeEvent(self, event) -> None:
+        self._remember("geometry", self.saveGeometry())
+        self._remember("colormap", self.grid.colormap)
+        self.recorder.stop(wait=True)
+        for view in self.views:
+            view.shutdown()
+        self.unit_pane.pictures.shutdown()
+        self.session.close()
+        super().closeEvent(event)
+
+
+def _absolute(spec) -> str:
+    """File specs as absolute paths, so a restored session works from any folder."""
+    text = str(spec)
+    return os.path.abspath(text) if os.path.exists(text) else text
