@@ -446,7 +446,7 @@ def cmd_visualize_unit(args):
 def _visualize_layer(model, viz, settings, outputs, args):
     import numpy as np
 
-    from deepvis.embed.features import model_fingerprint
+    from deepvis.core.cache import model_fingerprint
     from deepvis.io.images import write_image
     from deepvis.render.tiling import picture_grid
     from deepvis.optimize.unitviz import visualize_layer

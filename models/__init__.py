@@ -14,17 +14,3 @@ def read_checkpoint(path) -> tuple[dict, dict]:
 
     saved = torch.load(path, map_location="cpu", weights_only=True)
     return saved["state_dict"], saved["meta"]
-
-
-def load_part_segmenter(cls, path, recipe: str):
-    """A committed 3-D part segmenter (PointNet, the voxel net) on the CPU in eval mode; refused
-    when the shapes' part list changed since it was trained."""
-    from deepvis.shapes3d import parts as parts3d
-    from deepvis.errors import DeepvisError
-
-    state, meta = read_checkpoint(path)
-    if meta["part_names"] != parts3d.PART_NAMES:
-        raise DeepvisError(f"{Path(path).name} was trained on other parts; retrain with python -m {recipe}")
-    model = cls(len(meta["part_names"]))
-    model.load_state_dict(state)
-    return model.eval()

@@ -36,7 +36,8 @@ from torch import nn
 
 from deepvis.shapes3d import parts as parts3d
 from deepvis.errors import DeepvisError
-from deepvis.models import WEIGHTS_DIR, load_part_segmenter, read_checkpoint
+from deepvis.models import WEIGHTS_DIR, read_checkpoint
+from deepvis.models.segmenters import load_part_segmenter
 
 POINTS = 2048
 """Points per shape in the reported evaluation (the network takes any number)."""

@@ -31,7 +31,8 @@ from torch import nn
 
 from deepvis.shapes3d import parts as parts3d
 from deepvis.errors import DeepvisError
-from deepvis.models import WEIGHTS_DIR, load_part_segmenter, read_checkpoint
+from deepvis.models import WEIGHTS_DIR, read_checkpoint
+from deepvis.models.segmenters import load_part_segmenter
 
 RESOLUTION = 32
 VOXEL_POINTS = 16384

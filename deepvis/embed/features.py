@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepvis.core.cache import default_cache_dir, model_fingerprint
 from deepvis.io.datasets import Dataset
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.io.images import quiet_cv2
@@ -43,24 +44,6 @@ class Features:
 
     def __len__(self) -> int:
         return len(self.vectors)
-
-
-def default_cache_dir() -> Path:
-    """``$DEEPVIS_CACHE``, else ``$XDG_CACHE_HOME/deepvis/features`` (``~/.cache`` by default)."""
-    if os.environ.get("DEEPVIS_CACHE"):
-        return Path(os.environ["DEEPVIS_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deepvis" / "features"
-
-
-def model_fingerprint(model: LoadedModel) -> str:
-    """A digest of every parameter and buffer: the same weights give the same cache entry."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.module.state_dict().items():
-        digest.update(name.encode("utf-8", "surrogateescape"))
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    spec = model.spec
-    digest.update(repr((spec.channels, spec.height, spec.width, spec.mean, spec.std, spec.fit)).encode())
-    return digest.hexdigest()
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 
 from deepvis.io.datasets import Dataset
 from deepvis.errors import Cancelled, DeepvisError
-from deepvis.embed.features import default_cache_dir, model_fingerprint
+from deepvis.core.cache import default_cache_dir, model_fingerprint
 from deepvis.io.images import quiet_cv2
 from deepvis.core.loading import LoadedModel
 from deepvis.core.probe import Probe

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from deepvis.errors import Cancelled, DeepvisError, require_finite
-from deepvis.embed.features import default_cache_dir
+from deepvis.core.cache import default_cache_dir
 from deepvis.core.inputspec import pixel_tensor
 from deepvis.core.loading import LoadedModel
 from deepvis.core.probe import Probe

@@ -4,13 +4,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from deepvis.errors import DeepvisError
 from deepvis.io.images import read_image
 from deepvis.core.probe import Probe
 from deepvis.resources import sample_image
 from deepvis.attribution.saliency import METHODS, Target, attribute, default_gradcam_layer, parse_target
+from testnets import Functional
 
 CAT, ESPRESSO = 285, 967
 
@@ -117,18 +117,6 @@ def test_targets(lite0):
         parse_target("taby", lite0.labels, probe)
     with pytest.raises(DeepvisError, match="out of range"):
         parse_target("_conv_head:5000", lite0.labels, probe)
-
-
-class Functional(nn.Module):
-    """A model that applies its ReLU as a function, not a module."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3)
-        self.fc = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
 
 
 def test_functional_relu_is_named_not_silently_ignored():

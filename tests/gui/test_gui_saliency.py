@@ -108,7 +108,7 @@ def test_heavy_map_shows_progress_and_cancels(qtbot, open_window):
 
 def test_bad_combinations_show_a_message_and_keep_the_app_running(qtbot, open_window, tmp_path):
     import torch
-    from test_saliency import Functional
+    from testnets import Functional
 
     w = open_window(model="digits_cnn", input_spec="pattern")
     s, pane = w.session, w.saliency

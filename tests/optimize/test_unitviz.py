@@ -39,7 +39,7 @@ def test_a_whole_layer_in_batches_resumes_after_a_cancel(digits, tmp_path, capsy
     import pytest
 
     from deepvis.errors import Cancelled
-    from deepvis.embed.features import model_fingerprint
+    from deepvis.core.cache import model_fingerprint
     from deepvis.optimize.unitviz import LAYER_BATCH, visualize_layer
 
     viz = UnitVisualizer(digits)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QS
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, samples_dataset
 from deepvis.errors import DeepvisError
-from deepvis.embed.features import model_fingerprint
+from deepvis.core.cache import model_fingerprint
 from deepvis.optimize.profiles import UnitProfiles, cached_profiles, profile_units
 from deepvis.render.tiling import picture_grid
 from deepvis.optimize.unitviz import (LayerVisualization, UnitVisualizer, VizSettings, layer_cache_file,
