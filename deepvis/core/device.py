@@ -4,7 +4,7 @@ import torch
 
 from deepvis.errors import DeepvisError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from deepvis.core.defaults import DEVICE_CHOICES  # noqa: E402 (re-exported)
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:

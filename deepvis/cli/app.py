@@ -1,0 +1,38 @@
+"""The ``gui`` command: the desktop app, or a screenshot of it."""
+
+
+from deepvis.cli.common import add_model, model_options, positive_int
+from deepvis.errors import DeepvisError
+from deepvis.io.outputs import IMAGE, check_output
+
+
+def register(sub) -> None:
+    p = sub.add_parser("gui", help="open the app (the default without a command)")
+    add_model(p)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="PATH", help="image, folder of images, video, or 'pattern'")
+    source.add_argument("--camera", type=int, metavar="N", help="camera index")
+    p.add_argument("--tab", metavar="NAME", help="tab to show first (Activations, Filters, ...)")
+    p.add_argument("--saliency", metavar="METHOD",
+                   help="start with this back-prop method in the saliency pane (see deepvis saliency --help)")
+    p.add_argument("--screenshot", metavar="PNG", help="save the window after --after-frames results and quit")
+    p.add_argument("--after-frames", type=positive_int, default=3, metavar="N")
+    p.set_defaults(func=cmd_gui, on_compute_thread=False)
+
+
+def cmd_gui(args):
+    try:
+        from deepvis.widgets.window.app import run_gui
+    except ImportError as exc:
+        raise DeepvisError(f"the GUI needs PySide6 and pyqtgraph ({exc})") from None
+    if args.screenshot:
+        check_output(args.screenshot, IMAGE, "--screenshot")
+    options = model_options(args)
+    input_spec = f"camera:{args.camera}" if args.camera is not None else args.input
+    # Explicit arguments describe a fresh session; the last session is restored only for a bare start.
+    restore = args.model is None and input_spec is None and not args.screenshot
+    code = run_gui(model=args.model, weights=args.weights, input_spec=input_spec, tab=args.tab,
+                   model_options=options, screenshot=args.screenshot, after_frames=args.after_frames,
+                   restore=restore, saliency=args.saliency)
+    if code:
+        raise DeepvisError("the window closed with an error")

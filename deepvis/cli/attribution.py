@@ -1,0 +1,90 @@
+"""``saliency``: attribution maps of a class or unit."""
+
+import argparse
+import sys
+
+from deepvis.cli.common import add_model, fraction, load_model_of, positive_int, probe_of, read_input, save_npy
+from deepvis.errors import DeepvisError
+from deepvis.io.outputs import IMAGE, NPY, Outputs
+from deepvis.live.computethread import compute_thread
+
+
+def register(sub) -> None:
+    p = sub.add_parser("saliency", help="attribution map of a class or unit (gradient, guided, Grad-CAM, ...)")
+    add_model(p)
+    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--method", required=True, metavar="M",
+                   help="gradient, deconv, guided, integrated-gradients, smoothgrad or gradcam")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--target", metavar="CLASS", help="class index or label (default: the top prediction)")
+    which.add_argument("--unit", metavar="LAYER:INDEX", help="explain a unit of any layer instead of a class")
+    p.add_argument("--region", metavar="X0,Y0,X1,Y1",
+                   help="explain only these pixels of a dense target (segmentation class, conv unit), "
+                        "as fractions of the width and height")
+    p.add_argument("--layer", metavar="NAME", help="Grad-CAM's layer (default: the last convolution)")
+    p.add_argument("--samples", type=positive_int, default=16, metavar="N", help="SmoothGrad's noisy samples")
+    p.add_argument("--steps", type=positive_int, default=32, metavar="N", help="integrated gradients' steps")
+    p.add_argument("--batch", type=positive_int, default=8, metavar="N",
+                   help="passes computed together by the heavy methods (lower it if memory runs out)")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--npy", metavar="FILE", help="also save the map, float32 (H, W) at the model's input size")
+    p.add_argument("--mode", choices=("raw", "gray", "norm", "normblur"), default="norm")
+    p.add_argument("--overlay", type=fraction, metavar="OPACITY", help="blend over the input (0..1)")
+    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_saliency)
+
+
+def cmd_saliency(args):
+    import numpy as np
+
+    from deepvis.io.images import write_image
+    from dataclasses import replace
+
+    from deepvis.attribution.saliency import METHODS, attribute, parse_region, parse_target, top_class
+    from deepvis.attribution.render import render_saliency
+    from deepvis.render.tiling import upscale
+
+    if args.method not in METHODS:
+        raise DeepvisError(f"unknown method {args.method!r}: expected one of {', '.join(METHODS)}")
+    region = parse_region(args.region)
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.npy, NPY, "--npy")
+    model = load_model_of(args)
+    image = read_input(args.input)
+    tty = sys.stderr.isatty()
+
+    def progress(fraction):
+        if tty and fraction < 1:
+            print(f"\r{args.method}: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+
+    def work():
+        probe = probe_of(model)
+        if args.unit and ":" in args.unit:
+            probe.layer(args.unit.rpartition(":")[0])  # an unknown layer is named as one, not as a class
+        target = parse_target(args.unit or args.target, model.labels, probe)
+        if args.unit and (target is None or target.kind != "unit"):
+            raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
+        x = model.input_tensor(image)
+        target = replace(target or top_class(model.module, x), region=region)
+        saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer, samples=args.samples,
+                             steps=args.steps, batch=args.batch, progress=progress)
+        fitted = model.preprocessor.fit(image)
+        fitted = np.repeat(fitted, 3, axis=2) if fitted.shape[2] == 1 else fitted
+        return target, saliency, fitted
+
+    # Ctrl-C ends the process from the main thread (exit 130); the compute thread is a daemon.
+    try:
+        target, saliency, fitted = compute_thread().call(work)
+    finally:
+        if tty:
+            print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
+    if not np.isfinite(saliency).all():
+        raise DeepvisError("the attribution contains NaN or infinite values (check the weights and input)")
+    rgb = render_saliency(saliency, args.mode, image=fitted if args.overlay else None, opacity=args.overlay or 0.6)
+    with outputs.writing():
+        write_image(args.out, upscale(rgb, args.min_size))
+        if args.npy:
+            save_npy(args.npy, saliency.astype(np.float32))
+    print(f"{args.method} for {target.describe(model.labels)}: map {saliency.shape[0]}x{saliency.shape[1]} -> "
+          f"{args.out}" + (f", {args.npy}" if args.npy else ""))

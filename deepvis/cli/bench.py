@@ -1,0 +1,71 @@
+"""``bench``: benchmarks as ratios against a bare baseline."""
+
+import json
+
+from deepvis.cli.common import add_model, load_model_of, model_options, positive_float, positive_int
+from deepvis.errors import DeepvisError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
+                                     "gui-live, render3d)")
+    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, gui-live, soak or render3d (the last "
+                                                "three need a display, e.g. xvfb-run)")
+    add_model(p)
+    p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
+    p.add_argument("--frames", type=positive_int, metavar="N",
+                   help="frames to measure (live: 100, saliency: 10); embed: points (10,000); render3d: points "
+                        "(1,000,000)")
+    p.add_argument("--seconds", type=positive_float, metavar="S",
+                   help="gui-live: how long to measure the window (10); soak: how long to run it (480)")
+    p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
+    p.add_argument("--saliency", metavar="METHOD",
+                   help="live, gui-live: also compute this saliency map each frame; the bare baseline becomes "
+                        "a forward and a backward pass; soak: the methods to cycle, comma-separated "
+                        "(default off and every method)")
+    p.add_argument("--json", action="store_true")
+    # The benchmark drives the compute thread from outside, as the GUI does.
+    p.set_defaults(func=cmd_bench, on_compute_thread=False)
+
+
+def cmd_bench(args):
+    from deepvis.bench.engine import BENCHMARKS
+
+    if args.name == "gui-live":
+        # Needs Qt, so it lives with the views; the CLI only dispatches to it.
+        from deepvis.widgets.bench.gui_live import bench_gui_live
+
+        result = bench_gui_live(args.model, args.input, seconds=args.seconds or 10.0, weights=args.weights,
+                                model_options=model_options(args), saliency=args.saliency)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
+        return
+    if args.name == "soak":
+        from deepvis.widgets.bench.soak import bench_soak
+
+        methods = args.saliency.split(",") if args.saliency else None
+        result = bench_soak(args.model, args.input, seconds=args.seconds or 480.0, weights=args.weights,
+                            model_options=model_options(args), methods=methods)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>30}  {v}" for k, v in result.items()))
+        return
+    if args.name == "render3d":
+        from deepvis.widgets.bench.render3d import bench_render3d
+
+        result = bench_render3d(points=args.frames or 1_000_000)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
+        return
+    if args.name not in BENCHMARKS:
+        raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of "
+                           f"{', '.join([*BENCHMARKS, 'gui-live', 'render3d', 'soak'])}")
+    # The embedding benchmark's default data are digits, so its default model is digits_cnn.
+    model = load_model_of(args) if args.name != "embed" or args.model else None
+    extra = {"saliency": args.saliency} if args.saliency else {}
+    if extra and args.name != "live":
+        raise DeepvisError("--saliency applies to the live and gui-live benchmarks")
+    if args.frames is not None:
+        extra["frames"] = args.frames
+    result = BENCHMARKS[args.name](model, input_spec=args.input, layer=args.layer, **extra)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>16}  {value}")

@@ -1,0 +1,132 @@
+"""What every command shares: the parser contract, argument types, model options, small writers."""
+
+import argparse
+import json
+import os
+import sys
+
+from deepvis.core.defaults import DEFAULT_MODEL, DEVICE_CHOICES
+from deepvis.errors import DeepvisError
+from deepvis.live.computethread import compute_thread
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse prints usage plus an error; the contract is one `error:` line.
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return value
+
+
+MAX_SEED = 2**63 - 1
+
+
+def seed_number(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed (a whole number), got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seeds are 0..2^63-1, got {text}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def add_device(p):
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="where to run: auto picks CUDA or MPS when present (default auto)")
+
+
+def add_model(p):
+    # None here: main() fills in the default for headless commands; the GUI restores the last one.
+    p.add_argument("--model", default=None, metavar="SPEC",
+                   help=f"zoo name (deepvis models), TorchScript/checkpoint file, or package.module:callable "
+                        f"(default {DEFAULT_MODEL})")
+    p.add_argument("--weights", metavar="FILE|none",
+                   help="state dict or checkpoint to load; 'none' for random initialisation")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow checkpoints that unpickle Python objects (can run code: trusted files only)")
+    p.add_argument("--input-size", metavar="HxW", help="input size for models that do not record it")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="input channels (default: from the first conv)")
+    p.add_argument("--mean", metavar="M[,M,M]", help="normalization mean in [0,1] pixel units")
+    p.add_argument("--std", metavar="S[,S,S]", help="normalization std in [0,1] pixel units")
+    p.add_argument("--fit", choices=("crop", "stretch"), help="fit frames by centre crop (default) or stretch")
+    p.add_argument("--labels", metavar="FILE", help="class names: text (one per line) or JSON")
+    add_device(p)
+
+
+def model_options(args) -> dict:
+    """load_model's keyword arguments from the shared model options."""
+    from deepvis.core.inputspec import parse_floats, parse_size
+
+    return dict(device=args.device, trust_pickle=args.trust_pickle,
+                input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
+                mean=parse_floats(args.mean, "mean") if args.mean else None,
+                std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit)
+
+
+def load_model_of(args):
+    from deepvis.core.loading import load_model
+
+    return compute_thread().call(load_model, args.model, args.weights, **model_options(args))
+
+
+def probe_of(model):
+    from deepvis.core.probe import Probe
+
+    return Probe(model.module, model.example_input())
+
+
+def print_json(obj):
+    print(json.dumps(obj, indent=2))
+
+
+def read_input(path):
+    from deepvis.io.images import read_image
+
+    return read_image(path)
+
+
+def save_npy(path, array):
+    import numpy as np
+
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        np.save(path, array)
+    except OSError as exc:
+        raise DeepvisError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def maybe_number(value, digits=3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

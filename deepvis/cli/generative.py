@@ -1,0 +1,115 @@
+"""``interpolate``: paths, grids, walks and directions in a generator's latent space."""
+
+import argparse
+from pathlib import Path
+
+from deepvis.cli.common import positive_int, seed_number
+from deepvis.core.defaults import DEVICE_CHOICES
+from deepvis.errors import DeepvisError
+from deepvis.io.outputs import GIF, IMAGE, Outputs
+
+
+def register(sub) -> None:
+    p = sub.add_parser("interpolate", help="a path between latent points of a generator (GAN) as a strip")
+    p.add_argument("--generator", metavar="SPEC",
+                   help="digits_gan (bundled, default), faces (gan-face-generate), dcgan with --weights, a "
+                        "TorchScript file or package.module:callable")
+    p.add_argument("--weights", metavar="FILE")
+    p.add_argument("--nz", type=positive_int, help="latent size, when it cannot be read off the weights")
+    p.add_argument("--seeds", type=seed_number, nargs="+", required=True, metavar="SEED", help="A B [C ...]")
+    p.add_argument("--steps", type=positive_int, default=8)
+    p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--gif", metavar="FILE", help="also an animated GIF, there and back")
+    p.add_argument("--grid", type=_rows_cols, metavar="RxC",
+                   help="also NAME-grid.png: R x C samples interpolated between four corner seeds (A B C D)")
+    p.add_argument("--walk", type=positive_int, metavar="N",
+                   help="also NAME-walk.gif: a random walk of N steps from A")
+    p.add_argument("--directions", type=positive_int, metavar="K",
+                   help="also a sheet of the K principal directions (GANSpace) at seed A, -3..3")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
+    p.add_argument("--trust-pickle", action="store_true")
+    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_interpolate)
+
+
+def _rows_cols(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RxC such as 6x6, got {text!r}") from None
+    if not (2 <= rows <= 64 and 2 <= cols <= 64):
+        raise argparse.ArgumentTypeError(f"rows and columns must be 2..64, got {text!r}")
+    return rows, cols
+
+
+MAX_PATH_STEPS = 1000  # frames of a strip or a GIF: beyond this a file is unwieldy, not more useful
+
+
+MAX_WALK_STEPS = 5000
+
+
+def cmd_interpolate(args):
+    import numpy as np
+    import torch
+
+    from deepvis.generative.generators import load_generator
+    from deepvis.io.images import write_gif, write_image
+    from deepvis.generative.latent import corner_grid, path, principal_directions, random_walk
+    from deepvis.render.tiling import picture_grid, upscale
+
+    if len(args.seeds) < 2:
+        raise DeepvisError("--seeds needs at least two seeds (A B [C ...])")
+    if args.steps > MAX_PATH_STEPS:
+        raise DeepvisError(f"--steps {args.steps} is too many: at most {MAX_PATH_STEPS}")
+    if args.walk is not None and args.walk > MAX_WALK_STEPS:
+        raise DeepvisError(f"--walk {args.walk} is too many steps: at most {MAX_WALK_STEPS}")
+    stem = Path(args.out)
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.gif, GIF, "--gif")
+    if args.grid:
+        outputs.add(stem.with_name(stem.stem + "-grid.png"), IMAGE)
+    if args.walk:
+        outputs.add(stem.with_name(stem.stem + "-walk.gif"), GIF)
+    if args.directions:
+        outputs.add(stem.with_name(stem.stem + "-directions.png"), IMAGE)
+    generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
+                               trust_pickle=args.trust_pickle)
+    if args.directions and args.directions > generator.nz:
+        raise DeepvisError(f"--directions {args.directions}: the latent has only {generator.nz} dimensions")
+    points = torch.cat([generator.latent(seed) for seed in args.seeds])
+    frames = generator.images(path(points, args.steps, args.mode))
+    # Everything is made first and written last: a failure part-way leaves no files behind.
+    files = [(args.out, "image", upscale(np.hstack(list(frames)), args.min_size))]
+    if args.gif:
+        there = [upscale(f, 256) for f in frames]
+        files.append((args.gif, "gif", (there + there[-2:0:-1], 80)))
+    if args.grid:
+        rows, cols = args.grid
+        seeds = (list(args.seeds) + [args.seeds[0] + k for k in range(1, 4)])[:4]
+        corners = torch.cat([generator.latent(seed) for seed in seeds])
+        images = generator.images(corner_grid(corners, rows, cols, args.mode))
+        files.append((stem.with_name(stem.stem + "-grid.png"), "image",
+                      upscale(picture_grid(images, cols), args.min_size)))
+    if args.walk:
+        walk = generator.images(random_walk(points[0], args.walk, seed=args.seeds[0]))
+        files.append((stem.with_name(stem.stem + "-walk.gif"), "gif", ([upscale(f, 256) for f in walk], 60)))
+    variance = None
+    if args.directions:
+        directions, variance = principal_directions(generator, args.directions)
+        z = points[:1]
+        strengths = torch.linspace(-3, 3, 7)
+        rows = [np.hstack(list(generator.images(torch.cat([z + s * d for s in strengths])))) for d in directions]
+        files.append((stem.with_name(stem.stem + "-directions.png"), "image",
+                      upscale(np.vstack(rows), args.min_size)))
+    with outputs.writing():
+        for target, kind, content in files:
+            if kind == "image":
+                write_image(target, content)
+            else:
+                write_gif(target, *content)
+    if variance is not None:
+        print("direction variance shares: " + " ".join(f"{v:.3f}" for v in variance))
+    print(f"{args.mode} path of {args.steps} steps through seeds {' '.join(map(str, args.seeds))} of "
+          f"{generator.name} (nz {generator.nz}) -> {', '.join(str(f[0]) for f in files)}")

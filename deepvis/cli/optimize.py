@@ -1,0 +1,169 @@
+"""``dream``, ``visualize-unit`` and ``profile-units``: what units respond to."""
+
+import argparse
+import sys
+
+from deepvis.cli.common import add_model, load_model_of, positive_int, probe_of, read_input, seed_number
+from deepvis.errors import DeepvisError, require_finite
+from deepvis.io.outputs import FOLDER, IMAGE, Outputs
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dream", help="DeepDream: amplify what a layer or unit sees in an image")
+    add_model(p)
+    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--unit", type=int, metavar="I", help="dream one unit instead of the whole layer")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--octaves", type=positive_int, default=4)
+    p.add_argument("--octave-scale", type=float, default=1.4)
+    p.add_argument("--steps", type=positive_int, default=10, help="per octave")
+    p.add_argument("--step-size", type=float, default=0.02)
+    p.add_argument("--jitter", type=int, default=16, help="pixels of random roll before each step")
+    p.add_argument("--smooth", type=float, default=0.0, help="Gaussian sigma for the gradient (0: none)")
+    p.add_argument("--seed", type=seed_number, default=0)
+    p.set_defaults(func=cmd_dream)
+
+    p = sub.add_parser("visualize-unit", help="an image optimized from noise to excite one unit (feature viz)")
+    add_model(p)
+    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--unit", required=True, type=_unit_or_all, metavar="I|all",
+                   help="a unit, or all: a sheet with one image per unit (cached; resumes after Ctrl-C)")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--size", type=positive_int, default=128)
+    p.add_argument("--steps", type=positive_int, default=256)
+    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--neuron", action="store_true",
+                   help="excite the one activation at the centre of the unit's map, not the whole channel")
+    p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_visualize_unit)
+
+    p = sub.add_parser("profile-units", help="for every unit of a layer, the top-k images and their patches")
+    add_model(p)
+    p.add_argument("--data", default="samples", metavar="DIR|digits|samples",
+                   help="images to rank (default: the bundled photos and crops of them)")
+    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--top", type=positive_int, default=9, metavar="K")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--no-cache", action="store_true")
+    p.set_defaults(func=cmd_profile_units)
+
+
+def cmd_dream(args):
+    from deepvis.optimize.dream import Dreamer, DreamSettings
+    from deepvis.io.images import write_image
+
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    settings = DreamSettings(args.layer, args.unit, args.octaves, args.octave_scale, args.steps, args.step_size,
+                             args.jitter, args.smooth)
+    settings.check()
+    model = load_model_of(args)
+    image = read_input(args.input)
+    dreamer = Dreamer(model, probe_of(model))
+    dreamer.check(settings, image)
+    before = dreamer.score(image, settings)
+    tty = sys.stderr.isatty()
+    last = None
+    for last in dreamer.run(image, settings, seed=args.seed):
+        if tty:
+            print(f"\rdream: octave {last.octave + 1}/{settings.octaves}, step {last.step + 1}/{settings.steps}",
+                  end="", file=sys.stderr, flush=True)
+    if tty:
+        print("\r" + " " * 48 + "\r", end="", file=sys.stderr, flush=True)
+    after = dreamer.score(last.image, settings)
+    with outputs.writing():
+        write_image(args.out, last.image)
+    what = f"unit {args.unit} of {args.layer}" if args.unit is not None else args.layer
+    print(f"dream of {what}: objective {before:.4g} -> {after:.4g} ({after / before if before else float('inf'):.2f}x), "
+          f"{last.image.shape[1]}x{last.image.shape[0]} -> {args.out}")
+
+
+def cmd_visualize_unit(args):
+    from deepvis.io.images import write_image
+    from deepvis.render.tiling import upscale
+    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
+
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    settings = VizSettings(args.layer, 0 if args.unit == "all" else args.unit, args.size, args.steps,
+                           neuron=args.neuron)
+    settings.check()
+    model = load_model_of(args)
+    viz = UnitVisualizer(model, probe_of(model))
+    viz.check(settings)
+    if args.unit == "all":
+        _visualize_layer(model, viz, settings, outputs, args)
+        return
+    image = viz.run(settings, seed=args.seed)
+    what = "centre-neuron" if args.neuron else "spatial-mean"
+    value = viz.value_of(image, args.layer, args.unit, args.neuron)
+    require_finite(value, f"unit {args.unit} of {args.layer}")
+    with outputs.writing():
+        write_image(args.out, upscale(image, args.min_size))
+    print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {args.size}x{args.size} image "
+          f"-> {args.out}")
+
+
+def _visualize_layer(model, viz, settings, outputs, args):
+    import numpy as np
+
+    from deepvis.core.cache import model_fingerprint
+    from deepvis.io.images import write_image
+    from deepvis.render.tiling import picture_grid
+    from deepvis.optimize.unitviz import visualize_layer
+
+    def progress(done, total):
+        print(f"\r{done}/{total} units", end="", file=sys.stderr, flush=True)
+
+    sheet = visualize_layer(viz, settings, model_fingerprint(model), seed=args.seed, progress=progress)
+    print(file=sys.stderr)
+    columns = int(np.ceil(np.sqrt(len(sheet.images))))
+    values = [viz.value_of(image, args.layer, unit, args.neuron) for unit, image in enumerate(sheet.images)]
+    require_finite(float(np.sum(values)), f"the units of {args.layer}")
+    with outputs.writing():
+        write_image(args.out, picture_grid(sheet.images, columns, border=2, fill=30))
+    print(f"{len(values)} units of {args.layer}: spatial-mean activation median {np.median(values):.4g}, "
+          f"min {min(values):.4g} -> {args.out}")
+
+
+def _unit_or_all(text: str):
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a unit number or 'all'") from None
+
+
+def cmd_profile_units(args):
+    import numpy as np
+
+    from deepvis.io.datasets import open_dataset
+    from deepvis.io.images import write_image
+    from deepvis.optimize.profiles import profile_sheet, profile_units
+    from deepvis.render.tiling import upscale
+
+    outputs = Outputs()
+    out = outputs.add(args.out, FOLDER)
+    model = load_model_of(args)
+    dataset = open_dataset(args.data)
+    profiles = profile_units(model, dataset, args.layer, k=args.top, probe=probe_of(model), use_cache=not args.no_cache)
+    with outputs.writing():
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for unit in range(len(profiles.patches)):
+                write_image(out / f"unit_{unit:04d}.png", upscale(np.hstack(list(profiles.patches[unit])), 96))
+            write_image(out / "sheet.png", profile_sheet(profiles))
+            with open(out / "top.csv", "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write("unit,rank,value,item,y,x,label,path\n")
+                for unit in range(len(profiles.values)):
+                    for rank in range(profiles.values.shape[1]):
+                        i = int(profiles.items[unit, rank])
+                        y, x = profiles.locations[unit, rank]
+                        f.write(f"{unit},{rank},{profiles.values[unit, rank]:.6g},{i},{y},{x},"
+                                f"{dataset.labels[i] or ''},{dataset.paths[i] or ''}\n")
+        except OSError as exc:
+            raise DeepvisError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    print(f"top {args.top} of {len(dataset)} images for {len(profiles.values)} units of {args.layer} "
+          f"(receptive field {profiles.field} px) -> {out}/unit_*.png, sheet.png, top.csv")
