@@ -25,7 +25,8 @@ def register(sub) -> None:
 
 
 def cmd_models(args):
-    from deepvis.core.zoo import DEFAULT_MODEL, zoo
+    from deepvis.core.defaults import DEFAULT_MODEL
+    from deepvis.core.zoo import zoo
 
     rows = []
     for entry in zoo().values():

@@ -4,7 +4,7 @@ import torch
 
 from deepvis.errors import DeepvisError
 
-from deepvis.core.defaults import DEVICE_CHOICES  # noqa: E402 (re-exported)
+from deepvis.core.defaults import DEVICE_CHOICES
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:

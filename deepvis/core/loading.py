@@ -24,7 +24,8 @@ from deepvis.errors import DeepvisError
 from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor
 from deepvis.core.labels import read_labels
 from deepvis.core.predictions import main_output, output_kind
-from deepvis.core.zoo import DEFAULT_MODEL, ZooEntry, get_entry, zoo
+from deepvis.core.defaults import DEFAULT_MODEL
+from deepvis.core.zoo import ZooEntry, get_entry, zoo
 
 DEFAULT_SIZE = (224, 224)
 

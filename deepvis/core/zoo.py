@@ -18,8 +18,6 @@ from torch import nn
 from deepvis.errors import DeepvisError
 from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
-from deepvis.core.defaults import DEFAULT_MODEL  # noqa: E402 (re-exported: the zoo's default)
-
 
 @dataclass(frozen=True)
 class ZooEntry:

@@ -17,8 +17,21 @@ from test_gui import WAIT_MS, open_window, private_settings  # noqa: E402,F401
 
 
 def _view(w) -> CloudView:
+    """The 3-D tab, shown, once the bundled chair it opens on first sight is segmented (so a
+    test's own file does not race it), with ``seg`` cleared for the test's own."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
     view = next(v for v in w.views if isinstance(v, CloudView))
     w.tabs.setCurrentWidget(view)
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while (view.seg is None or view._cancel is not None and not view._cancel.is_set() and view.stop.isVisible()) \
+            and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    assert view.seg is not None and view.seg.category == "chair"
+    view.seg = None  # the tests wait for their own file's segmentation
     return view
 
 

@@ -3,9 +3,10 @@
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from deepvis.widgets.panes.imagepanel import ImagePanel
+from deepvis.widgets.window.views import DrawnWhenShown
 
 
-class InputPane(QWidget):
+class InputPane(DrawnWhenShown, QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -21,12 +22,12 @@ class InputPane(QWidget):
 
     def on_frame(self) -> None:
         frame = self.session.frame
-        if frame is not None:
+        if frame is not None and not self.hidden_now():
             self.raw.set_rgb(frame.image)
 
     def on_result(self) -> None:
         result = self.session.result
-        if result is None:
+        if result is None or self.hidden_now():
             return
         frame = self.session.frame
         if frame is None or frame.timestamp <= result.frame.timestamp:
@@ -36,3 +37,6 @@ class InputPane(QWidget):
             self.seen.set_title(f"What the model sees · {spec.channels}x{spec.height}x{spec.width}")
         self.seen.set_rgb(result.model_input)
         self.seen.set_stale(self.session.stale(result))
+
+    def draw_missed(self) -> None:
+        self.on_result()

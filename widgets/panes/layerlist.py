@@ -21,10 +21,13 @@ class LayerList(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Names differ at their ends (_blocks.6._depthwise_conv vs _blocks.7._depthwise_conv):
+        # the name column is sized to its longest name, and a narrow dock scrolls sideways or
+        # cuts from the left, never the block number in the middle.
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideLeft)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, header.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, header.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, header.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, header.ResizeMode.ResizeToContents)
         # Keys belong to the window (u/o, arrows move the unit, like the toolbox).
@@ -49,7 +52,7 @@ class LayerList(QWidget):
         for layer in state.probe.layers:
             item = QTreeWidgetItem([layer.name, layer.type_name, "x".join(map(str, layer.shape))])
             item.setData(0, Qt.ItemDataRole.UserRole, layer.name)
-            item.setToolTip(0, layer.describe())
+            item.setToolTip(0, layer.describe())  # the full name, whatever the column shows
             self._items[layer.name] = item
         self.tree.addTopLevelItems(list(self._items.values()))
         self._apply_filter(self.filter.text())

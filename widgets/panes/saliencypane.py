@@ -18,6 +18,7 @@ from deepvis.live.pipeline import SaliencySettings
 from deepvis.attribution.saliency import METHODS, Target, parse_target
 from deepvis.attribution.render import MODES, render_saliency
 from deepvis.widgets.panes.imagepanel import ImagePanel
+from deepvis.widgets.window.views import DrawnWhenShown
 
 OFF = "off"
 TARGETS = ("top prediction", "selected unit", "class")
@@ -26,7 +27,7 @@ TARGETS = ("top prediction", "selected unit", "class")
 REGION_SIZE = 0.25
 
 
-class SaliencyPane(QWidget):
+class SaliencyPane(DrawnWhenShown, QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -191,9 +192,12 @@ class SaliencyPane(QWidget):
 
     # --- drawing ------------------------------------------------------------------------
 
+    def draw_missed(self) -> None:
+        self.redraw()
+
     def redraw(self) -> None:
         result, wanted = self.session.result, self.session.settings.saliency
-        if result is None or wanted is None:
+        if result is None or wanted is None or self.hidden_now():
             return
         sal = result.saliency
         if sal is None:

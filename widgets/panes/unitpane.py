@@ -12,12 +12,13 @@ from PySide6.QtCore import Qt
 from deepvis.render.colormaps import apply_colormap
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.panes.unitpictures import UnitPictures
+from deepvis.widgets.window.views import DrawnWhenShown
 
 HISTORY = 120
 PLOT_INTERVAL_S = 0.2
 
 
-class UnitPane(QWidget):
+class UnitPane(DrawnWhenShown, QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -66,6 +67,8 @@ class UnitPane(QWidget):
 
     def on_result(self) -> None:
         result, session = self.session.result, self.session
+        if self.hidden_now():
+            return
         if result is None or result.settings.grid_layer != session.layer:
             self.panel.set_stale(True)
             return
@@ -83,12 +86,23 @@ class UnitPane(QWidget):
         self.panel.set_stale(session.stale(result))
         y, x = np.unravel_index(int(np.argmax(channel)), channel.shape)
         self.stats.setText(f"max {hi:.4g} at (y {y}, x {x})\nmean {float(channel.mean()):.4g}   min {lo:.4g}")
+        # The history is of frames: a still image has one value and the plot would be an empty
+        # axis, so it shows only for live input (camera, video, pattern).
+        source = session.source
+        live = source is not None and source.is_live
+        if live != self.plot.isVisibleTo(self):
+            self.plot.setVisible(live)
+        if not live:
+            return
         self.history.append(hi)
         # Axis layout is the costly part of a plot update; a few updates a second read the same.
         now = time.monotonic()
         if now - self._plotted_at > PLOT_INTERVAL_S:
             self._plotted_at = now
             self.curve.setData(np.fromiter(self.history, float), skipFiniteCheck=True)
+
+    def draw_missed(self) -> None:
+        self.on_result()
 
     def _overlay(self, base: np.ndarray, channel: np.ndarray, lo: float, hi: float) -> np.ndarray:
         scaled = (channel - lo) / (hi - lo) if hi > lo else np.zeros_like(channel)

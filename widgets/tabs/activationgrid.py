@@ -4,13 +4,13 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBox
 
 from deepvis.render.colormaps import COLORMAPS
 from deepvis.widgets.panes.imagepanel import ImagePanel
-from deepvis.widgets.window.views import View, register_view
+from deepvis.widgets.window.views import DrawnWhenShown, View, register_view
 
 ZOOM_LEVELS = ("all", "neighbourhood", "unit")
 
 
 @register_view
-class ActivationGridView(View):
+class ActivationGridView(DrawnWhenShown, View):
     title = "Activations"
     order = 0
 
@@ -60,11 +60,14 @@ class ActivationGridView(View):
 
     def on_result(self) -> None:
         result = self.session.result
-        if result is None or result.grid is None:
+        if result is None or result.grid is None or self.hidden_now():
             return
         self.panel.set_map(result.grid, result.grid_levels, self.colormap)
         self.panel.set_stale(self.session.stale(result))
         self._place_cursor()
+
+    def draw_missed(self) -> None:
+        self.on_result()
 
     def _layout(self):
         result = self.session.result

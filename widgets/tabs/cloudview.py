@@ -29,6 +29,7 @@ MODELS = ["pointnet_parts", "voxnet_parts"]
 COLOR_MODES = ["prediction", "ground truth", "errors", "feature"]
 PICK_RADIUS_PX = 12
 BACKGROUNDS = {"dark": "#1e1f22", "black": "#000000", "white": "#ffffff"}
+FOREIGN_WINDOW_PLATFORMS = ("xcb", "windows")  # where a native window can be embedded by its id
 
 
 def bundled_shapes() -> list[Path]:
@@ -147,6 +148,35 @@ class SceneCanvas3D:
         self.canvas.close()
 
 
+def gl_host(gl_widget: QWidget, parent: QWidget) -> QWidget:
+    """``gl_widget`` (a QOpenGLWidget) in a native window of its own, embedded in ``parent``.
+
+    Once a QOpenGLWidget is anywhere inside a top-level window, Qt composes that whole window
+    through OpenGL on every repaint. On software GL (Mesa's llvmpipe: VMs, remote desktops,
+    Xvfb, laptops without drivers) that made each live frame upload and composite the full
+    main window, and halved the live frame rate. Here the GL widget is the content of a
+    separate top-level widget whose native window is embedded with a window container: the
+    container is a native child window that the main window's raster backing store does not
+    compose, so only the 3-D view pays for GL, and only while it is drawn.
+    """
+    from PySide6.QtGui import QGuiApplication, QWindow
+
+    if QGuiApplication.platformName() not in FOREIGN_WINDOW_PLATFORMS:
+        return gl_widget  # no foreign windows here (Wayland): in the tab itself, composed by GL
+    holder = QWidget()
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(gl_widget)
+    # Embedded as a foreign native window: a QWidget's own window handle would make the
+    # container reparent the widget itself, back into the main window's composition.
+    foreign = QWindow.fromWinId(int(holder.winId()))
+    container = QWidget.createWindowContainer(foreign, parent)
+    container.setMinimumSize(200, 200)
+    container._holder = holder  # the holder must live as long as the container shows it
+    holder.show()
+    return container
+
+
 @register_view
 class CloudView(View):
     title = "3-D"
@@ -166,7 +196,8 @@ class CloudView(View):
         self.picked: int | None = None
         self._cancel: threading.Event | None = None
         self._requests = 0
-        self.canvas = SceneCanvas3D()
+        self._canvas: SceneCanvas3D | None = None  # made when the tab is first shown (see canvas)
+        self._gl_host: QWidget | None = None
         self.samples = QComboBox()
         self.samples.addItem("bundled shapes...")
         for p in bundled_shapes():
@@ -244,7 +275,9 @@ class CloudView(View):
         panel.setLayout(side)
         panel.setFixedWidth(250)
         top = QHBoxLayout()
-        top.addWidget(self.canvas.native, 1)
+        self._canvas_slot = QVBoxLayout()
+        self._canvas_slot.setContentsMargins(0, 0, 0, 0)
+        top.addLayout(self._canvas_slot, 1)
         top.addWidget(panel)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -273,9 +306,40 @@ class CloudView(View):
         self._posted_model.connect(self._model_loaded)
         self._posted_progress.connect(lambda f: self.progress.setValue(int(100 * f)))
         self.stop.clicked.connect(self.halt)
-        self.canvas.canvas.events.mouse_press.connect(self._mouse_press)
-        self.canvas.canvas.events.mouse_release.connect(self._mouse_release)
         self._press_pos = None
+
+    # --- the GL canvas ---------------------------------------------------------------
+
+    @property
+    def canvas(self) -> SceneCanvas3D:
+        """The vispy scene, made on first use: its OpenGL widget is what costs (see gl_host)."""
+        if self._canvas is None:
+            self._canvas = SceneCanvas3D()
+            self._canvas.canvas.bgcolor = BACKGROUNDS[self.background.currentText()]
+            self._canvas.point_size = float(self.size_slider.value())
+            self._canvas.canvas.events.mouse_press.connect(self._mouse_press)
+            self._canvas.canvas.events.mouse_release.connect(self._mouse_release)
+            self._gl_host = gl_host(self._canvas.native, self)
+            self._canvas_slot.addWidget(self._gl_host)
+        return self._canvas
+
+    @property
+    def has_canvas(self) -> bool:
+        return self._canvas is not None
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._canvas is None:
+            self.canvas  # noqa: B018 (made now that the tab is seen)
+            if self.seg is not None:
+                self.recolor()
+                self._canvas.fit()
+            elif self.path is None:
+                # A first look shows what the tab does: a bundled chair, segmented.
+                chair = SHAPES_DIR / "chair.obj"
+                if chair.is_file():
+                    self.samples.setCurrentIndex(max(0, self.samples.findText(chair.name)))
+                    self.open_file(str(chair))
 
     # --- opening ---------------------------------------------------------------------
 
@@ -417,7 +481,8 @@ class CloudView(View):
             text += f"; accuracy against the file's labels {seg.accuracy:.3f}"
         self.info.setText(text)
         self.recolor()
-        self.canvas.fit()
+        if self._canvas is not None:
+            self._canvas.fit()
 
     # --- drawing ---------------------------------------------------------------------
 
@@ -442,8 +507,8 @@ class CloudView(View):
 
     def recolor(self) -> None:
         seg = self.seg
-        if seg is None:
-            return
+        if seg is None or (self._canvas is None and not self.isVisible()):
+            return  # drawn when the tab is first shown
         colors = self.colors()
         mode = self.color_mode.currentText()
         if mode in ("ground truth", "errors") and seg.truth is None:
@@ -496,11 +561,13 @@ class CloudView(View):
         return seg.critical[min(self.global_channel.value(), len(seg.critical) - 1)][None]
 
     def _set_background(self, name: str) -> None:
-        self.canvas.canvas.bgcolor = BACKGROUNDS[name]
-        self.canvas.canvas.update()
+        if self._canvas is not None:
+            self._canvas.canvas.bgcolor = BACKGROUNDS[name]
+            self._canvas.canvas.update()
 
     def _resize_points(self, size: int) -> None:
-        self.canvas.set_point_size(float(size))
+        if self._canvas is not None:
+            self._canvas.set_point_size(float(size))
         self.recolor()
 
     # --- picking ---------------------------------------------------------------------
@@ -565,4 +632,8 @@ class CloudView(View):
     def shutdown(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
-        self.canvas.close()
+        if self._canvas is not None:
+            self._canvas.close()
+            holder = getattr(self._gl_host, "_holder", None)
+            if holder is not None:
+                holder.close()

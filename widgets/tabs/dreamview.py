@@ -78,6 +78,16 @@ class DreamView(View):
         self._posted_step.connect(self._show_step)
         self._posted_done.connect(self._finished)
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        result = self.session.result
+        if self.image is None and self._cancel is None and result is not None:
+            # Not an empty panel: the frame a dream would start from, and how to start it.
+            self.panel.set_rgb(result.frame.image)
+            self.panel.set_title("Dream · the current frame, before dreaming")
+            self.info.setText(f"Dream current frame amplifies what {self.session.layer} responds to in it "
+                              f"(tick 'selected unit only' for unit {self.session.unit}).")
+
     def settings(self) -> DreamSettings:
         s = self.session
         return DreamSettings(s.layer, s.unit if self.unit_only.isChecked() else None, self.octaves.value(),
@@ -118,6 +128,8 @@ class DreamView(View):
     def _show_step(self, step) -> None:
         self.image = step.image
         self.steps_seen += 1
+        if self.steps_seen == 1:
+            self.panel.set_title("Dream")
         self.panel.set_rgb(step.image)
         self.progress.setValue(int(100 * (step.octave * self.steps.value() + step.step + 1) / step.total_steps))
         self.info.setText(f"octave {step.octave + 1}, step {step.step + 1}: objective {step.objective:.4g} "

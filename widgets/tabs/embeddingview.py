@@ -83,6 +83,7 @@ class EmbeddingView(View):
     _posted_layout = Signal()
     _posted_done = Signal(object, str)  # MapState or None, error text ("" when cancelled)
     _posted_live = Signal(object)  # (x, y) of the live frame on the map
+    _posted_demo_model = Signal(object)  # the digits CNN loaded for "Digits map"
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
@@ -120,6 +121,9 @@ class EmbeddingView(View):
         self.exaggeration.setValue(1)
         self.exaggeration.setPrefix("exaggeration ")
         self.compute = QPushButton("Compute map")
+        self.digits_demo = QPushButton("Digits map")
+        self.digits_demo.setToolTip("one click to a first map: t-SNE of the bundled digits CNN's penultimate layer "
+                                    "over scikit-learn's 1,797 digits (the window's model stays as it is)")
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.record = QPushButton("Record frames")
@@ -153,7 +157,8 @@ class EmbeddingView(View):
         self.preview.setFixedSize(150, 150)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setStyleSheet("background: #15161a;")
-        self.info = QLabel("Pick a dataset, a layer and a method, then compute.")
+        self.info = QLabel("Pick a dataset, a layer and a method, then compute; or click Digits map for a "
+                           "first look.")
         self.info.setWordWrap(True)
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -163,7 +168,7 @@ class EmbeddingView(View):
 
         row = QHBoxLayout()
         for w in (self.dataset, self.layer, self.method, self.perplexity, self.exaggeration, self.compute,
-                  self.cancel):
+                  self.cancel, self.digits_demo):
             row.addWidget(w)
         row.addStretch(1)
         row2 = QHBoxLayout()
@@ -191,7 +196,9 @@ class EmbeddingView(View):
         layout.addLayout(row2)
         layout.addLayout(body, 1)
 
-        self.compute.clicked.connect(self.start)
+        self.compute.clicked.connect(lambda: self.start())
+        self.digits_demo.clicked.connect(self.start_digits)
+        self._posted_demo_model.connect(lambda state: self.start(state, digits_dataset(), None))
         self.cancel.clicked.connect(self.stop)
         self.record.toggled.connect(self._set_recording)
         self.dataset.activated.connect(self._dataset_picked)
@@ -250,19 +257,43 @@ class EmbeddingView(View):
             return folder_dataset(self._folder)
         raise DeepvisError("pick a folder first (Dataset > folder...)")
 
-    def start(self) -> None:
-        state = self.session.state
+    def start_digits(self) -> None:
+        """The digits map of the bundled digits CNN, whatever model the window runs."""
+        from deepvis.core.loading import load_model
+        from deepvis.core.probe import Probe
+        from deepvis.widgets.window.session import ModelState
+
+        def work():
+            model = load_model("digits_cnn", device="cpu")
+            return ModelState(model, Probe(model.module, model.example_input()), "digits_cnn")
+
+        def done(future):
+            state, error = outcome(future)
+            if state is not None:
+                self._posted_demo_model.emit(state)
+            elif error:
+                self.session.message.emit(error)
+
+        self.progress.show()
+        self.progress.setFormat("loading digits_cnn...")
+        compute_thread().submit(work).add_done_callback(done)
+
+    def start(self, state=None, dataset: Dataset | None = None, layer: str | None = "") -> None:
+        """A map of ``dataset`` (default: the chosen one) through ``state``'s model (default: the
+        window's) at ``layer`` ("" for the chosen one, None for the model's feature layer)."""
+        state = state or self.session.state
         if state is None:
             self.session.message.emit("load a model first")
             return
         try:
-            dataset = self.current_dataset()
+            dataset = dataset or self.current_dataset()
         except DeepvisError as exc:
             self.session.message.emit(str(exc))
             return
         self.stop()
         cancel = self._cancel = threading.Event()
-        layer, method = self.layer.currentText(), self.method.currentText()
+        layer = self.layer.currentText() if layer == "" else layer
+        method = self.method.currentText()
         perplexity, exaggeration = self.perplexity.value(), self.exaggeration.value()
         self.compute.setEnabled(False)
         self.cancel.setEnabled(True)

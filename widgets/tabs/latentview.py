@@ -149,7 +149,15 @@ class LatentView(View):
         self.export_png.clicked.connect(lambda: self._export_dialog("png"))
         self.export_gif.clicked.connect(lambda: self._export_dialog("gif"))
         self.export_mp4.clicked.connect(lambda: self._export_dialog("mp4"))
-        QTimer.singleShot(0, lambda: self.load("digits_gan"))
+        self._started = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._started:
+            # Sampling a generator and finding its directions costs the live view a second of
+            # compute: done when the tab is first looked at, not at start-up.
+            self._started = True
+            QTimer.singleShot(0, lambda: self.generator is None and self.load("digits_gan"))
 
     # --- work on the compute thread -------------------------------------------------------
 

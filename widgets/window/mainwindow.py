@@ -37,7 +37,8 @@ STATUS_INTERVAL_S = 0.25
 class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
                  tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
-                 after_frames: int = 1, restore: bool = True, persist: bool = True, saliency: str | None = None):
+                 after_frames: int = 1, restore: bool = True, persist: bool = True, saliency: str | None = None,
+                 without_views: tuple[str, ...] = ()):
         super().__init__()
         self.setWindowTitle("deepvis")
         self.setAcceptDrops(True)
@@ -59,7 +60,8 @@ class MainWindow(QMainWindow):
         self.saliency = SaliencyPane(self.session)
         self.predictions.classClicked.connect(self.saliency.set_class)
         self.tabs = QTabWidget()
-        self.views = [cls(self.session) for cls in registered_views()]
+        # without_views: tab titles left out (the GUI benchmark's window without the 3-D view).
+        self.views = [cls(self.session) for cls in registered_views() if cls.title not in without_views]
         for view in self.views:
             self.tabs.addTab(view, view.title)
         self.grid = next(v for v in self.views if isinstance(v, activationgrid.ActivationGridView))
@@ -371,6 +373,11 @@ class MainWindow(QMainWindow):
             stages = "  ".join(f"{k} {t[k]:.1f}" for k in ("capture", "preprocess", "forward", "saliency", "tile",
                                                             "predict") if t.get(k) or k != "saliency")
             self.stage_label.setText(f"{stages}  render {self.session.render_ms:.1f} ms")
+        if self.session.results_seen == 1 and os.environ.get("DEEPVIS_FIRST_FRAME_LOG"):
+            # For `bench gui-live`'s start-up time: when the first result has been painted (the
+            # zero timer runs after the paint events this result posted).
+            QTimer.singleShot(0, lambda: Path(os.environ["DEEPVIS_FIRST_FRAME_LOG"]).write_text(
+                repr(time.monotonic())))
         source = self.session.source
         still = source is not None and not source.is_live  # a still image gives one result, not N
         if self._screenshot and (self.session.results_seen >= self._screenshot[1] or

@@ -39,3 +39,26 @@ def register_view(cls: type[View]) -> type[View]:
 
 def registered_views() -> list[type[View]]:
     return sorted(_registry, key=lambda cls: cls.order)
+
+
+class DrawnWhenShown:
+    """For widgets redrawn on every live result. While hidden (another tab is in front, or
+    their dock is closed) a result only marks them out of date; showing them draws the newest
+    result. Mix in before the Qt class and call ``hidden_now()`` first in the per-frame slot."""
+
+    _missed_result = False
+
+    def hidden_now(self) -> bool:
+        if self.isVisible():
+            return False
+        self._missed_result = True
+        return True
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self._missed_result:
+            self._missed_result = False
+            self.draw_missed()
+
+    def draw_missed(self) -> None:
+        """Draw the newest result (called when shown after results were skipped)."""

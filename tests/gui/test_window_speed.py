@@ -1,0 +1,78 @@
+"""The window keeps up with the engine: no OpenGL in its composition, no work for hidden views.
+
+A QOpenGLWidget anywhere in a top-level window makes Qt compose the whole window through
+OpenGL on every repaint; on software GL that halved the live frame rate once the 3-D tab
+existed. These tests pin down the cure: the GL view is made when its tab is first shown and
+lives in a window of its own, embedded in the tab.
+"""
+
+import time
+
+import pytest
+
+pytest.importorskip("PySide6")
+from deepvis.widgets.window import qtenv  # noqa: E402,F401
+from PySide6.QtOpenGLWidgets import QOpenGLWidget  # noqa: E402
+
+from test_gui import WAIT_MS, open_window, private_settings  # noqa: E402,F401
+
+
+def _gl_widgets_in(window) -> list:
+    return window.findChildren(QOpenGLWidget)
+
+
+def test_no_gl_widget_is_in_the_main_window_before_or_after_the_3d_tab(open_window, qtbot):
+    window = open_window(model="digits_cnn")
+    cloud = next(v for v in window.views if v.title == "3-D")
+    assert not cloud.has_canvas and _gl_widgets_in(window) == []
+    window.tabs.setCurrentWidget(cloud)
+    qtbot.waitUntil(lambda: cloud.has_canvas, timeout=WAIT_MS)
+    # The 3-D view is made on first sight, in a window of its own: the main window still has
+    # no GL widget in its tree, so it keeps raster composition.
+    assert _gl_widgets_in(window) == []
+    assert isinstance(cloud.canvas.native, QOpenGLWidget)
+    assert cloud.canvas.native.window() is not window
+    # And the first look shows something: the bundled chair, segmented.
+    qtbot.waitUntil(lambda: cloud.seg is not None, timeout=WAIT_MS)
+    assert cloud.seg.category == "chair"
+    window.tabs.setCurrentIndex(0)
+
+
+def test_hidden_views_do_no_per_frame_work(open_window, qtbot, monkeypatch):
+    window = open_window(model="digits_cnn", input_spec="pattern")
+    grid = window.grid
+    drawn = []
+    original = grid.panel.set_map
+    monkeypatch.setattr(grid.panel, "set_map", lambda *a, **k: (drawn.append(1), original(*a, **k)))
+    qtbot.waitUntil(lambda: len(drawn) > 2, timeout=WAIT_MS)
+    filters = next(v for v in window.views if v.title == "Filters")
+    window.tabs.setCurrentWidget(filters)
+    qtbot.wait(100)
+    seen, count = window.session.results_seen, len(drawn)
+    qtbot.waitUntil(lambda: window.session.results_seen > seen + 5, timeout=WAIT_MS)
+    assert len(drawn) == count, "the hidden activation grid was redrawn"
+    window.tabs.setCurrentWidget(grid)
+    qtbot.waitUntil(lambda: len(drawn) > count, timeout=WAIT_MS)  # shown again: the newest result
+
+
+def test_latent_tab_samples_nothing_until_shown(open_window, qtbot):
+    window = open_window(model="digits_cnn")
+    latent = next(v for v in window.views if v.title == "Latent")
+    qtbot.wait(500)
+    assert latent.generator is None
+    window.tabs.setCurrentWidget(latent)
+    qtbot.waitUntil(lambda: latent.generator is not None, timeout=WAIT_MS)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_gui_bench_with_the_3d_tab_visited_matches_a_window_without_it():
+    from deepvis.widgets.bench.gui_live import bench_gui_live
+
+    options = dict(seconds=8.0, warmup_s=2.0, engine_frames=60, rounds=4, startup=False)
+    start = time.monotonic()
+    without = bench_gui_live("efficientnet_lite0", without_views=("3-D",), **options)
+    visited = bench_gui_live("efficientnet_lite0", **options)
+    print(without, visited, f"{time.monotonic() - start:.0f} s")
+    assert "3-D" in visited["tabs_visited"] and "3-D" not in without["tabs_visited"]
+    assert visited["ratio_to_bare"] >= 0.9 * without["ratio_to_bare"]
