@@ -50,6 +50,7 @@ def _end_compute_thread(code: int) -> None:
         os._exit(code)
 
 
+# How torch's and OpenCV's allocators say they failed: a RuntimeError / cv2.error, not MemoryError.
 _ALLOCATION_FAILURES = ("can't allocate memory", "Insufficient memory", "not enough memory", "Failed to allocate")
 
 

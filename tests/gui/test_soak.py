@@ -23,10 +23,10 @@ def test_live_window_soak_has_flat_memory_for_every_saliency_method(tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(result, indent=1))
     methods = ("off", "gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam")
-    assert set(result["slope_mb_per_min"]) == set(methods)
+    assert set(result["drift_mb_per_min"]) == set(methods)
     assert result["rounds"] >= 3, result  # a warm-up round and at least two measured rounds
     for method in methods:
         assert result["frames"][method] > 0, method
-        slope = result["slope_mb_per_min"][method]
+        slope = result["drift_mb_per_min"][method]
         assert slope is not None and slope <= SLOPE_LIMIT_MB_PER_MIN, (method, slope)
     assert result["slope_after_warmup_mb_per_min"] <= SLOPE_LIMIT_MB_PER_MIN

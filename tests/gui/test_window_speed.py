@@ -65,14 +65,18 @@ def test_latent_tab_samples_nothing_until_shown(open_window, qtbot):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_gui_bench_with_the_3d_tab_visited_matches_a_window_without_it():
     from deepvis.widgets.bench.gui_live import bench_gui_live
 
-    options = dict(seconds=8.0, warmup_s=2.0, engine_frames=60, rounds=4, startup=False)
+    options = dict(seconds=6.0, warmup_s=2.0, engine_frames=40, rounds=3, startup=False)
     start = time.monotonic()
-    without = bench_gui_live("efficientnet_lite0", without_views=("3-D",), **options)
-    visited = bench_gui_live("efficientnet_lite0", **options)
-    print(without, visited, f"{time.monotonic() - start:.0f} s")
-    assert "3-D" in visited["tabs_visited"] and "3-D" not in without["tabs_visited"]
-    assert visited["ratio_to_bare"] >= 0.9 * without["ratio_to_bare"]
+    # A B B A: the machine's speed drifts over minutes; this order cancels a steady drift.
+    runs = {"with": [], "without": []}
+    for kind in ("with", "without", "without", "with"):
+        result = bench_gui_live("efficientnet_lite0", without_views=("3-D",) if kind == "without" else (), **options)
+        assert ("3-D" in result["tabs_visited"]) == (kind == "with")
+        runs[kind].append(result["ratio_to_bare"])
+    print(runs, f"{time.monotonic() - start:.0f} s")
+    mean = {kind: sum(values) / len(values) for kind, values in runs.items()}
+    assert mean["with"] >= 0.9 * mean["without"], runs

@@ -4,8 +4,14 @@ A leak of a few megabytes a frame, or a crash that needs minutes of frames to ha
 reference-counting bug in the Qt bindings aborted the window after 4-7 minutes), never shows
 in a ten-second benchmark. Here the window runs live on a looping clip while the saliency
 pane cycles through off and every method; the process's resident memory is sampled all the
-while, and each method's slope is fitted within its own stretches, after a first round that
-lets every method allocate what it keeps (Captum's modules, caches, allocator pools).
+while, after a first round that lets every method allocate what it keeps (Captum's modules,
+caches, allocator pools).
+
+Two figures per method. ``drift_mb_per_min``: the line through the median memory of the
+method's stretches, round after round; a leak anywhere lifts it, and allocator churn (the
+heavy methods take a few megabytes for a map and give them back during the next method)
+does not. ``within_mb_per_min``: the slope within the method's own stretches, which points
+at the method that grows, but reads that churn as a slope over a stretch of seconds.
 """
 
 import time
@@ -40,8 +46,17 @@ def within_slope(segments: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
     return float((t * y).sum() / denominator) * 60.0 if denominator else None
 
 
+def drift_slope(stretches: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
+    """MB per minute of the line through each stretch's (middle time, median memory)."""
+    points = [(float(np.median(t)), float(np.median(y))) for t, y in stretches if len(t)]
+    if len(points) < 2:
+        return None
+    t, y = np.array(points).T
+    return float(np.polyfit(t, y, 1)[0]) * 60.0
+
+
 def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights=None, model_options=None,
-               methods=None, stretch_s: float = 20.0, sample_s: float = 1.0) -> dict:
+               methods=None, stretch_s: float = 15.0, sample_s: float = 1.0) -> dict:
     from deepvis.widgets.window.app import check_display
 
     check_display()
@@ -100,7 +115,7 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
     window.close()
     app.processEvents()
 
-    slopes = {}
+    within, drift = {}, {}
     for method in methods:
         segments = []
         for r in range(1, round_index + 1):
@@ -108,7 +123,9 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
             if part:
                 segments.append((np.array([p[0] for p in part]), np.array([p[1] for p in part])))
         slope = within_slope(segments)
-        slopes[method] = None if slope is None else round(slope, 2)
+        within[method] = None if slope is None else round(slope, 2)
+        slope = drift_slope(segments)
+        drift[method] = None if slope is None else round(slope, 2)
     after_warmup = [(t, mb) for _, k, t, mb in samples if k >= 1]
     overall = None
     if len(after_warmup) >= 3:
@@ -124,6 +141,7 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
         "rss_start_mb": round(samples[0][3], 1) if samples else None,
         "rss_end_mb": round(samples[-1][3], 1) if samples else None,
         "rss_peak_mb": round(max(s[3] for s in samples), 1) if samples else None,
-        "slope_mb_per_min": slopes,
+        "drift_mb_per_min": drift,
+        "within_mb_per_min": within,
         "slope_after_warmup_mb_per_min": overall,
     }
