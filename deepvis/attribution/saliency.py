@@ -1,4 +1,4 @@
-"""Gradient saliency and attribution maps on Captum (work in progress for the saliency issue).
+"""Gradient saliency and attribution maps on Captum.
 
 Captum implements the methods; this module is the glue: what is being explained (a class, a
 unit of any layer, a class channel of a segmentation output), which layer Grad-CAM uses, and

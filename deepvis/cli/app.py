@@ -1,6 +1,5 @@
 """The ``gui`` command: the desktop app, or a screenshot of it."""
 
-
 from deepvis.cli.common import add_model, model_options, positive_int
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, check_output

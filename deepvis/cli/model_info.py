@@ -1,6 +1,5 @@
 """``models``, ``info`` and ``predict``: the zoo, a model's layers, its predictions."""
 
-
 from deepvis.cli.common import add_device, add_model, load_model_of, positive_int, print_json, probe_of, read_input
 from deepvis.errors import DeepvisError
 

@@ -14,6 +14,7 @@ does not. ``within_mb_per_min``: the slope within the method's own stretches, wh
 at the method that grows, but reads that churn as a slope over a stretch of seconds.
 """
 
+import os
 import time
 
 import numpy as np
@@ -26,8 +27,6 @@ from deepvis.core.loading import load_model
 def resident_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
-    import os
-
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
