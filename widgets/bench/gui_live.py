@@ -31,18 +31,11 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
     check_display()
     from deepvis.widgets.window import qtenv  # noqa: F401
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from deepvis.widgets.window.mainwindow import MainWindow
-    from deepvis.widgets.window.theme import apply_dark_theme
+    from deepvis.widgets.bench.window import open_bench_window
 
     options = dict(model_options or {})
     input_spec = str(input_spec or default_bench_video())
-    app = QApplication.instance() or QApplication([])
-    apply_dark_theme(app)
-    from deepvis.widgets.window.app import collect_garbage_on_gui_thread
-
-    collector = collect_garbage_on_gui_thread()  # noqa: F841
     model = compute_thread().call(load_model, model_spec, weights, **options)
     # The window opens on the probe's default layer; the engine is measured on that layer too.
     layer = compute_thread().call(lambda: Probe(model.module, model.example_input()).default_layer().name)
@@ -53,11 +46,8 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
     engine_before = engine()
     inputs = compute_thread().call(bare_inputs, model, input_spec)
 
-    window = MainWindow(model=model_spec, weights=weights, input_spec=None, restore=False, persist=False,
-                        model_options=options, saliency=saliency, without_views=tuple(without_views))
-    window.session.open_input(input_spec, realtime=False)
-    window.resize(1440, 900)
-    window.show()
+    app, window, collector, _ = open_bench_window(model_spec, input_spec, weights, options, saliency=saliency,
+                                                  without_views=tuple(without_views))
     lateness: list[float] = []
     clock = QElapsedTimer()
     ticker = QTimer()

@@ -19,9 +19,6 @@ import time
 
 import numpy as np
 
-from deepvis.bench.engine import default_bench_video
-from deepvis.live.computethread import compute_thread
-from deepvis.core.loading import load_model
 
 
 def resident_mb() -> float:
@@ -56,31 +53,14 @@ def drift_slope(stretches: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
 
 def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights=None, model_options=None,
                methods=None, stretch_s: float = 15.0, sample_s: float = 1.0) -> dict:
-    from deepvis.widgets.window.app import check_display
-
-    check_display()
-    from deepvis.widgets.window import qtenv  # noqa: F401
     from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
 
     from deepvis.attribution.saliency import METHODS
-    from deepvis.widgets.window.app import collect_garbage_on_gui_thread
-    from deepvis.widgets.window.mainwindow import MainWindow
+    from deepvis.widgets.bench.window import open_bench_window
     from deepvis.widgets.panes.saliencypane import OFF
-    from deepvis.widgets.window.theme import apply_dark_theme
 
     methods = list(methods or (OFF, *METHODS))
-    options = dict(model_options or {})
-    input_spec = str(input_spec or default_bench_video())
-    app = QApplication.instance() or QApplication([])
-    apply_dark_theme(app)
-    collector = collect_garbage_on_gui_thread()  # noqa: F841
-    model = compute_thread().call(load_model, model_spec, weights, **options)
-    window = MainWindow(model=model_spec, weights=weights, input_spec=None, restore=False, persist=False,
-                        model_options=options)
-    window.session.open_input(input_spec, realtime=False)
-    window.resize(1440, 900)
-    window.show()
+    app, window, collector, input_spec = open_bench_window(model_spec, input_spec, weights, model_options)
 
     def pump(duration: float) -> None:
         loop = QEventLoop()
@@ -94,6 +74,7 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
         window.close()
         raise RuntimeError("the window produced no result")
 
+    model_name = window.session.state.model.name
     start = time.monotonic()
     samples: list[tuple[str, int, float, float]] = []  # method, round, seconds, MB
     frames = {m: 0 for m in methods}
@@ -132,7 +113,7 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
         overall = round(float(np.polyfit(t, np.array([p[1] for p in after_warmup]), 1)[0]) * 60.0, 2)
     return {
         "benchmark": "soak",
-        "model": model.name,
+        "model": model_name,
         "input": input_spec,
         "seconds": round(time.monotonic() - start, 1),
         "rounds": round_index,
