@@ -14,3 +14,49 @@ class Functional(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+class TanhImageNet(nn.Module):
+    """An image-to-image net (3 -> 3 channels, tanh output) such as a CycleGAN generator:
+    two convolutions with a residual path, near the identity at initialisation."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 3, 3, padding=1)
+        self.tanh = nn.Tanh()
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x):
+        # x is normalized with mean 0.5, std 0.5, i.e. in [-1, 1] like the tanh's range.
+        return self.tanh(x + self.conv2(self.relu(self.conv1(x))))
+
+
+class HeadsVAE(nn.Module):
+    """A VAE written the common way: an encoder trunk, fc_mu / fc_logvar heads, a decoder."""
+
+    def __init__(self, latent: int = 4):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten())
+        self.fc_mu = nn.Linear(4 * 4 * 4, latent)
+        self.fc_logvar = nn.Linear(4 * 4 * 4, latent)
+        self.decoder = nn.Sequential(nn.Linear(latent, 4 * 4 * 4), nn.ReLU(), nn.Unflatten(1, (4, 4, 4)),
+                                     nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1), nn.Sigmoid())
+
+    def forward(self, x):
+        h = self.encoder(x)
+        return self.decoder(self.fc_mu(h))
+
+
+class EncoderOnly(nn.Module):
+    """An image model with an encoder and no decoder anyone could find."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Conv2d(4, 1, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.head(self.encoder(x)))

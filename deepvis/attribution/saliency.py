@@ -23,6 +23,7 @@ from deepvis.core.probe import Probe
 
 METHODS = ("gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam")
 LIGHT_METHODS = ("gradient", "deconv", "guided", "gradcam")  # one forward and one backward pass per map
+PICTURE_TARGETS = ("output", "error")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Target:
 
     ``class``: output channel ``index``; ``unit``: channel ``index`` of ``layer``; ``top``: the
     highest-scoring class, chosen during the forward pass (live views follow the prediction).
+    For image models: ``output``, the output picture's mean brightness, and ``error``, its mean
+    squared difference from the input (``top`` means ``output`` there).
     ``region`` = (x0, y0, x1, y1) in fractions of the width and height restricts a dense
     target (a segmentation class channel, a convolution unit) to those pixels before summing.
     """
@@ -46,6 +49,10 @@ class Target:
             return "the top prediction" + where
         if self.kind == "unit":
             return f"unit {self.index} of {self.layer}{where}"
+        if self.kind == "output":
+            return "the output picture's mean" + where
+        if self.kind == "error":
+            return "the reconstruction error" + where
         label = labels[self.index] if labels and 0 <= self.index < len(labels) else f"class {self.index}"
         return f"{label} ({self.index}){where}"
 
@@ -64,9 +71,12 @@ def parse_region(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def parse_target(text: str | None, labels=None, probe: Probe | None = None) -> Target | None:
-    """``None`` (the top prediction), a class index, a label name, or ``LAYER:INDEX``."""
+    """``None`` (the top prediction), a class index, a label name, ``LAYER:INDEX``, or for
+    image models ``output`` / ``error``."""
     if text is None or text == "":
         return None
+    if text in PICTURE_TARGETS and not (labels and text in labels):
+        return Target(text)
     if ":" in text and probe is not None:
         layer, _, index = text.rpartition(":")
         if layer in probe:
@@ -105,9 +115,10 @@ class Objective(nn.Module):
     """
 
     def __init__(self, model: nn.Module, probe: Probe, target: Target, observe=None, observe_names=(),
-                 on_call=None):
+                 on_call=None, picture=None):
         super().__init__()
         self.model, self.probe, self.target = model, probe, target
+        self.picture = picture  # an image model's (output range, input spec); None for others
         self.observe, self.observe_names = observe, tuple(observe_names)
         self.on_call = on_call
         self.observed: dict = {}
@@ -137,6 +148,8 @@ class Objective(nn.Module):
         self.output = _detached(out)
         if unit_layer:
             score = acts[unit_layer][:, target.index]
+        elif target.kind in PICTURE_TARGETS or (target.kind == "top" and self.picture is not None):
+            return self._picture_score(main_output(out), x, target)
         else:
             scores = main_output(out)
             if target.kind == "top":
@@ -152,6 +165,29 @@ class Objective(nn.Module):
             score = _crop(score, target.region)
         # Dense targets (a segmentation class channel, a conv unit): summed over their pixels.
         return score.reshape(score.shape[0], -1).sum(1)
+
+
+    def _picture_score(self, out: torch.Tensor, x: torch.Tensor, target: Target) -> torch.Tensor:
+        """An image model's output brightness or reconstruction error, averaged over the region."""
+        from deepvis.core.imagemodel import input_to_unit, to_unit
+
+        if self.picture is None or out.ndim != 4:
+            raise DeepvisError(f"the target {target.kind!r} needs an image model (one whose output is a picture)")
+        output_range, spec = self.picture
+        pixels = to_unit(out, output_range, spec)
+        if target.kind == "error":
+            if tuple(out.shape[2:]) != tuple(x.shape[2:]):
+                raise DeepvisError(f"the reconstruction error needs an output of the input's size; the output is "
+                                   f"{tuple(out.shape[2:])}, the input {tuple(x.shape[2:])}")
+            seen = input_to_unit(x, spec)
+            if seen.shape[1] != pixels.shape[1]:
+                seen = seen.mean(1, keepdim=True)
+                pixels = pixels.mean(1, keepdim=True)
+            pixels = (pixels - seen) ** 2
+        score = pixels.mean(1)
+        if target.region is not None:
+            score = _crop(score, target.region)
+        return score.reshape(score.shape[0], -1).mean(1)
 
 
 def _detached(value):
@@ -306,13 +342,14 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
 
 def attribute(module: nn.Module, probe: Probe, x: torch.Tensor, method: str, target: Target,
               layer: str | None = None, samples: int = 16, steps: int = 32, noise: float = 0.15,
-              batch: int = 8, progress=None, cancel=None, between=None) -> np.ndarray:
+              batch: int = 8, progress=None, cancel=None, between=None, picture=None) -> np.ndarray:
     """The attribution map of ``method`` for ``target`` at input resolution, float32 (H, W).
 
     Signed for the gradient family (summed over colour channels), non-negative for Grad-CAM.
     ``progress(fraction)`` is told before each pass, ``cancel`` (a ``threading.Event``) stops
     the work between passes with :class:`~deepvis.errors.Cancelled`, and ``between()`` runs
-    between passes (the GUI lets the live view take a frame there).
+    between passes (the GUI lets the live view take a frame there). ``picture``, an image
+    model's (output range, input spec), makes the ``output`` and ``error`` targets possible.
     """
     gradcam_layer = check_method(module, probe, method, layer)
     total = passes(method, samples, steps, batch)
@@ -325,7 +362,7 @@ def attribute(module: nn.Module, probe: Probe, x: torch.Tensor, method: str, tar
         if progress is not None:
             progress(min(1.0, done / total))
 
-    objective = Objective(module, probe, target, on_call=on_call)
+    objective = Objective(module, probe, target, on_call=on_call, picture=picture)
     saliency = run_method(objective, x, method, gradcam_layer, samples, steps, noise, batch)
     if progress is not None:
         progress(1.0)

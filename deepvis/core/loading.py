@@ -23,6 +23,7 @@ from deepvis.core.device import resolve_device
 from deepvis.errors import DeepvisError
 from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor
 from deepvis.core.labels import read_labels
+from deepvis.core.imagemodel import OUTPUT_RANGES, TASKS, check_task, detect_output_range, is_picture
 from deepvis.core.predictions import main_output, output_kind
 from deepvis.core.defaults import DEFAULT_MODEL
 from deepvis.core.zoo import ZooEntry, get_entry, zoo
@@ -40,6 +41,8 @@ class LoadedModel:
     scripted: bool = False
     weights: str = "built-in"
     notes: list[str] = field(default_factory=list)
+    declared_task: str | None = None  # from the zoo or --task; None: told by a dry run
+    declared_output_range: str | None = None  # an image model's: tanh, sigmoid or input; None: detected
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
@@ -53,21 +56,56 @@ class LoadedModel:
 
     @cached_property
     def task(self) -> str:
-        """classification, segmentation or other, from one dry run."""
+        """classification, segmentation, image or other: as declared, else from one dry run.
+
+        An undeclared output with exactly the input's shape is taken for a picture (an
+        autoencoder, a denoiser): a class map would rarely have as many classes as the input
+        has colour channels, and ``--task segmentation`` says otherwise when it does.
+        """
         with torch.inference_mode():
-            return output_kind(main_output(self.module(self.example_input())))
+            out = main_output(self.module(self.example_input()))
+        if self.declared_task is not None:
+            check_task(self.declared_task, out)
+            return self.declared_task
+        if is_picture(out) and tuple(out.shape[1:]) == tuple(self.spec.shape):
+            self.notes.append("treated as an image model: its output has the input's shape (--task to change)")
+            return "image"
+        return output_kind(out)
+
+    @property
+    def picture(self) -> tuple | None:
+        """An image model's (output range, input spec), for its saliency targets; None for others."""
+        return (self.output_range, self.spec) if self.task == "image" else None
+
+    @cached_property
+    def output_range(self) -> str:
+        """How an image model's output maps to pixels: tanh, sigmoid or input (normalization undone)."""
+        if self.declared_output_range is not None:
+            return self.declared_output_range
+        return detect_output_range(self.module, self.example_input())
 
 
 def load_model(source: str | None = None, weights: str | None = None, *, device: str = "auto",
                trust_pickle: bool = False, input_size=None, channels=None, mean=None, std=None,
-               labels: str | None = None, fit: str | None = None) -> LoadedModel:
-    """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation)."""
+               labels: str | None = None, fit: str | None = None, task: str | None = None,
+               output_range: str | None = None) -> LoadedModel:
+    """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation).
+
+    ``task`` (classification, segmentation, image) overrides what the output's shape suggests;
+    ``output_range`` (tanh, sigmoid, input) how an image model's output maps to pixels.
+    """
+    if task is not None and task not in TASKS:
+        raise DeepvisError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    if output_range is not None and output_range not in OUTPUT_RANGES:
+        raise DeepvisError(f"unknown output range {output_range!r}: expected one of {', '.join(OUTPUT_RANGES)}")
     source = source or DEFAULT_MODEL
     notes: list[str] = []
     entry = get_entry(source)
     if entry is not None:
         module, class_labels, weights_text = _from_zoo(entry, weights, trust_pickle)
         spec, name, scripted = entry.spec, entry.name, False
+        if task is None and entry.task == "image":
+            task = "image"
     else:
         module, scripted = _from_source(source, trust_pickle)
         name = Path(source).name if Path(source).exists() else source
@@ -95,8 +133,12 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         module = module.eval().to(dev)
     except RuntimeError as exc:
         raise DeepvisError(f"cannot move the model to {dev}: {str(exc).splitlines()[0]}") from None
-    return LoadedModel(module=module, spec=spec, labels=class_labels, name=name, device=dev,
-                       scripted=scripted, weights=weights_text, notes=notes)
+    model = LoadedModel(module=module, spec=spec, labels=class_labels, name=name, device=dev,
+                        scripted=scripted, weights=weights_text, notes=notes, declared_task=task,
+                        declared_output_range=output_range)
+    if task is not None:
+        _ = model.task  # a declared task the output cannot have is refused here, not on every frame
+    return model
 
 
 def _from_zoo(entry: ZooEntry, weights, trust_pickle):

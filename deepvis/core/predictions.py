@@ -26,7 +26,7 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Summary:
-    kind: str  # "classification", "segmentation" or "other"
+    kind: str  # "classification", "segmentation", "image" or "other"
     predictions: tuple[Prediction, ...]
     text: str  # one line for status bars and non-classifier models
 
@@ -68,12 +68,14 @@ def probabilities(scores: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return torch.softmax(scores, dim)
 
 
-def summarize(output, labels: list[str] | None = None, k: int = 5) -> Summary:
-    """Top-k rows for the first sample of a batch."""
+def summarize(output, labels: list[str] | None = None, k: int = 5, kind: str | None = None) -> Summary:
+    """Top-k rows for the first sample of a batch; ``kind`` as the model declared it, if it did."""
     tensor = main_output(output).detach()
     if not torch.isfinite(tensor).all():
         raise DeepvisError("the model's output contains NaN or infinite values (check the weights and input)")
-    kind = output_kind(tensor)
+    if kind == "image":
+        return Summary("image", (), f"output picture {tuple(tensor.shape[1:])}")
+    kind = output_kind(tensor) if kind in (None, "other") else kind
     if kind == "classification":
         probs = probabilities(tensor[:1])[0]
         values, indices = probs.topk(min(k, probs.numel()))

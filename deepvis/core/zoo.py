@@ -23,7 +23,7 @@ from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 class ZooEntry:
     name: str
     description: str
-    task: str  # "classification" or "segmentation"
+    task: str  # "classification", "segmentation" or "image" (an autoencoder: its output is a picture)
     build: Callable[..., nn.Module]  # build(num_classes=None) -> architecture with random weights
     spec: InputSpec
     weights_file: Callable[[], Path]  # the default weights; raises DeepvisError when absent
@@ -69,6 +69,27 @@ def _digits_cnn_file():
     if not path.exists():
         raise DeepvisError(f"digits_cnn's weights {path} are missing: retrain with python -m deepvis.models.digits_cnn")
     return path
+
+
+# --- digits_ae, digits_vae: autoencoders of the digits, weights committed -----------------
+
+def _committed(module_name: str, class_name: str):
+    def build(num_classes=None):
+        import importlib
+
+        if num_classes is not None:
+            raise DeepvisError(f"{module_name} is an autoencoder: it has no classes")
+        return getattr(importlib.import_module(f"deepvis.models.{module_name}"), class_name)()
+
+    def weights_file():
+        import importlib
+
+        path = importlib.import_module(f"deepvis.models.{module_name}").weights_path()
+        if not path.exists():
+            raise DeepvisError(f"{module_name}'s weights {path} are missing: retrain with "
+                               f"python -m deepvis.models.{module_name}")
+        return path
+    return build, weights_file
 
 
 # --- torchvision ------------------------------------------------------------------------------
@@ -152,6 +173,16 @@ def zoo() -> dict[str, ZooEntry]:
             description="small CNN on scikit-learn's 8x8 digits (1 channel, bright ink on dark)",
             build=_build_digits_cnn, spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_digits_cnn_file,
             labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)"),
+        ZooEntry(
+            name="digits_ae", task="image",
+            description="convolutional autoencoder of the 8x8 digits (16-d latent, transposed-conv decoder)",
+            build=_committed("digits_ae", "DigitsAE")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)),
+            weights_file=_committed("digits_ae", "DigitsAE")[1], source="deepvis.models (committed weights)"),
+        ZooEntry(
+            name="digits_vae", task="image",
+            description="convolutional VAE of the 8x8 digits (16-d latent); a generator in the Latent tab",
+            build=_committed("digits_vae", "DigitsVAE")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)),
+            weights_file=_committed("digits_vae", "DigitsVAE")[1], source="deepvis.models (committed weights)"),
     ]
     classifiers = [
         ("alexnet", "AlexNet, ImageNet", {}),

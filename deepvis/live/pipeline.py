@@ -35,7 +35,8 @@ from deepvis.core.device import synchronize
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.core.inputspec import Preprocessor
 from deepvis.core.loading import LoadedModel
-from deepvis.core.predictions import Summary, summarize
+from deepvis.core.imagemodel import ImageOutput, image_output
+from deepvis.core.predictions import Summary, main_output, summarize
 from deepvis.core.probe import Probe
 from deepvis.attribution.saliency import LIGHT_METHODS, Objective, Target, attribute, check_method, run_method, top_class
 from deepvis.io.sources import Frame, FrameError, FrameSource
@@ -104,6 +105,7 @@ class LiveResult:
     fps: float  # results per second, smoothed
     settings: LiveSettings
     saliency: SaliencyResult | None = None  # of this frame (light methods) or the last one done (heavy)
+    image_output: ImageOutput | None = None  # an image model's output picture and its error
 
     def channel(self, index: int) -> np.ndarray:
         """The grid layer's raw activation for one channel, (H, W)."""
@@ -430,7 +432,7 @@ class LivePipeline:
             # One forward pass for everything: the grid is tiled from the hooks of the very pass
             # the saliency map differentiates, so the map costs one backward pass more.
             objective = Objective(self.model.module, self.probe, sal.target or Target("top"), observe=keep,
-                                  observe_names=names)
+                                  observe_names=names, picture=self.model.picture)
             ends = []
             objective.register_forward_hook(lambda *_: ends.append(time.perf_counter()))
             x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
@@ -441,7 +443,8 @@ class LivePipeline:
             t1 = time.perf_counter()
             target = objective.target
             if target.kind == "top":
-                target = Target("class", objective.chosen, region=target.region)
+                target = (Target("class", objective.chosen, region=target.region) if objective.chosen is not None
+                          else replace(target, kind="output"))
             saliency = SaliencyResult(map=_frozen(smap), target=target, frame=frame, model_input=model_input,
                                       settings=sal, ms=(t1 - t0) * 1000)
             timings.update(forward=(t_forward - t0) * 1000, saliency=(t1 - t_forward) * 1000)
@@ -466,7 +469,13 @@ class LivePipeline:
             if settings.normalization == "channel":
                 levels = (0.0, 1.0)
         t2 = time.perf_counter()
-        summary = summarize(output, self.model.labels, settings.topk)
+        task = self.model.task
+        summary = summarize(output, self.model.labels, settings.topk, task)
+        picture = None
+        if task == "image":
+            picture = image_output(main_output(output), x, self.model.output_range, self.model.spec)
+            if picture.error is not None:
+                summary = replace(summary, text=picture.error.text())
         t3 = time.perf_counter()
         # The hook's tiling happens inside the forward pass; it is reported as forward time.
         timings.update(tile=(t2 - t1) * 1000, predict=(t3 - t2) * 1000)
@@ -474,7 +483,7 @@ class LivePipeline:
         return LiveResult(index=0, frame=frame, model_input=model_input,
                           activations=MappingProxyType(activations), grid=grid, grid_layout=layout,
                           grid_levels=levels, summary=summary, timings=MappingProxyType(timings), fps=0.0,
-                          settings=settings, saliency=saliency)
+                          settings=settings, saliency=saliency, image_output=picture)
 
     # --- heavy saliency methods --------------------------------------------------------------
 
@@ -526,10 +535,13 @@ class LivePipeline:
         try:
             x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
             target = sal.target or Target("top")
-            if target.kind == "top":
+            if target.kind == "top" and self.model.picture is not None:
+                target = replace(target, kind="output")
+            elif target.kind == "top":
                 # Fixed before the passes: along an integration path the top class may change.
                 target = replace(top_class(self.model.module, x), region=target.region)
             smap = attribute(self.model.module, self.probe, x, sal.method, target, layer=sal.layer,
+                             picture=self.model.picture,
                              samples=sal.samples, steps=sal.steps, noise=sal.noise, batch=sal.batch,
                              progress=progress, cancel=cancel, between=between)
         except Cancelled:
