@@ -7,6 +7,7 @@ end. The latent size, widths and image channels are read off the weight shapes, 
 ``netG`` saved from the tutorial loads without settings.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,25 @@ class Generator:
     module: nn.Module
     nz: int  # latent size
     name: str
-    out_range: tuple[float, float] = (-1.0, 1.0)  # the output's range, mapped to 0..255
+    # The raw values that mean black and white (floats, or per-channel tuples), mapped to 0..255.
+    out_range: tuple = (-1.0, 1.0)
     device: torch.device = torch.device("cpu")
+    flat_input: bool = False  # the module takes (N, nz) rows as they are (an autoencoder's decoder)
+    encoder: Callable | None = None  # uint8 pictures -> latent rows (N, nz): a VAE's or autoencoder's encoder
+    variational: bool = False  # a VAE's decoder: its latent prior is N(0, I) by training
+
+    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``out_range`` as tensors that broadcast over (N, C, H, W) outputs."""
+        lo, hi = self.out_range
+        return (torch.as_tensor(lo, dtype=torch.float32).reshape(1, -1, 1, 1),
+                torch.as_tensor(hi, dtype=torch.float32).reshape(1, -1, 1, 1))
+
+    def encode(self, images) -> torch.Tensor:
+        """Latent rows (N, nz) of uint8 pictures through the model's encoder, in one pass."""
+        if self.encoder is None:
+            raise DeepvisError(f"{self.name} has no encoder: one-pass projection needs an autoencoder or VAE (a GAN's "
+                               f"latent point for a picture is searched by optimization: Project input in the app)")
+        return self.encoder(images)
 
     def latent(self, seed: int, count: int = 1) -> torch.Tensor:
         """Reproducible z ~ N(0, I) for ``seed``: (count, nz)."""
@@ -39,7 +57,7 @@ class Generator:
         """uint8 (N, H, W, 3) pictures of the samples at ``z``."""
         with torch.inference_mode():
             out = self.generate(z).float().cpu()
-        lo, hi = self.out_range
+        lo, hi = self.bounds()
         pixels = ((out - lo) / (hi - lo)).clamp(0, 1).mul(255).round().to(torch.uint8)
         pixels = pixels.permute(0, 2, 3, 1).numpy()
         if pixels.shape[3] == 1:
@@ -63,6 +81,8 @@ class Generator:
 
     @property
     def _spatial_input(self) -> bool:
+        if self.flat_input:
+            return False
         first = next((m for m in self.module.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Linear))), None)
         return isinstance(first, nn.ConvTranspose2d)
 
@@ -109,12 +129,21 @@ def load_generator(spec: str | None = None, weights: str | None = None, device: 
                    nz: int | None = None, trust_pickle: bool = False) -> Generator:
     """``None`` or ``digits_gan`` (bundled), ``faces`` (the gan-face-generate package),
     ``dcgan`` with ``weights`` (a state dict or checkpoint in the examples layout), a
-    TorchScript file, or ``package.module:callable`` (with ``nz``)."""
+    TorchScript file, ``package.module:callable`` (with ``nz``), or an autoencoder / VAE of
+    the zoo (``digits_vae``, ``digits_ae``): its decoder, with its encoder for projections."""
     from deepvis.core.checkpoint import extract_state_dict, is_torchscript, load_checkpoint
     from deepvis.core.device import resolve_device
+    from deepvis.core.zoo import get_entry
 
     dev = resolve_device(device)
     spec = spec or "digits_gan"
+    entry = get_entry(spec)
+    if entry is not None and entry.task == "image":
+        from deepvis.core.loading import load_model
+        from deepvis.generative.autoencoders import find_autoencoder
+
+        model = load_model(spec, weights, device=str(dev), trust_pickle=trust_pickle)
+        return find_autoencoder(model).as_generator()
     if spec == "digits_gan":
         from deepvis.models.digits_gan import weights_path
 

@@ -109,21 +109,28 @@ def edit(z: torch.Tensor, directions: torch.Tensor, strengths) -> torch.Tensor:
 
 def invert(generator: Generator, image: np.ndarray, steps: int = 300, restarts: int = 4, lr: float = 0.05,
            seed: int = 0, prior_weight: float = 1e-3, features=None, feature_weight: float = 0.1,
-           progress=None, cancel=None) -> tuple[torch.Tensor, list[float]]:
+           progress=None, cancel=None, start: torch.Tensor | None = None) -> tuple[torch.Tensor, list[float]]:
     """Find z whose sample looks like ``image`` (uint8 H, W, C at the generator's size):
     Adam on the pixel error from several random starts, a small pull towards the prior's
     shell keeping z plausible. ``features`` (images in [0, 1], N x C x H x W -> N x D), when
     given, adds the distance between the two images' features (a perceptual loss: what a
-    classifier sees rather than every pixel). Returns z (1, nz) and the pixel error per step
-    of the best start."""
+    classifier sees rather than every pixel). ``start`` (1, nz), an encoder's projection, is
+    refined instead of random starts. Returns z (1, nz) and the pixel error per step of the
+    best start."""
     target = _as_output(generator, image)
-    lo, hi = generator.out_range
+    lo, hi = (b.to(generator.device) for b in generator.bounds())
     target_features = None
     if features is not None:
         with torch.no_grad():
             target_features = features((target - lo) / (hi - lo))
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(restarts, generator.nz, generator=g).requires_grad_(True)
+    if start is None:
+        z = torch.randn(restarts, generator.nz, generator=g)
+    else:
+        # The first run starts exactly at ``start`` (an encoder's guess); others nearby.
+        z = start.reshape(1, -1).float().cpu().repeat(restarts, 1)
+        z[1:] += 0.5 * torch.randn(restarts - 1, generator.nz, generator=g)
+    z = z.to(generator.device).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     history = []
     module = generator.module
@@ -170,9 +177,25 @@ def _as_output(generator: Generator, image: np.ndarray) -> torch.Tensor:
         image = image.mean(2, keepdims=True)
     elif c == 3 and image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
-    lo, hi = generator.out_range
-    scaled = torch.from_numpy(image[:, :, :c] / 255.0 * (hi - lo) + lo).permute(2, 0, 1)[None]
+    lo, hi = generator.bounds()
+    scaled = torch.from_numpy(image[:, :, :c] / 255.0).permute(2, 0, 1)[None] * (hi - lo) + lo
     return scaled.to(generator.device)
+
+
+def project(generator: Generator, image: np.ndarray, refine_steps: int = 0, lr: float = 0.05, progress=None,
+            cancel=None) -> tuple[torch.Tensor, list[float]]:
+    """z for ``image`` by the generator's encoder in one pass, then ``refine_steps`` of
+    :func:`invert` from there. Returns z (1, nz) and the pixel error: the encoder's, then one per
+    refining step."""
+    start = generator.encode([image]).reshape(1, -1)
+    target = _as_output(generator, image)
+    with torch.inference_mode():
+        first = float(((generator.generate(start) - target) ** 2).mean())
+    if refine_steps <= 0:
+        return start, [first]
+    z, errors = invert(generator, image, steps=refine_steps, restarts=1, lr=lr, start=start, progress=progress,
+                       cancel=cancel)
+    return z, [first, *errors]
 
 
 def model_features(model, layer: str | None = None):
