@@ -16,7 +16,9 @@ def register(sub) -> None:
     p.add_argument("--method", required=True, metavar="M",
                    help="gradient, deconv, guided, integrated-gradients, smoothgrad or gradcam")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--target", metavar="CLASS", help="class index or label (default: the top prediction)")
+    which.add_argument("--target", metavar="CLASS",
+                       help="class index or label (default: the top prediction); for an image model output (the "
+                            "output picture's mean, the default) or error (the reconstruction error)")
     which.add_argument("--unit", metavar="LAYER:INDEX", help="explain a unit of any layer instead of a class")
     p.add_argument("--region", metavar="X0,Y0,X1,Y1",
                    help="explain only these pixels of a dense target (segmentation class, conv unit), "
@@ -40,7 +42,7 @@ def cmd_saliency(args):
     from deepvis.io.images import write_image
     from dataclasses import replace
 
-    from deepvis.attribution.saliency import METHODS, attribute, parse_region, parse_target, top_class
+    from deepvis.attribution.saliency import METHODS, Target, attribute, parse_region, parse_target, top_class
     from deepvis.attribution.render import render_saliency
     from deepvis.render.tiling import upscale
 
@@ -66,9 +68,11 @@ def cmd_saliency(args):
         if args.unit and (target is None or target.kind != "unit"):
             raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
         x = model.input_tensor(image)
-        target = replace(target or top_class(model.module, x), region=region)
+        if target is None:
+            target = Target("output") if model.picture is not None else top_class(model.module, x)
+        target = replace(target, region=region)
         saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer, samples=args.samples,
-                             steps=args.steps, batch=args.batch, progress=progress)
+                             steps=args.steps, batch=args.batch, progress=progress, picture=model.picture)
         fitted = model.preprocessor.fit(image)
         fitted = np.repeat(fitted, 3, axis=2) if fitted.shape[2] == 1 else fitted
         return target, saliency, fitted

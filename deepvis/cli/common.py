@@ -60,6 +60,12 @@ def add_model(p):
     p.add_argument("--std", metavar="S[,S,S]", help="normalization std in [0,1] pixel units")
     p.add_argument("--fit", choices=("crop", "stretch"), help="fit frames by centre crop (default) or stretch")
     p.add_argument("--labels", metavar="FILE", help="class names: text (one per line) or JSON")
+    p.add_argument("--task", choices=("classification", "segmentation", "image"),
+                   help="what the output is, when its shape does not tell (image: an autoencoder, denoiser or "
+                        "image-to-image net)")
+    p.add_argument("--output-range", choices=("tanh", "sigmoid", "input"),
+                   help="an image model's output pixels: tanh [-1,1], sigmoid [0,1] or the input's normalization "
+                        "(default: from its last layer)")
     add_device(p)
 
 
@@ -70,7 +76,8 @@ def model_options(args) -> dict:
     return dict(device=args.device, trust_pickle=args.trust_pickle,
                 input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
                 mean=parse_floats(args.mean, "mean") if args.mean else None,
-                std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit)
+                std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit,
+                task=getattr(args, "task", None), output_range=getattr(args, "output_range", None))
 
 
 def load_model_of(args):

@@ -10,13 +10,22 @@ from deepvis.io.outputs import GIF, IMAGE, Outputs
 
 
 def register(sub) -> None:
-    p = sub.add_parser("interpolate", help="a path between latent points of a generator (GAN) as a strip")
+    p = sub.add_parser("interpolate", help="a path between latent points of a generator (GAN, VAE) as a strip")
     p.add_argument("--generator", metavar="SPEC",
-                   help="digits_gan (bundled, default), faces (gan-face-generate), dcgan with --weights, a "
-                        "TorchScript file or package.module:callable")
+                   help="digits_gan (bundled, default; digits_vae with --from-images), digits_vae, faces "
+                        "(gan-face-generate), dcgan with --weights, a TorchScript file or package.module:callable "
+                        "(an autoencoder's with --from-images)")
     p.add_argument("--weights", metavar="FILE")
     p.add_argument("--nz", type=positive_int, help="latent size, when it cannot be read off the weights")
-    p.add_argument("--seeds", type=seed_number, nargs="+", required=True, metavar="SEED", help="A B [C ...]")
+    ends = p.add_mutually_exclusive_group(required=True)
+    ends.add_argument("--seeds", type=seed_number, nargs="+", metavar="SEED", help="A B [C ...]")
+    ends.add_argument("--from-images", nargs="+", metavar="IMG",
+                      help="A B [C ...]: real pictures, projected by the generator's encoder (an autoencoder or VAE "
+                           "such as digits_vae)")
+    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="with --from-images: refine each encoder projection by this many optimization steps")
+    p.add_argument("--encoder", metavar="LAYER", help="with --from-images: the encoder submodule of a model file")
+    p.add_argument("--decoder", metavar="LAYER", help="with --from-images: the decoder submodule of a model file")
     p.add_argument("--steps", type=positive_int, default=8)
     p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
     p.add_argument("--out", required=True, metavar="PNG")
@@ -55,11 +64,17 @@ def cmd_interpolate(args):
 
     from deepvis.generative.generators import load_generator
     from deepvis.io.images import write_gif, write_image
-    from deepvis.generative.latent import corner_grid, path, principal_directions, random_walk
+    from deepvis.generative.latent import corner_grid, path, principal_directions, project, random_walk
     from deepvis.render.tiling import picture_grid, upscale
 
-    if len(args.seeds) < 2:
-        raise DeepvisError("--seeds needs at least two seeds (A B [C ...])")
+    points_given = args.seeds or args.from_images
+    if len(points_given) < 2:
+        raise DeepvisError("--seeds needs at least two seeds (A B [C ...])" if args.seeds else
+                           "--from-images needs at least two pictures (A B [C ...])")
+    if not 0 <= args.refine <= 10000:
+        raise DeepvisError(f"--refine {args.refine}: expected 0..10000 steps")
+    if args.grid and not args.seeds:
+        raise DeepvisError("--grid interpolates between four seeds: use it with --seeds")
     if args.steps > MAX_PATH_STEPS:
         raise DeepvisError(f"--steps {args.steps} is too many: at most {MAX_PATH_STEPS}")
     if args.walk is not None and args.walk > MAX_WALK_STEPS:
@@ -74,11 +89,18 @@ def cmd_interpolate(args):
         outputs.add(stem.with_name(stem.stem + "-walk.gif"), GIF)
     if args.directions:
         outputs.add(stem.with_name(stem.stem + "-directions.png"), IMAGE)
-    generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
-                               trust_pickle=args.trust_pickle)
+    if args.from_images:
+        from deepvis.io.images import read_image
+
+        pictures = [read_image(p) for p in args.from_images]
+        generator = _encoding_generator(args)
+        points = torch.cat([project(generator, picture, args.refine)[0] for picture in pictures])
+    else:
+        generator = load_generator(args.generator, args.weights, device=args.device or "cpu", nz=args.nz,
+                                   trust_pickle=args.trust_pickle)
+        points = torch.cat([generator.latent(seed) for seed in args.seeds])
     if args.directions and args.directions > generator.nz:
         raise DeepvisError(f"--directions {args.directions}: the latent has only {generator.nz} dimensions")
-    points = torch.cat([generator.latent(seed) for seed in args.seeds])
     frames = generator.images(path(points, args.steps, args.mode))
     # Everything is made first and written last: a failure part-way leaves no files behind.
     files = [(args.out, "image", upscale(np.hstack(list(frames)), args.min_size))]
@@ -93,7 +115,7 @@ def cmd_interpolate(args):
         files.append((stem.with_name(stem.stem + "-grid.png"), "image",
                       upscale(picture_grid(images, cols), args.min_size)))
     if args.walk:
-        walk = generator.images(random_walk(points[0], args.walk, seed=args.seeds[0]))
+        walk = generator.images(random_walk(points[0], args.walk, seed=args.seeds[0] if args.seeds else 0))
         files.append((stem.with_name(stem.stem + "-walk.gif"), "gif", ([upscale(f, 256) for f in walk], 60)))
     variance = None
     if args.directions:
@@ -111,5 +133,23 @@ def cmd_interpolate(args):
                 write_gif(target, *content)
     if variance is not None:
         print("direction variance shares: " + " ".join(f"{v:.3f}" for v in variance))
-    print(f"{args.mode} path of {args.steps} steps through seeds {' '.join(map(str, args.seeds))} of "
+    through = (f"seeds {' '.join(map(str, args.seeds))}" if args.seeds else
+               f"the pictures {' '.join(Path(p).name for p in args.from_images)}")
+    print(f"{args.mode} path of {args.steps} steps through {through} of "
           f"{generator.name} (nz {generator.nz}) -> {', '.join(str(f[0]) for f in files)}")
+
+
+def _encoding_generator(args):
+    """The generator of an autoencoder or VAE, with its encoder: a zoo name or a model file."""
+    from deepvis.core.loading import load_model
+    from deepvis.core.zoo import get_entry
+    from deepvis.generative.autoencoders import find_autoencoder
+
+    spec = args.generator or "digits_vae"
+    entry = get_entry(spec)
+    if entry is None and spec in ("digits_gan", "faces", "dcgan"):
+        raise DeepvisError(f"--from-images needs a generator with an encoder (an autoencoder or VAE such as "
+                           f"digits_vae); {spec} is a GAN: project with Project input in the app instead")
+    model = load_model(spec, args.weights, device=args.device or "cpu", trust_pickle=args.trust_pickle,
+                       task="image" if entry is None else None)
+    return find_autoencoder(model, args.encoder, args.decoder).as_generator()

@@ -1,7 +1,9 @@
 """``models``, ``info`` and ``predict``: the zoo, a model's layers, its predictions."""
 
-from deepvis.cli.common import add_device, add_model, load_model_of, positive_int, print_json, probe_of, read_input
+from deepvis.cli.common import (add_device, add_model, load_model_of, positive_int, print_json, probe_of, read_input,
+                                seed_number)
 from deepvis.errors import DeepvisError
+from deepvis.io.outputs import IMAGE, Outputs
 
 
 def register(sub) -> None:
@@ -15,11 +17,15 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("predict", help="top-k classes for an image")
+    p = sub.add_parser("predict", help="top-k classes for an image; an image model's output picture")
     add_model(p)
     p.add_argument("--input", required=True, metavar="IMG")
     p.add_argument("--top", type=positive_int, default=5, metavar="K")
-    p.add_argument("--json", action="store_true", help="print a JSON list of {index, label, score}")
+    p.add_argument("--out", metavar="PNG", help="an image model's output picture, at its own resolution")
+    p.add_argument("--sample", type=seed_number, metavar="SEED",
+                   help="a VAE's reconstruction from a posterior draw (seeded) instead of its mean")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {index, label, score}; for an image model {output, mse, psnr, ssim}")
     p.set_defaults(func=cmd_predict)
 
 
@@ -58,6 +64,7 @@ def cmd_info(args):
                                              "std": list(model.spec.std), "fit": model.spec.fit},
         "labels": len(model.labels) if model.labels else 0,
         "parameters": sum(p.numel() for p in model.module.parameters()),
+        "output_range": model.output_range if model.task == "image" else None,
         "notes": model.notes, "inner_layers_unavailable": probe.unavailable_reason,
         "layers": [{"name": l.name, "type": l.type_name, "shape": list(l.shape)} for l in probe.layers],
     }
@@ -68,7 +75,10 @@ def cmd_info(args):
     print(f"weights  {model.weights}")
     print(f"device   {model.device}")
     print(f"input    {model.spec.describe()}")
-    print(f"labels   {info['labels'] or 'none (classes shown by index)'}")
+    if model.task == "image":
+        print(f"output   a picture; pixels from its {model.output_range} range")
+    else:
+        print(f"labels   {info['labels'] or 'none (classes shown by index)'}")
     for note in model.notes:
         print(f"note     {note}")
     if probe.unavailable_reason:
@@ -84,10 +94,30 @@ def cmd_predict(args):
 
     from deepvis.core.predictions import summarize
 
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE, "--out")
     model = load_model_of(args)
     image = read_input(args.input)
+    for given, option in ((args.out, "--out writes"), (args.sample is not None, "--sample draws")):
+        if given and model.task != "image":
+            raise DeepvisError(f"{option} an image model's output picture; {model.name} is a {model.task} model "
+                               f"(--task image if its output is a picture)")
+    x = model.input_tensor(image)
     with torch.inference_mode():
-        summary = summarize(model.module(model.input_tensor(image)), model.labels, args.top)
+        if args.sample is not None:
+            from deepvis.generative.autoencoders import find_autoencoder
+
+            vae = find_autoencoder(model)
+            if not vae.variational:
+                raise DeepvisError(f"--sample needs a VAE (an encoder with a mean and a log-variance); {model.name}'s "
+                                   f"encoder gives one latent")
+            output = vae.reconstruct(x, sample=True, generator=torch.Generator().manual_seed(args.sample))
+        else:
+            output = model.module(x)
+    summary = summarize(output, model.labels, args.top, model.task)
+    if model.task == "image":
+        _print_picture(args, model, output, x, outputs)
+        return
     if args.json:
         print_json([p.as_dict() for p in summary.predictions])
         return
@@ -98,3 +128,21 @@ def cmd_predict(args):
     print(f"{'rank':>4}  {what:>15}  label (index)")
     for rank, p in enumerate(summary.predictions, 1):
         print(f"{rank:>4}  {p.score:>15.4f}  {p.label} ({p.index})")
+
+
+def _print_picture(args, model, output, x, outputs):
+    from deepvis.core.imagemodel import image_output
+    from deepvis.core.predictions import main_output
+    from deepvis.io.images import write_image
+
+    picture = image_output(main_output(output), x, model.output_range, model.spec)
+    if args.out:
+        with outputs.writing():
+            write_image(args.out, picture.picture)
+    h, w = picture.picture.shape[:2]
+    if args.json:
+        print_json({"output": [int(picture.pixels.shape[2]), h, w], "range": model.output_range,
+                    **(picture.error.as_dict() if picture.error else {"mse": None, "psnr": None, "ssim": None})})
+        return
+    error = picture.error.text() if picture.error else "no error: the output's size differs from the input's"
+    print(f"output picture {w}x{h} ({model.output_range} range): {error}" + (f" -> {args.out}" if args.out else ""))
