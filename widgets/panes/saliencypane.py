@@ -22,6 +22,8 @@ from deepvis.widgets.window.views import DrawnWhenShown
 
 OFF = "off"
 TARGETS = ("top prediction", "selected unit", "class")
+# An image model explains its output picture: its brightness, or its distance from the input.
+PICTURE_TARGETS = {"output picture": "output", "reconstruction error": "error"}
 # Region picked on the map for dense targets (segmentation classes, conv units): this much of
 # the width and height around the click.
 REGION_SIZE = 0.25
@@ -126,6 +128,13 @@ class SaliencyPane(DrawnWhenShown, QWidget):
 
     def _model_changed(self, state) -> None:
         self.labels = state.model.labels
+        wanted = [*PICTURE_TARGETS, "selected unit"] if state.model.task == "image" else list(TARGETS)
+        if [self.target.itemText(i) for i in range(self.target.count())] != wanted:
+            self.target.blockSignals(True)
+            self.target.clear()
+            self.target.addItems(wanted)
+            self.target.blockSignals(False)
+            self.class_edit.setEnabled(False)
         completer = QCompleter(self.labels or [], self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
@@ -160,6 +169,8 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         target = None
         if mode == "selected unit" and session.layer is not None:
             target = Target("unit", session.unit, session.layer)
+        elif mode in PICTURE_TARGETS:
+            target = Target(PICTURE_TARGETS[mode])
         elif mode == "class":
             text = self.class_edit.text().strip()
             target = parse_target(text, self.labels, state.probe if state else None) if text else None

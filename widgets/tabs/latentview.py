@@ -1,10 +1,13 @@
-"""The Latent tab: a GAN's sample grid, an interpolation strip with a scrub slider and
-playback, principal-direction sliders, and projecting the current input into the space.
+"""The Latent tab: a generator's sample grid (a GAN, or a VAE's decoder), an interpolation
+strip with a scrub slider and playback, principal-direction sliders, and projecting the
+current input into the space.
 
 Click a sample to make it A, Shift+click (or right-click) for B. The strip shows the path
 from A to B; the slider scrubs along it and Play runs it back and forth. Direction sliders
-move the current point along GANSpace directions. *Project input* finds the latent point
-whose sample looks like the current input frame (iGAN) and makes it A.
+move the current point along GANSpace directions. *Project input* makes the current input
+frame A: through the encoder in one pass when the generator has one (a VAE), optionally
+refined by optimization, else by optimization alone (iGAN). *Two pictures...* projects two
+image files and walks between them.
 """
 
 import threading
@@ -20,12 +23,16 @@ from deepvis.live.computethread import compute_thread
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.generative.generators import Generator, load_generator
 from deepvis.io.images import write_gif, write_image, write_video
-from deepvis.generative.latent import MODES, edit, invert, lerp, model_features, path, principal_directions, slerp
+from deepvis.generative.latent import (MODES, edit, invert, lerp, model_features, path, principal_directions, project,
+                                       slerp)
 from deepvis.render.tiling import as_maps, picture_grid, tile, upscale
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import View, register_view
 
 GRID = 8  # samples per side of the grid
+GENERATORS = ["digits_gan", "digits_vae", "faces"]
+THIS_MODEL = "the model in view"  # listed while the main window's model is an autoencoder or VAE
+REFINE_STEPS = 100
 DIRECTIONS = 5
 SCRUB_STEPS = 200
 PLAY_INTERVAL_MS = 40
@@ -53,7 +60,7 @@ class LatentView(View):
         self._scrub_pending = False
 
         self.source = QComboBox()
-        self.source.addItems(["digits_gan", "faces", "DCGAN weights..."])
+        self.source.addItems([*GENERATORS, "DCGAN weights..."])
         self.seed = QSpinBox()
         self.seed.setRange(0, 1_000_000)
         self.seed.setPrefix("seed ")
@@ -71,6 +78,12 @@ class LatentView(View):
         self.project.setToolTip("find the latent point whose sample looks like the current input (iGAN)")
         self.feature_loss = QCheckBox("feature loss")
         self.feature_loss.setToolTip("also match what the loaded model sees (its layer before the head)")
+        self.refine = QCheckBox("refine")
+        self.refine.setToolTip(f"after the encoder's one-pass projection, {REFINE_STEPS} optimization steps more")
+        self.refine.hide()  # only for generators with an encoder
+        self.two_pictures = QPushButton("Two pictures...")
+        self.two_pictures.setToolTip("pick two image files: A and B become their projections through the encoder")
+        self.two_pictures.hide()
         self.cancel = QPushButton("Cancel")
         self.cancel.hide()
         self.progress = QProgressBar()
@@ -108,7 +121,7 @@ class LatentView(View):
             top.addWidget(w)
         top.addStretch(1)
         second = QHBoxLayout()
-        for w in (self.project, self.feature_loss, self.cancel, self.progress):
+        for w in (self.project, self.refine, self.feature_loss, self.two_pictures, self.cancel, self.progress):
             second.addWidget(w)
         second.addStretch(1)
         second.addWidget(QLabel("export"))
@@ -143,13 +156,16 @@ class LatentView(View):
         self.scrub.valueChanged.connect(lambda _v: self._show_current())
         self.layer.currentTextChanged.connect(lambda _t: self._show_current())
         self.play.toggled.connect(self.set_playing)
-        self.project.clicked.connect(self.project_input)
+        self.project.clicked.connect(lambda: self.project_input())
+        self.two_pictures.clicked.connect(self._two_pictures_dialog)
+        session.modelChanged.connect(self._model_changed)
         self.cancel.clicked.connect(lambda: self._cancel is not None and self._cancel.set())
         self.grid_panel.clicked.connect(self._grid_clicked)
         self.export_png.clicked.connect(lambda: self._export_dialog("png"))
         self.export_gif.clicked.connect(lambda: self._export_dialog("gif"))
         self.export_mp4.clicked.connect(lambda: self._export_dialog("mp4"))
         self._started = False
+        self._requested = False  # a generator was asked for (the first sight loads digits_gan otherwise)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -157,7 +173,18 @@ class LatentView(View):
             # Sampling a generator and finding its directions costs the live view a second of
             # compute: done when the tab is first looked at, not at start-up.
             self._started = True
-            QTimer.singleShot(0, lambda: self.generator is None and self.load("digits_gan"))
+            QTimer.singleShot(0, self._first_generator)
+
+    def _first_generator(self) -> None:
+        """The model in view when it is a VAE or autoencoder, else the bundled digits GAN."""
+        state = self.session.state
+        if self.generator is not None or self._requested or state is None:
+            return  # without a model yet, its arrival decides
+        if state.autoencoder is not None:
+            self.source.setCurrentIndex(self.source.findText(THIS_MODEL))
+            self.load_autoencoder(state.autoencoder)
+        else:
+            self.load("digits_gan")
 
     # --- work on the compute thread -------------------------------------------------------
 
@@ -184,9 +211,24 @@ class LatentView(View):
 
     # --- generator and samples --------------------------------------------------------------
 
+    def _model_changed(self, state) -> None:
+        """List the main window's model as a generator while it is an autoencoder or VAE."""
+        index = self.source.findText(THIS_MODEL)
+        if state is not None and state.autoencoder is not None:
+            if index < 0:
+                self.source.insertItem(0, THIS_MODEL)
+        elif index >= 0:
+            self.source.removeItem(index)
+        if self._started:
+            self._first_generator()
+
     def _source_picked(self, index: int) -> None:
         text = self.source.itemText(index)
-        if text.startswith("DCGAN"):
+        if text == THIS_MODEL:
+            state = self.session.state
+            if state is not None and state.autoencoder is not None:
+                self.load_autoencoder(state.autoencoder)
+        elif text.startswith("DCGAN"):
             file, _ = QFileDialog.getOpenFileName(self, "DCGAN generator weights", "", "Weights (*.pt *.pth *.tar)")
             if file:
                 self.load("dcgan", file)
@@ -194,6 +236,8 @@ class LatentView(View):
             self.load(text)
 
     def load(self, spec: str, weights: str | None = None) -> None:
+        self._requested = True
+
         def work():
             from deepvis.core.probe import Probe
 
@@ -203,8 +247,30 @@ class LatentView(View):
 
         self._run(work, self._loaded)
 
+    def load_autoencoder(self, autoencoder) -> None:
+        """The decoder of an autoencoder already loaded (the main window's model) as the generator."""
+        self._requested = True
+
+        def work():
+            from deepvis.core.probe import Probe
+
+            generator = autoencoder.as_generator()
+            directions, variance = principal_directions(generator, min(DIRECTIONS, generator.nz))
+            return generator, directions, variance, Probe(generator.module, generator.example_input())
+
+        self._run(work, self._loaded)
+
     def _loaded(self, loaded) -> None:
         self.generator, self.directions, variance, self.probe = loaded
+        has_encoder = self.generator.encoder is not None
+        if has_encoder and not self.generator.variational:
+            self.session.message.emit(f"{self.generator.name} is a plain autoencoder: its latent has no N(0, I) prior, "
+                                      f"so random samples may not look like anything; project pictures instead")
+        self.refine.setVisible(has_encoder)
+        self.two_pictures.setVisible(has_encoder)
+        self.feature_loss.setVisible(not has_encoder)
+        self.project.setToolTip("project the current input through the encoder (one pass)" if has_encoder else
+                                "find the latent point whose sample looks like the current input (iGAN)")
         self.layer.blockSignals(True)
         self.layer.clear()
         self.layer.addItems([layer.name for layer in self.probe.layers if layer.spatial])
@@ -362,14 +428,17 @@ class LatentView(View):
         cancel = self._cancel = threading.Event()
         g = self.generator
         model = self.session.state.model if self.feature_loss.isChecked() and self.session.state else None
+        refine = REFINE_STEPS if self.refine.isChecked() else 0
         self.project.setEnabled(False)
         self.cancel.show()
         self.progress.show()
 
         def work():
+            report = lambda f, _e: self._posted_progress.emit(f)  # noqa: E731
+            if g.encoder is not None:
+                return project(g, image, refine, progress=report, cancel=cancel)
             features = model_features(model) if model is not None else None
-            return invert(g, image, features=features, progress=lambda f, _e: self._posted_progress.emit(f),
-                          cancel=cancel)
+            return invert(g, image, features=features, progress=report, cancel=cancel)
 
         def done(found):
             z, errors = found
@@ -378,13 +447,46 @@ class LatentView(View):
             self.a = z
             self.scrub.setValue(0)
             self.update_path()
-            self.session.message.emit(f"projected: pixel error {errors[0]:.4f} -> {errors[-1]:.4f}")
+            how = "encoder" + (f" + {len(errors) - 1} steps" if len(errors) > 1 else "") if g.encoder else \
+                "optimization"
+            self.session.message.emit(f"projected ({how}): pixel error {errors[0]:.4f} -> {errors[-1]:.4f}")
 
         def failed(exc):
             self._projection_done()
             self._report(exc)
 
         self._run(work, done, failed)
+
+    def _two_pictures_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Two pictures: A then B", "",
+                                                "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        if len(files) != 2:
+            if files:
+                self.session.message.emit(f"pick exactly two pictures (got {len(files)})")
+            return
+        self.interpolate_files(*files)
+
+    def interpolate_files(self, first: str, second: str) -> None:
+        """A and B become the encoder's projections of two image files."""
+        g = self.generator
+        if g is None:
+            return
+
+        def work():
+            from deepvis.io.images import read_image
+
+            return g, g.encode([read_image(first), read_image(second)])
+
+        def done(found):
+            g_, z = found
+            if g_ is not self.generator:
+                return
+            self.a, self.b = z[0:1], z[1:2]
+            self.scrub.setValue(0)
+            self.update_path()
+            self.session.message.emit(f"path from {Path(first).name} to {Path(second).name}")
+
+        self._run(work, done)
 
     def _projection_done(self) -> None:
         self._cancel = None

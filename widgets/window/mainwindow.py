@@ -20,6 +20,7 @@ from deepvis.widgets.tabs import activationgrid, cloudview, dreamview, embedding
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.layerlist import LayerList
+from deepvis.widgets.panes.outputpane import OutputPane
 from deepvis.widgets.panes.predictionpane import PredictionPane
 from deepvis.widgets.window.recorder import Recorder
 from deepvis.widgets.panes.saliencypane import SaliencyPane
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self._loaded_spec: str | None = None  # the spec of the model now running (weights apply to it)
 
         self.input_pane = InputPane(self.session)
+        self.output_pane = OutputPane(self.session)
         self.layer_list = LayerList(self.session)
         self.unit_pane = UnitPane(self.session)
         self.predictions = PredictionPane(self.session)
@@ -119,8 +121,9 @@ class MainWindow(QMainWindow):
     def _docks(self) -> None:
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.input_pane)
+        left.addWidget(self.output_pane)  # shown for image models only
         left.addWidget(self.layer_list)
-        left.setSizes([520, 380])
+        left.setSizes([440, 240, 300])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.unit_pane)
         right.addWidget(self.saliency)
@@ -175,8 +178,7 @@ class MainWindow(QMainWindow):
         self._action(file, "Open weights...", lambda: self._open_dialog("weights"))
         file.addSeparator()
         export = file.addMenu("Export pane as PNG")
-        for name, widget in self.panes().items():
-            self._action(export, name, lambda _=False, w=widget, n=name: self._export_dialog(w, n))
+        export.aboutToShow.connect(lambda: self._fill_export_menu(export))
         self._action(file, "Export window as PNG...", lambda: self._export_dialog(self, "window"), "Ctrl+E")
         self.record_action = self._action(file, "Record window...", self._toggle_recording, "Ctrl+R",
                                           checkable=True)
@@ -209,9 +211,16 @@ class MainWindow(QMainWindow):
         self._action(view, "Next back-prop mode", self.saliency.cycle_method, "B")
         self._action(view, "Keyboard help", lambda: self.help.toggle(), "H")
 
+    def _fill_export_menu(self, menu) -> None:
+        menu.clear()  # the panes on offer depend on the model (an image model's output pane)
+        for name, widget in self.panes().items():
+            self._action(menu, name, lambda _=False, w=widget, n=name: self._export_dialog(w, n))
+
     def panes(self) -> dict:
         panes = {"input": self.input_pane.raw, "model input": self.input_pane.seen, "layers": self.layer_list,
                  "unit": self.unit_pane, "saliency": self.saliency.panel, "predictions": self.predictions}
+        if self.output_pane.isVisible():
+            panes["output"] = self.output_pane
         panes.update({v.title.lower(): v for v in self.views})
         return panes
 

@@ -18,6 +18,7 @@ from deepvis.live.computethread import compute_thread, outcome
 from deepvis.errors import DeepvisError
 from deepvis.io.images import VIDEO_SUFFIXES
 from deepvis.core.loading import LoadedModel, load_model
+from deepvis.generative.autoencoders import find_autoencoder
 from deepvis.live.pipeline import LiveResult, LivePipeline, LiveSettings
 from deepvis.core.probe import Probe
 from deepvis.io.sources import Frame, FrameSource, open_source
@@ -52,6 +53,7 @@ class ModelState:
     model: LoadedModel
     probe: Probe
     spec_text: str  # what the user asked for, for settings and the title
+    autoencoder: object = None  # an image model's encoder/decoder split, when it has one (Autoencoder)
 
 
 class Session(QObject):
@@ -106,7 +108,14 @@ class Session(QObject):
 
         def work():
             model = load_model(spec, weights, **options)
-            return ModelState(model, Probe(model.module, model.example_input()), spec or model.name)
+            autoencoder = None
+            if model.task == "image":  # settled here, off the GUI thread: it takes a dry run
+                _ = model.output_range
+                try:
+                    autoencoder = find_autoencoder(model)
+                except DeepvisError:
+                    pass  # an image-to-image net without a latent: nothing for the Latent tab
+            return ModelState(model, Probe(model.module, model.example_input()), spec or model.name, autoencoder)
 
         future = compute_thread().submit(work)
 
