@@ -108,3 +108,13 @@ def test_latent_tab_lists_the_vae_and_interpolates_two_pictures(qtbot, open_wind
     torch.testing.assert_close(view.b, expected[1:2], atol=1e-5, rtol=1e-4)
     qtbot.waitUntil(lambda: getattr(view, "strip_images", None) is not None and
                     np.array_equal(view.strip_images[0], view.generator.images(expected[0:1])[0]), timeout=WAIT_MS)
+
+    # "Input as B": a frame (here given directly, as a live input would) becomes B, the path's end.
+    third = np.repeat((X_test[int(np.flatnonzero(y_test == 2)[0]), 0] * 255).round().astype(np.uint8)[:, :, None],
+                      3, axis=2)
+    view.projection_errors = None
+    view.project_input(third, which="b")
+    qtbot.waitUntil(lambda: view.projection_errors is not None, timeout=WAIT_MS)
+    torch.testing.assert_close(view.b, view.generator.encode([third]), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(view.a, expected[0:1], atol=1e-5, rtol=1e-4)
+    assert view.scrub.value() == view.scrub.maximum()

@@ -6,7 +6,8 @@ Click a sample to make it A, Shift+click (or right-click) for B. The strip shows
 from A to B; the slider scrubs along it and Play runs it back and forth. Direction sliders
 move the current point along GANSpace directions. *Project input* makes the current input
 frame A: through the encoder in one pass when the generator has one (a VAE), optionally
-refined by optimization, else by optimization alone (iGAN). *Two pictures...* projects two
+refined by optimization, else by optimization alone (iGAN). With an encoder, *Input as B*
+makes the current frame B (two moments of a live input), and *Two pictures...* projects two
 image files and walks between them.
 """
 
@@ -81,6 +82,10 @@ class LatentView(View):
         self.refine = QCheckBox("refine")
         self.refine.setToolTip(f"after the encoder's one-pass projection, {REFINE_STEPS} optimization steps more")
         self.refine.hide()  # only for generators with an encoder
+        self.project_b = QPushButton("Input as B")
+        self.project_b.setToolTip("project the current input frame through the encoder and make it B: with a live "
+                                  "camera or video, A and B can be two moments of it")
+        self.project_b.hide()
         self.two_pictures = QPushButton("Two pictures...")
         self.two_pictures.setToolTip("pick two image files: A and B become their projections through the encoder")
         self.two_pictures.hide()
@@ -121,7 +126,8 @@ class LatentView(View):
             top.addWidget(w)
         top.addStretch(1)
         second = QHBoxLayout()
-        for w in (self.project, self.refine, self.feature_loss, self.two_pictures, self.cancel, self.progress):
+        for w in (self.project, self.project_b, self.refine, self.feature_loss, self.two_pictures, self.cancel,
+                  self.progress):
             second.addWidget(w)
         second.addStretch(1)
         second.addWidget(QLabel("export"))
@@ -157,6 +163,7 @@ class LatentView(View):
         self.layer.currentTextChanged.connect(lambda _t: self._show_current())
         self.play.toggled.connect(self.set_playing)
         self.project.clicked.connect(lambda: self.project_input())
+        self.project_b.clicked.connect(lambda: self.project_input(which="b"))
         self.two_pictures.clicked.connect(self._two_pictures_dialog)
         session.modelChanged.connect(self._model_changed)
         self.cancel.clicked.connect(lambda: self._cancel is not None and self._cancel.set())
@@ -266,8 +273,8 @@ class LatentView(View):
         if has_encoder and not self.generator.variational:
             self.session.message.emit(f"{self.generator.name} is a plain autoencoder: its latent has no N(0, I) prior, "
                                       f"so random samples may not look like anything; project pictures instead")
-        self.refine.setVisible(has_encoder)
-        self.two_pictures.setVisible(has_encoder)
+        for w in (self.refine, self.project_b, self.two_pictures):
+            w.setVisible(has_encoder)
         self.feature_loss.setVisible(not has_encoder)
         self.project.setToolTip("project the current input through the encoder (one pass)" if has_encoder else
                                 "find the latent point whose sample looks like the current input (iGAN)")
@@ -415,8 +422,8 @@ class LatentView(View):
 
     # --- projection (iGAN) --------------------------------------------------------------------
 
-    def project_input(self, image: np.ndarray | None = None) -> None:
-        """Find z for ``image`` (default: the current input frame) and make it A."""
+    def project_input(self, image: np.ndarray | None = None, which: str = "a") -> None:
+        """Find z for ``image`` (default: the current input frame) and make it A (or ``which="b"``, B)."""
         if self.generator is None:
             return
         if image is None:
@@ -430,6 +437,7 @@ class LatentView(View):
         model = self.session.state.model if self.feature_loss.isChecked() and self.session.state else None
         refine = REFINE_STEPS if self.refine.isChecked() else 0
         self.project.setEnabled(False)
+        self.project_b.setEnabled(False)
         self.cancel.show()
         self.progress.show()
 
@@ -444,8 +452,8 @@ class LatentView(View):
             z, errors = found
             self._projection_done()
             self.projection_errors = errors
-            self.a = z
-            self.scrub.setValue(0)
+            setattr(self, which, z)
+            self.scrub.setValue(0 if which == "a" else SCRUB_STEPS)
             self.update_path()
             how = "encoder" + (f" + {len(errors) - 1} steps" if len(errors) > 1 else "") if g.encoder else \
                 "optimization"
@@ -491,6 +499,7 @@ class LatentView(View):
     def _projection_done(self) -> None:
         self._cancel = None
         self.project.setEnabled(True)
+        self.project_b.setEnabled(True)
         self.cancel.hide()
         self.progress.hide()
 
