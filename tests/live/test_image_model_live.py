@@ -7,15 +7,15 @@ import torch
 
 from deepvis.core.imagemodel import image_output
 from deepvis.core.loading import load_model
-from deepvis.io.images import write_video
-from deepvis.io.sources import VideoFileSource
+from deepvis.io.images import write_image, write_video
+from deepvis.io.sources import ImageFolderSource, VideoFileSource
 from deepvis.live.pipeline import LivePipeline, LiveSettings
 from deepvis.models.digits_cnn import load_split
 
 from testnets import TanhImageNet
 
 
-def _check_results(model, pipeline, count):
+def _check_results(model, pipeline, count, errors=None):
     seen = set()
     for n in range(1, count + 1):
         result = pipeline.wait_for_results(n, timeout=60)
@@ -30,6 +30,8 @@ def _check_results(model, pipeline, count):
         assert result.image_output.error.mse == np.float64(expected.error.mse)
         assert result.summary.kind == "image" and result.summary.text == expected.error.text()
         assert not result.image_output.picture.flags.writeable
+        if errors is not None:
+            errors.append(result.image_output.error)
     return seen
 
 
@@ -52,15 +54,18 @@ def test_a_users_torchscript_image_to_image_net_runs_live(tmp_path):
 def test_the_vae_live_on_digits(tmp_path):
     _, X_test, _, _ = load_split()
     frames = [np.repeat((X_test[i, 0] * 255).round().astype(np.uint8)[:, :, None], 3, axis=2) for i in range(6)]
-    frames = [np.kron(f, np.ones((8, 8, 1), np.uint8)) for f in frames]  # 64x64, like a drawing pad
-    write_video(tmp_path / "digits.mp4", frames, 25)
+    (tmp_path / "digits").mkdir()
+    for i, f in enumerate(frames):
+        write_image(tmp_path / "digits" / f"{i}.png", f)
     model = load_model("digits_vae", device="cpu")
-    with LivePipeline(model, VideoFileSource(tmp_path / "digits.mp4", realtime=False),
+    with LivePipeline(model, ImageFolderSource(tmp_path / "digits", advance_on_read=True),
                       LiveSettings(grid_layer="decoder.5")) as pipeline:
-        _check_results(model, pipeline, 4)
+        errors = []
+        _check_results(model, pipeline, 8, errors)
         result = pipeline.latest()
     assert result.grid is not None and result.image_output.picture.shape == (8, 8, 3)
-    # A digit is rebuilt closely (the held-out mean-digit baseline's MSE is 0.074).
-    error = result.image_output.error
-    print(f"live VAE reconstruction: {error.text()}")
-    assert error.mse < 0.03 and error.ssim > 0.7
+    # Digits are rebuilt closely (the held-out mean-digit baseline's MSE is 0.074).
+    mse = float(np.median([e.mse for e in errors]))
+    ssim = float(np.median([e.ssim for e in errors]))
+    print(f"live VAE reconstruction over {len(errors)} frames: median MSE {mse:.4f}, SSIM {ssim:.3f}")
+    assert mse < 0.03 and ssim > 0.8
