@@ -71,14 +71,14 @@ def _digits_cnn_file():
     return path
 
 
-# --- digits_ae, digits_vae: autoencoders of the digits, weights committed -----------------
+# --- digits_ae, digits_vae, digits_fcn: trained by recipes in deepvis.models, weights committed ---
 
 def _committed(module_name: str, class_name: str):
     def build(num_classes=None):
         import importlib
 
         if num_classes is not None:
-            raise DeepvisError(f"{module_name} is an autoencoder: it has no classes")
+            raise DeepvisError(f"{module_name} has a fixed output: it cannot be rebuilt for {num_classes} classes")
         return getattr(importlib.import_module(f"deepvis.models.{module_name}"), class_name)()
 
     def weights_file():
@@ -183,6 +183,13 @@ def zoo() -> dict[str, ZooEntry]:
             description="convolutional VAE of the 8x8 digits (16-d latent); a generator in the Latent tab",
             build=_committed("digits_vae", "DigitsVAE")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)),
             weights_file=_committed("digits_vae", "DigitsVAE")[1], source="deepvis.models (committed weights)"),
+        ZooEntry(
+            name="digits_fcn", task="segmentation",
+            description="FCN-8s-style net segmenting scenes of 2-4 digits on a 64x64 canvas (11 classes, "
+                        "transposed-conv decoder)",
+            build=_committed("digits_fcn", "DigitsFCN")[0], spec=InputSpec(1, 64, 64, (0.0,), (1.0,)),
+            weights_file=_committed("digits_fcn", "DigitsFCN")[1],
+            labels=lambda: ["background"] + [str(d) for d in range(10)], source="deepvis.models (committed weights)"),
     ]
     classifiers = [
         ("alexnet", "AlexNet, ImageNet", {}),

@@ -1,0 +1,1 @@
+"""2-D semantic segmentation: dense outputs, ground-truth masks, metrics and overlays."""
