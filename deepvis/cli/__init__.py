@@ -15,7 +15,8 @@ from deepvis.errors import DeepvisError
 from deepvis.live.computethread import compute_thread
 
 # One module per command family; each registers its subcommands. The order is --help's order.
-FAMILIES = ("app", "model_info", "layers", "attribution", "embed", "optimize", "generative", "shapes3d", "bench")
+FAMILIES = ("app", "model_info", "layers", "attribution", "segment", "embed", "optimize", "generative", "shapes3d",
+            "bench")
 
 
 def build_parser() -> Parser:

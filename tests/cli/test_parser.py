@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-EXPECTED = ["gui", "models", "info", "predict", "activations", "filters", "saliency", "embed", "dream",
+EXPECTED = ["gui", "models", "info", "predict", "activations", "filters", "saliency", "segment", "embed", "dream",
             "visualize-unit", "profile-units", "interpolate", "segment3d", "bench"]
 
 

@@ -1,0 +1,107 @@
+"""``deepvis segment`` on the bundled FCN over fresh held-out digit scenes, as a user runs it:
+overlays, labels, metrics against ground-truth masks, and bad masks refused in one line."""
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepvis.io.images import read_image
+from deepvis.models import digits_fcn
+from deepvis.segmentation.masks import read_mask
+from deepvis.segmentation.metrics import confusion, scores
+from deepvis.segmentation.render import voc_palette
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    d = tmp_path_factory.mktemp("segment")
+    images, masks = digits_fcn.make_scenes(12, seed=5, split="test")
+    (d / "scenes").mkdir()
+    (d / "gt").mkdir()
+    palette = voc_palette().ravel().tolist()
+    for i, (image, mask) in enumerate(zip(images, masks)):
+        Image.fromarray((image[0] * 255).round().astype(np.uint8)).convert("RGB").save(d / "scenes" / f"s{i:02d}.png")
+        gt = Image.fromarray(mask.astype(np.uint8), mode="P")
+        gt.putpalette(palette)
+        gt.save(d / "gt" / f"s{i:02d}_gt.png")
+    bad = np.array(Image.open(d / "gt" / "s00_gt.png"))
+    bad[0, 0] = 12
+    Image.fromarray(bad).save(d / "bad_class.png")
+    Image.fromarray(np.zeros((64, 32), np.uint8)).save(d / "bad_shape.png")
+    one = d / "scenes" / "s00.png"
+    commands = {
+        "folder": ["segment", "--model", "digits_fcn", "--input", d / "scenes", "--gt", d / "gt", "--out", d / "out",
+                   "--npy", d / "labels", "--opacity", "1", "--json"],
+        "one_entropy": ["segment", "--model", "digits_fcn", "--input", one, "--mode", "entropy", "--out",
+                        d / "entropy.png"],
+        "bad_class": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "bad_class.png",
+                      "--out", d / "never.png"],
+        "bad_shape": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "bad_shape.png",
+                      "--out", d / "never.png"],
+        "classifier": ["segment", "--model", "digits_cnn", "--input", one, "--out", d / "never.png"],
+    }
+    env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
+    env["OMP_NUM_THREADS"] = "1"
+
+    def run(argv):
+        return subprocess.run([sys.executable, "-m", "deepvis", *map(str, argv)], capture_output=True, text=True,
+                              cwd=d, env=env, timeout=240)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(zip(commands, pool.map(run, commands.values())))
+    return results, d, masks
+
+
+def test_folder_metrics_overlays_and_labels(cli):
+    results, d, masks = cli
+    assert results["folder"].returncode == 0, results["folder"].stderr
+    report = json.loads(results["folder"].stdout)
+    metrics = report["metrics"]
+    labels = np.stack([np.load(d / "labels" / f"s{i:02d}.npy") for i in range(12)])
+    assert labels.dtype == np.int64 and labels.shape == (12, 64, 64)
+    # The command's numbers are those of its own labels against the masks, counted independently.
+    truth = np.stack([read_mask(d / "gt" / f"s{i:02d}_gt.png") for i in range(12)])
+    np.testing.assert_array_equal(truth, masks)
+    independent = scores(confusion(truth, labels, 11))
+    assert metrics["miou"] == pytest.approx(independent.miou)
+    assert metrics["pixel_accuracy"] == pytest.approx(independent.pixel_accuracy)
+    assert np.array(metrics["confusion"]).sum() == 12 * 64 * 64
+    print(f"digits_fcn on 12 fresh held-out scenes: mIoU {metrics['miou']:.3f}, pixel accuracy "
+          f"{metrics['pixel_accuracy']:.3f}, boundary F1 {metrics['boundary_f1']:.3f}")
+    assert metrics["miou"] >= 0.75 and metrics["boundary_f1"] > 0.5
+    # At full opacity a digit's inside has its class's legend colour.
+    palette = voc_palette()
+    overlay = read_image(d / "out" / "s00.png")
+    mask = masks[0]
+    for k in np.unique(mask[mask > 0]):
+        ys, xs = np.nonzero((mask == k) & (labels[0] == k))
+        inner = [(y, x) for y, x in zip(ys, xs) if (labels[0][max(0, y - 1):y + 2, max(0, x - 1):x + 2] == k).all()]
+        y, x = inner[len(inner) // 2]
+        assert tuple(overlay[y, x]) == tuple(palette[k]), (k, overlay[y, x])
+
+
+def test_entropy_map_of_one_picture(cli):
+    results, d, _ = cli
+    assert results["one_entropy"].returncode == 0, results["one_entropy"].stderr
+    assert "digits_fcn on 1 image" in results["one_entropy"].stdout
+    assert read_image(d / "entropy.png").shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("bad_class", "bad_class.png has class 12, but the model has 11 classes"),
+    ("bad_shape", "bad_shape.png is 32x64, the image 64x64"),
+    ("classifier", "digits_cnn is a classification model"),
+])
+def test_bad_masks_and_models_are_one_error_line(cli, case, needle):
+    results, d, _ = cli
+    result = results[case]
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert not (d / "never.png").exists()
