@@ -71,8 +71,8 @@ def parse_region(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def parse_target(text: str | None, labels=None, probe: Probe | None = None) -> Target | None:
-    """``None`` (the top prediction), a class index, a label name, ``LAYER:INDEX``, or for
-    image models ``output`` / ``error``."""
+    """``None`` (the top prediction), a label name, a class index (a label that reads as a
+    number is taken as the label), ``LAYER:INDEX``, or for image models ``output`` / ``error``."""
     if text is None or text == "":
         return None
     if text in PICTURE_TARGETS and not (labels and text in labels):
@@ -88,16 +88,18 @@ def parse_target(text: str | None, labels=None, probe: Probe | None = None) -> T
             if not 0 <= unit < channels:
                 raise DeepvisError(f"{layer} has {channels} units; {unit} is out of range")
             return Target("unit", unit, layer)
+    if labels and text.lower() in (lowered := [label.lower() for label in labels]):
+        # A label first: digits_fcn's class "9" is index 10 (index 0 is the background).
+        return Target("class", lowered.index(text.lower()))
     if text.lstrip("-").isdigit():
         index = int(text)
         if labels and not 0 <= index < len(labels):
             raise DeepvisError(f"class {index} is out of range: the model has {len(labels)} classes")
         return Target("class", index)
     if labels:
-        lowered = [label.lower() for label in labels]
-        if text.lower() in lowered:
-            return Target("class", lowered.index(text.lower()))
         import difflib
+
+        lowered = [label.lower() for label in labels]
 
         close = difflib.get_close_matches(text.lower(), lowered, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
