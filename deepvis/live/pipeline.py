@@ -36,10 +36,11 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.core.inputspec import Preprocessor
 from deepvis.core.loading import LoadedModel
 from deepvis.core.imagemodel import ImageOutput, image_output
-from deepvis.core.predictions import Summary, main_output, summarize
+from deepvis.core.predictions import Summary, main_output, segmentation_summary, summarize
 from deepvis.core.probe import Probe
 from deepvis.attribution.saliency import LIGHT_METHODS, Objective, Target, attribute, check_method, run_method, top_class
 from deepvis.io.sources import Frame, FrameError, FrameSource
+from deepvis.segmentation.dense import MODES as DENSE_MODES, DenseMaps, dense_maps, shares
 from deepvis.render.tiling import GridLayout, as_maps, tile, tile_activation
 
 STATIC_POLL_S = 0.05
@@ -86,6 +87,9 @@ class LiveSettings:
     mirror: bool = False  # flip frames left-right (a webcam as a mirror)
     fit: str | None = None  # "crop" or "stretch"; None keeps the model's own
     saliency: SaliencySettings | None = None
+    # A segmentation net's per-pixel maps to make each frame: labels always; confidence,
+    # entropy and margin cost a softmax over every class and pixel, so only when shown.
+    dense_modes: tuple[str, ...] = ("labels",)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class LiveResult:
     settings: LiveSettings
     saliency: SaliencyResult | None = None  # of this frame (light methods) or the last one done (heavy)
     image_output: ImageOutput | None = None  # an image model's output picture and its error
+    dense: DenseMaps | None = None  # a segmentation net's maps at the model input's resolution
 
     def channel(self, index: int) -> np.ndarray:
         """The grid layer's raw activation for one channel, (H, W)."""
@@ -269,6 +274,9 @@ class LivePipeline:
         self._heavy_cancel.set()
 
     def _check_layers(self, settings: LiveSettings) -> None:
+        unknown = set(settings.dense_modes) - set(DENSE_MODES)
+        if unknown:
+            raise DeepvisError(f"unknown segmentation map {sorted(unknown)[0]!r}: expected {', '.join(DENSE_MODES)}")
         for name in (*settings.layers, *([settings.grid_layer] if settings.grid_layer else [])):
             self.probe.layer(name)  # raises a DeepvisError naming close matches
         sal = settings.saliency
@@ -470,8 +478,13 @@ class LivePipeline:
                 levels = (0.0, 1.0)
         t2 = time.perf_counter()
         task = self.model.task
-        summary = summarize(output, self.model.labels, settings.topk, task)
-        picture = None
+        picture = dense = None
+        if task == "segmentation":
+            # The maps' labels give the summary's shares too: one argmax a frame, not two.
+            dense = _frozen_maps(dense_maps(output, model_input.shape[:2], modes=settings.dense_modes))
+            summary = segmentation_summary(shares(dense.labels, dense.classes), self.model.labels, settings.topk)
+        else:
+            summary = summarize(output, self.model.labels, settings.topk, task)
         if task == "image":
             picture = image_output(main_output(output), x, self.model.output_range, self.model.spec)
             if picture.error is not None:
@@ -483,7 +496,7 @@ class LivePipeline:
         return LiveResult(index=0, frame=frame, model_input=model_input,
                           activations=MappingProxyType(activations), grid=grid, grid_layout=layout,
                           grid_levels=levels, summary=summary, timings=MappingProxyType(timings), fps=0.0,
-                          settings=settings, saliency=saliency, image_output=picture)
+                          settings=settings, saliency=saliency, image_output=picture, dense=dense)
 
     # --- heavy saliency methods --------------------------------------------------------------
 
@@ -587,6 +600,13 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array, np.float32)
     array.flags.writeable = False
     return array
+
+
+def _frozen_maps(maps: DenseMaps) -> DenseMaps:
+    for array in (maps.labels, maps.confidence, maps.entropy, maps.margin, maps.runner_up):
+        if array is not None:
+            array.flags.writeable = False
+    return maps
 
 
 def _levels(tensor: torch.Tensor) -> tuple[float, float]:
