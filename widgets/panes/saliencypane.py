@@ -117,6 +117,20 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         else:
             self.apply()
 
+    def explain_region(self, index: int, region) -> None:
+        """Explain class ``index`` inside ``region`` (a clicked blob of a segmentation), with
+        Grad-CAM when no method is on."""
+        label = self.labels[index] if self.labels and 0 <= index < len(self.labels) else str(index)
+        self.class_edit.setText(label)
+        for combo, value in ((self.target, "class"), (self.method, "gradcam" if self.method.currentText() == OFF
+                                                       else self.method.currentText())):
+            combo.blockSignals(True)
+            combo.setCurrentText(value)
+            combo.blockSignals(False)
+        self.class_edit.setEnabled(True)
+        self.region = tuple(float(v) for v in region)
+        self.apply()
+
     def _target_mode_changed(self, mode: str) -> None:
         self.class_edit.setEnabled(mode == "class")
         self.region = None

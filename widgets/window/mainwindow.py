@@ -16,7 +16,8 @@ from deepvis.io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
 from deepvis.io.sources import ImageFileSource, list_cameras
 # Imported to register the built-in views.
-from deepvis.widgets.tabs import activationgrid, cloudview, dreamview, embeddingview, filterview, latentview  # noqa: F401
+from deepvis.widgets.tabs import (activationgrid, cloudview, dreamview, embeddingview, filterview,  # noqa: F401
+                                  latentview, segmentationview)
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.layerlist import LayerList
@@ -67,6 +68,9 @@ class MainWindow(QMainWindow):
         for view in self.views:
             self.tabs.addTab(view, view.title)
         self.grid = next(v for v in self.views if isinstance(v, activationgrid.ActivationGridView))
+        for view in self.views:
+            if isinstance(view, segmentationview.SegmentationView):
+                view.explainRegion.connect(self.saliency.explain_region)
         self.setCentralWidget(self.tabs)
         self._docks()
         self._status_bar()
