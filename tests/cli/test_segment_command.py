@@ -34,6 +34,9 @@ def cli(tmp_path_factory):
     bad[0, 0] = 12
     Image.fromarray(bad).save(d / "bad_class.png")
     Image.fromarray(np.zeros((64, 32), np.uint8)).save(d / "bad_shape.png")
+    data = (d / "gt" / "s00_gt.png").read_bytes()
+    (d / "corrupt.png").write_bytes(data[: len(data) // 2])
+    (d / "table.json").write_text("{not json")
     one = d / "scenes" / "s00.png"
     commands = {
         "folder": ["segment", "--model", "digits_fcn", "--input", d / "scenes", "--gt", d / "gt", "--out", d / "out",
@@ -44,6 +47,12 @@ def cli(tmp_path_factory):
                       "--out", d / "never.png"],
         "bad_shape": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "bad_shape.png",
                       "--out", d / "never.png"],
+        "corrupt_mask": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "corrupt.png",
+                         "--out", d / "never.png"],
+        "missing_gt": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "nowhere.png",
+                       "--out", d / "never.png"],
+        "bad_table": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "bad_shape.png", "--gt-colors",
+                      d / "table.json", "--out", d / "never.png"],
         "classifier": ["segment", "--model", "digits_cnn", "--input", one, "--out", d / "never.png"],
     }
     env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
@@ -97,6 +106,9 @@ def test_entropy_map_of_one_picture(cli):
     ("bad_class", "bad_class.png has class 12, but the model has 11 classes"),
     ("bad_shape", "bad_shape.png is 32x64, the image 64x64"),
     ("classifier", "digits_cnn is a classification model"),
+    ("corrupt_mask", "corrupt.png: corrupt or not an image"),
+    ("missing_gt", "cannot read ground truth"),
+    ("bad_table", "cannot read the colour table"),
 ])
 def test_bad_masks_and_models_are_one_error_line(cli, case, needle):
     results, d, _ = cli
