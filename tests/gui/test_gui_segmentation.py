@@ -70,7 +70,7 @@ def test_segmentation_tab(qtbot, open_window, scene):
     text = view.readout_at(x + 0.5, y + 0.5)
     conf = result.dense.confidence[y, x]
     second = conf - result.dense.margin[y, x]
-    assert text.startswith(f"({x}, {y}) {k - 1} {conf:.2f}") and f"2nd" in text and f"{second:.2f}" in text
+    assert text.startswith(f"({x}, {y}) {k - 1} {conf:.2f}") and "2nd" in text and f"{second:.2f}" in text
 
     # Ground truth: IoU per class in the legend and mIoU equal an independent count.
     view.set_truth(truth_path)
