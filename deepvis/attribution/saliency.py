@@ -27,6 +27,36 @@ PICTURE_TARGETS = ("output", "error")
 
 
 @dataclass(frozen=True)
+class RegionMask:
+    """A region of any shape (a brushed mask), hashable so it can sit in frozen settings:
+    its (H, W) and the bits of the mask, packed."""
+
+    height: int
+    width: int
+    bits: bytes
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> "RegionMask":
+        mask = np.asarray(mask, bool)
+        if mask.ndim != 2 or not mask.any():
+            raise DeepvisError("a region mask must be a 2-D picture with some pixels set")
+        return cls(int(mask.shape[0]), int(mask.shape[1]), np.packbits(mask).tobytes())
+
+    def array(self) -> np.ndarray:
+        bits = np.unpackbits(np.frombuffer(self.bits, np.uint8), count=self.height * self.width)
+        return bits.reshape(self.height, self.width).astype(bool)
+
+    def at(self, h: int, w: int) -> np.ndarray:
+        """The mask resized (nearest) to (h, w): the grid of the map it restricts."""
+        mask = self.array()
+        if mask.shape == (h, w):
+            return mask
+        rows = np.minimum((np.arange(h) + 0.5) * self.height / h, self.height - 1).astype(int)
+        cols = np.minimum((np.arange(w) + 0.5) * self.width / w, self.width - 1).astype(int)
+        return mask[rows][:, cols]
+
+
+@dataclass(frozen=True)
 class Target:
     """What is explained.
 
@@ -34,17 +64,21 @@ class Target:
     highest-scoring class, chosen during the forward pass (live views follow the prediction).
     For image models: ``output``, the output picture's mean brightness, and ``error``, its mean
     squared difference from the input (``top`` means ``output`` there).
-    ``region`` = (x0, y0, x1, y1) in fractions of the width and height restricts a dense
-    target (a segmentation class channel, a convolution unit) to those pixels before summing.
+    ``region`` = (x0, y0, x1, y1) in fractions of the width and height, or a RegionMask,
+    restricts a dense target (a segmentation class channel, a convolution unit) to those
+    pixels before summing.
     """
 
     kind: str
     index: int = 0
     layer: str | None = None
-    region: tuple[float, float, float, float] | None = None
+    region: "tuple[float, float, float, float] | RegionMask | None" = None
 
     def describe(self, labels=None) -> str:
-        where = "" if self.region is None else " in ({:.2f}, {:.2f})-({:.2f}, {:.2f})".format(*self.region)
+        if isinstance(self.region, RegionMask):
+            where = f" in a drawn region of {int(self.region.array().sum())} pixels"
+        else:
+            where = "" if self.region is None else " in ({:.2f}, {:.2f})-({:.2f}, {:.2f})".format(*self.region)
         if self.kind == "top":
             return "the top prediction" + where
         if self.kind == "unit":
@@ -208,6 +242,9 @@ def _crop(score: torch.Tensor, region) -> torch.Tensor:
     if score.ndim < 3:
         raise DeepvisError("a region needs a target with pixels (a segmentation class or a convolution unit)")
     h, w = score.shape[-2:]
+    if isinstance(region, RegionMask):
+        # Zero outside: the sum over the map is then the sum inside the region.
+        return score * torch.from_numpy(region.at(h, w)).to(score)
     x0, y0, x1, y1 = region
     r0, c0 = min(int(y0 * h), h - 1), min(int(x0 * w), w - 1)
     r1, c1 = max(r0 + 1, int(np.ceil(y1 * h))), max(c0 + 1, int(np.ceil(x1 * w)))

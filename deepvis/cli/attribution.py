@@ -20,9 +20,13 @@ def register(sub) -> None:
                        help="class index or label (default: the top prediction); for an image model output (the "
                             "output picture's mean, the default) or error (the reconstruction error)")
     which.add_argument("--unit", metavar="LAYER:INDEX", help="explain a unit of any layer instead of a class")
-    p.add_argument("--region", metavar="X0,Y0,X1,Y1",
-                   help="explain only these pixels of a dense target (segmentation class, conv unit), "
-                        "as fractions of the width and height")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--region", metavar="X0,Y0,X1,Y1",
+                       help="explain only these pixels of a dense target (segmentation class, conv unit), "
+                            "as fractions of the width and height")
+    where.add_argument("--region-mask", metavar="MASK",
+                       help="explain only the pixels a mask picture (PNG or .npy, any size: it is stretched over "
+                            "the target's map) sets to non-zero")
     p.add_argument("--layer", metavar="NAME", help="Grad-CAM's layer (default: the last convolution)")
     p.add_argument("--samples", type=positive_int, default=16, metavar="N", help="SmoothGrad's noisy samples")
     p.add_argument("--steps", type=positive_int, default=32, metavar="N", help="integrated gradients' steps")
@@ -49,6 +53,11 @@ def cmd_saliency(args):
     if args.method not in METHODS:
         raise DeepvisError(f"unknown method {args.method!r}: expected one of {', '.join(METHODS)}")
     region = parse_region(args.region)
+    if args.region_mask:
+        from deepvis.attribution.saliency import RegionMask
+        from deepvis.segmentation.masks import read_mask
+
+        region = RegionMask.of(read_mask(args.region_mask) != 0)
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
     outputs.add(args.npy, NPY, "--npy")

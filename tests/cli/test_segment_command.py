@@ -38,7 +38,13 @@ def cli(tmp_path_factory):
     (d / "corrupt.png").write_bytes(data[: len(data) // 2])
     (d / "table.json").write_text("{not json")
     one = d / "scenes" / "s00.png"
+    present = [k for k in np.unique(masks[0]) if k > 0]
+    drawn = masks[0] == present[0]
+    np.save(d / "drawn.npy", drawn.astype(np.uint8))
     commands = {
+        "region_mask": ["saliency", "--model", "digits_fcn", "--input", one, "--method", "gradient", "--target",
+                        digits_fcn.LABELS[present[0]], "--region-mask", d / "drawn.npy", "--out", d / "sal.png",
+                        "--npy", d / "sal.npy"],
         "folder": ["segment", "--model", "digits_fcn", "--input", d / "scenes", "--gt", d / "gt", "--out", d / "out",
                    "--npy", d / "labels", "--opacity", "1", "--json"],
         "one_entropy": ["segment", "--model", "digits_fcn", "--input", one, "--mode", "entropy", "--out",
@@ -65,6 +71,26 @@ def cli(tmp_path_factory):
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = dict(zip(commands, pool.map(run, commands.values())))
     return results, d, masks
+
+
+def test_saliency_of_a_drawn_region(cli):
+    from deepvis.attribution.saliency import RegionMask, Target, attribute
+    from deepvis.core.loading import load_model
+    from deepvis.core.probe import Probe
+
+    results, d, masks = cli
+    assert results["region_mask"].returncode == 0, results["region_mask"].stderr
+    assert "in a drawn region of" in results["region_mask"].stdout
+    drawn = np.load(d / "drawn.npy").astype(bool)
+    # The command explains the class inside exactly the drawn pixels: the engine's map for them.
+    model = load_model("digits_fcn", device="cpu")
+    x = model.input_tensor(read_image(d / "scenes" / "s00.png"))
+    k = int(np.unique(masks[0][drawn])[0])
+    expected = attribute(model.module, Probe(model.module, model.example_input()), x, "gradient",
+                         Target("class", k, region=RegionMask.of(drawn)))
+    np.testing.assert_allclose(np.load(d / "sal.npy"), expected, rtol=1e-5, atol=1e-7)
+    whole = attribute(model.module, Probe(model.module, model.example_input()), x, "gradient", Target("class", k))
+    assert not np.allclose(expected, whole)  # the region changed what is explained
 
 
 def test_folder_metrics_overlays_and_labels(cli):

@@ -9,8 +9,10 @@ from PIL import Image
 
 pytest.importorskip("PySide6")
 from deepvis.widgets.window import qtenv  # noqa: E402,F401
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
 
+from deepvis.attribution.saliency import RegionMask  # noqa: E402
 from deepvis.models import digits_fcn  # noqa: E402
 from deepvis.segmentation.metrics import confusion, scores  # noqa: E402
 from deepvis.segmentation.regions import blob_region  # noqa: E402
@@ -105,6 +107,31 @@ def test_segmentation_tab(qtbot, open_window, scene):
     assert target.kind == "class" and target.index == k2
     np.testing.assert_allclose(target.region, region)
     assert w.saliency.method.currentText() == "gradcam"
+
+    # Shift+drag a box: the class filling most of it, explained inside exactly that box.
+    canvas = view.panel.canvas
+    ys, xs = np.nonzero(labels == k2)
+    a = canvas.image_to_widget(float(xs.min()), float(ys.min())).toPoint()
+    b = canvas.image_to_widget(float(xs.max() + 1), float(ys.max() + 1)).toPoint()
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
+    for t in np.linspace(0, 1, 5)[1:]:
+        at = QPointF(a.x() + t * (b.x() - a.x()), a.y() + t * (b.y() - a.y()))
+        canvas.mouseMoveEvent(QMouseEvent(QEvent.Type.MouseMove, at, at, Qt.MouseButton.NoButton,
+                                          Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+    qtbot.waitUntil(lambda: s.result.saliency is not None and s.result.saliency.target.region is not None and
+                    s.result.saliency.target.region != target.region, timeout=WAIT_MS)
+    box = s.result.saliency.target.region
+    assert s.result.saliency.target.index == k2
+    np.testing.assert_allclose(box, (xs.min() / 64, ys.min() / 64, (xs.max() + 1) / 64, (ys.max() + 1) / 64),
+                               atol=1.5 / 64)
+
+    # A brush stroke (Ctrl+drag) across the first digit: a drawn region of that class.
+    y1, x1 = _inner_pixel(labels, k)
+    view.explain_drawn("brush", [(x1 - 2.0, y1 + 0.0), (x1 + 2.0, y1 + 0.0)])
+    qtbot.waitUntil(lambda: isinstance(s.result.saliency.target.region, RegionMask), timeout=WAIT_MS)
+    drawn = s.result.saliency.target.region.array()
+    assert s.result.saliency.target.index == k and drawn[y1, x1] and drawn.sum() < 100
 
     # A colour changed for a class is remembered for the model.
     view.set_colour(k, (10, 20, 30))

@@ -84,3 +84,30 @@ def test_blob_under_a_click():
     labels[0, 0] = -1
     with pytest.raises(DeepvisError, match="did not see that pixel"):
         blob_region(labels, 0, 0)
+
+
+def test_a_drawn_mask_region():
+    from deepvis.attribution.saliency import RegionMask
+
+    model = load_model("digits_fcn", device="cpu")
+    probe = Probe(model.module, model.example_input())
+    canvas, left = _two_digit_scenes(count=1, seed=4, same_class=True)[0]
+    x = torch.from_numpy(canvas)[None, None]
+    # A rectangle drawn as a mask explains exactly what the same box does.
+    box = np.zeros((64, 64), bool)
+    box[8:40, 0:32] = True
+    as_mask = attribute(model.module, probe, x, "gradient", Target("class", left + 1, region=RegionMask.of(box)))
+    as_box = attribute(model.module, probe, x, "gradient", Target("class", left + 1, region=(0, 0.125, 0.5, 0.625)))
+    np.testing.assert_allclose(as_mask, as_box, rtol=1e-5, atol=1e-8)
+    # A mask of another size is stretched over the map; the blob itself as the region points at it.
+    with torch.inference_mode():
+        labels = dense_maps(model.module(x)).labels
+    ys, xs = np.nonzero(labels[:, :32] == left + 1)
+    _, blob = blob_under(labels, xs[len(xs) // 2], ys[len(ys) // 2])
+    small = RegionMask.of(blob[::2, ::2] | blob[1::2, 1::2])
+    assert small.at(64, 64).shape == (64, 64) and (small.at(64, 64) & blob).sum() > 0.8 * blob.sum()
+    saliency = np.abs(attribute(model.module, probe, x, "gradient", Target("class", left + 1, region=small)))
+    assert saliency[:, :32].sum() / saliency.sum() > 0.7
+    assert "in a drawn region of" in Target("class", 1, region=small).describe()
+    with pytest.raises(DeepvisError, match="some pixels set"):
+        RegionMask.of(np.zeros((4, 4)))

@@ -25,6 +25,9 @@ BACKGROUND = QColor("#1e1f22")
 class ImageCanvas(QWidget):
     hovered = Signal(float, float)  # image (x, y) under the mouse; (-1, -1) when outside
     clicked = Signal(float, float)
+    # Shift+drag draws a box, Ctrl+drag a brush stroke, where ``drawable``: ("box" | "brush",
+    # [(x, y), ...] image points), emitted on release.
+    drawn = Signal(str, object)
 
     def __init__(self, placeholder: str, on_paint=None):
         super().__init__()
@@ -36,6 +39,8 @@ class ImageCanvas(QWidget):
         self._scale = 1  # image pixels per displayed pixel (maps are thinned before colouring)
         self.source: QRectF | None = None  # zoomed region in image coordinates; None = all
         self.cursor: QRectF | None = None
+        self.drawable = False
+        self._stroke: tuple[str, list] | None = None  # a box or brush being drawn
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(80, 60)
         self.setMouseTracking(True)
@@ -105,10 +110,29 @@ class ImageCanvas(QWidget):
             a = self.image_to_widget(self.cursor.x(), self.cursor.y())
             b = self.image_to_widget(self.cursor.right(), self.cursor.bottom())
             p.drawRect(QRectF(a, b))
+        if self._stroke is not None and len(self._stroke[1]) > 1:
+            kind, points = self._stroke
+            p.setPen(QPen(QColor(255, 220, 0), 2))
+            if kind == "box":
+                p.drawRect(QRectF(self.image_to_widget(*points[0]), self.image_to_widget(*points[-1])))
+            else:
+                for a, b in zip(points, points[1:]):
+                    p.drawLine(self.image_to_widget(*a), self.image_to_widget(*b))
 
     def mouseMoveEvent(self, event) -> None:
         at = self.widget_to_image(event.position())
         self.hovered.emit(*(at if at is not None else (-1.0, -1.0)))
+        if self._stroke is not None and at is not None:
+            self._stroke[1].append(at)
+            self.update()
+
+    def mouseReleaseEvent(self, event) -> None:
+        stroke, self._stroke = self._stroke, None
+        if stroke is not None and len(stroke[1]) > 1:
+            self.update()
+            self.drawn.emit(*stroke)
+        elif stroke is not None and stroke[1]:
+            self.clicked.emit(*stroke[1][0])  # a modified click that never moved is a click
 
     def leaveEvent(self, _event) -> None:
         self.hovered.emit(-1.0, -1.0)
@@ -116,8 +140,14 @@ class ImageCanvas(QWidget):
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             at = self.widget_to_image(event.position())
-            if at is not None:
-                self.clicked.emit(*at)
+            if at is None:
+                return
+            modifiers = event.modifiers()
+            if self.drawable and modifiers & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier):
+                kind = "box" if modifiers & Qt.KeyboardModifier.ShiftModifier else "brush"
+                self._stroke = (kind, [at])
+                return
+            self.clicked.emit(*at)
 
 
 class ImagePanel(QWidget):
@@ -129,7 +159,7 @@ class ImagePanel(QWidget):
         self.title = QLabel(title)
         self.title.setStyleSheet("font-weight: 600; padding: 2px 4px;")
         self.canvas = ImageCanvas(placeholder, on_paint=session.add_paint_time if session is not None else None)
-        self.hovered, self.clicked = self.canvas.hovered, self.canvas.clicked
+        self.hovered, self.clicked, self.drawn = self.canvas.hovered, self.canvas.clicked, self.canvas.drawn
         self.data: np.ndarray | None = None  # what was last given to show (before colouring)
         self.badge = QLabel("stale", self.canvas)
         self.badge.setStyleSheet("background: rgba(200, 120, 0, 200); color: white; padding: 1px 6px;"

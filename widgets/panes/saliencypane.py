@@ -8,6 +8,8 @@ a cancel button, and the pane marks the map stale while it lags the frame.
 
 from dataclasses import replace
 
+import numpy as np
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QSizePolicy, QSlider, QVBoxLayout, QWidget)
@@ -15,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLine
 from deepvis.render.colormaps import COLORMAPS
 from deepvis.errors import DeepvisError
 from deepvis.live.pipeline import SaliencySettings
-from deepvis.attribution.saliency import METHODS, Target, parse_target
+from deepvis.attribution.saliency import METHODS, RegionMask, Target, parse_target
 from deepvis.attribution.render import MODES, render_saliency
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown
@@ -128,7 +130,7 @@ class SaliencyPane(DrawnWhenShown, QWidget):
             combo.setCurrentText(value)
             combo.blockSignals(False)
         self.class_edit.setEnabled(True)
-        self.region = tuple(float(v) for v in region)
+        self.region = region if isinstance(region, RegionMask) else tuple(float(v) for v in region)
         self.apply()
 
     def _target_mode_changed(self, mode: str) -> None:
@@ -163,8 +165,11 @@ class SaliencyPane(DrawnWhenShown, QWidget):
             return
         h, w = result.saliency.map.shape
         fx, fy = x / w, y / h
-        inside = self.region is not None and self.region[0] <= fx <= self.region[2] \
-            and self.region[1] <= fy <= self.region[3]
+        if isinstance(self.region, RegionMask):
+            inside = bool(self.region.at(h, w)[min(int(y), h - 1), min(int(x), w - 1)])
+        else:
+            inside = self.region is not None and self.region[0] <= fx <= self.region[2] \
+                and self.region[1] <= fy <= self.region[3]
         if inside:
             self.region = None
         else:
@@ -238,7 +243,10 @@ class SaliencyPane(DrawnWhenShown, QWidget):
             self.info.setText(str(exc))
             return
         self.panel.set_rgb(rgb)
-        if sal.target.region is not None:
+        if isinstance(sal.target.region, RegionMask):
+            ys, xs = np.nonzero(sal.target.region.at(*sal.map.shape))  # its bounding box outlined
+            self.panel.set_cursor((xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()))
+        elif sal.target.region is not None:
             x0, y0, x1, y1 = sal.target.region
             h, w = sal.map.shape
             self.panel.set_cursor((x0 * w, y0 * h, (x1 - x0) * w, (y1 - y0) * h))

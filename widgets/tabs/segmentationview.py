@@ -122,6 +122,8 @@ class SegmentationView(DrawnWhenShown, View):
         self.legend.itemSelectionChanged.connect(self.redraw)
         self.panel.hovered.connect(self._hovered)
         self.panel.clicked.connect(self._clicked)
+        self.panel.canvas.drawable = True
+        self.panel.drawn.connect(self.explain_drawn)
         self.matrix_panel.clicked.connect(self._matrix_clicked)
         session.resultReady.connect(self.on_result)
         session.modelChanged.connect(self._model_changed)
@@ -373,6 +375,46 @@ class SegmentationView(DrawnWhenShown, View):
         except DeepvisError as exc:
             self.session.message.emit(str(exc))
             return
+        self.explainRegion.emit(k, region)
+
+    def explain_drawn(self, kind: str, points) -> None:
+        """A dragged box or a brush stroke: explain the class covering most of it (background
+        only when nothing else is there) inside exactly that region."""
+        from deepvis.attribution.saliency import RegionMask
+
+        result = self.session.result
+        if result is None or result.dense is None:
+            return
+        labels = result.dense.labels
+        h, w = labels.shape
+        pts = np.array(points, np.float64)
+        if kind == "box":
+            x0, y0 = np.clip(pts.min(0), 0, [w, h])
+            x1, y1 = np.clip(pts.max(0), 0, [w, h])
+            if x1 - x0 < 1 or y1 - y0 < 1:
+                return
+            region = (x0 / w, y0 / h, x1 / w, y1 / h)
+            inside = np.zeros((h, w), bool)
+            inside[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))] = True
+        else:
+            from deepvis.io.images import quiet_cv2
+
+            cv2 = quiet_cv2()
+            inside = np.zeros((h, w), np.uint8)
+            radius = max(1, round(min(h, w) / 40))  # the brush: a 40th of the picture wide
+            ends = np.round(pts).astype(np.int32)
+            for a, b in zip(ends, ends[1:]):
+                cv2.line(inside, tuple(int(v) for v in a), tuple(int(v) for v in b), 1, 2 * radius + 1)
+            inside = inside.astype(bool)
+            if not inside.any():
+                return
+            region = RegionMask.of(inside)
+        counts = np.bincount(labels[inside & (labels >= 0)], minlength=result.dense.classes)
+        if counts.sum() == 0:
+            return
+        foreground = counts.copy()
+        foreground[0] = 0
+        k = int(np.argmax(foreground) if foreground.any() else 0)
         self.explainRegion.emit(k, region)
 
     def _matrix_clicked(self, x: float, y: float) -> None:
