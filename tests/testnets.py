@@ -60,3 +60,43 @@ class EncoderOnly(nn.Module):
 
     def forward(self, x):
         return torch.sigmoid(self.head(self.encoder(x)))
+
+
+class _CausalConv1d(nn.Conv1d):
+    def forward(self, x):
+        return super().forward(nn.functional.pad(x, (self.dilation[0] * (self.kernel_size[0] - 1), 0)))
+
+
+class CausalStack(nn.Sequential):
+    """WaveNet's dilated causal convolutions: kernel 2, dilations 1..16 (field 32)."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        layers, c = [], 1
+        for d in (1, 2, 4, 8, 16):
+            layers += [_CausalConv1d(c, 4, 2, dilation=d), nn.Tanh()]
+            c = 4
+        super().__init__(*layers)
+
+
+class _MaskedConv2d(nn.Conv2d):
+    def __init__(self, *args, mask_type="B", **kwargs):
+        super().__init__(*args, **kwargs)
+        k = self.kernel_size[0]
+        mask = torch.ones_like(self.weight)
+        mask[:, :, k // 2, k // 2 + (mask_type == "B"):] = 0
+        mask[:, :, k // 2 + 1:] = 0
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        return nn.functional.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class MaskedStack(nn.Sequential):
+    """A plain PixelCNN's masked convolutions (5x5 mask A, then 3x3 mask B): strictly causal,
+    with a blind spot."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        super().__init__(_MaskedConv2d(1, 8, 5, padding=2, mask_type="A"), nn.ReLU(),
+                         *[m for _ in range(3) for m in (_MaskedConv2d(8, 8, 3, padding=1), nn.ReLU())])

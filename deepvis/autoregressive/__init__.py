@@ -1,0 +1,1 @@
+"""Autoregressive and 1-D models: receptive fields, causality, sampling."""

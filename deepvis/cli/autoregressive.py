@@ -1,0 +1,121 @@
+"""``receptive-field``: which inputs an output position can see, measured, and causality."""
+
+from deepvis.cli.common import add_model, load_model_of, print_json, save_npy
+from deepvis.errors import DeepvisError
+from deepvis.io.outputs import IMAGE, NPY, Outputs
+
+
+def register(sub) -> None:
+    p = sub.add_parser("receptive-field", help="the input positions an output pixel or time step depends on, "
+                                               "measured by gradients, and whether the model is causal")
+    add_model(p)
+    p.add_argument("--layer", metavar="NAME", help="the layer whose position is queried (default: the last one "
+                                                   "with pixels or time steps)")
+    p.add_argument("--at", required=True, metavar="Y,X|T", help="the output position")
+    p.add_argument("--size", metavar="HxW|T", help="the input size (default: the model's, or 1024 samples for 1-D "
+                                                   "models)")
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--npy", metavar="FILE", help="the measured field, bool at the input's size")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_receptive_field)
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise DeepvisError(f"bad {what} {text!r}: expected whole numbers like 12 or 4,5") from None
+    if any(v < 0 for v in values):
+        raise DeepvisError(f"bad {what} {text!r}: positions and sizes are not negative")
+    return values
+
+
+def cmd_receptive_field(args):
+    import numpy as np
+
+    from deepvis.autoregressive.receptive import (all_positions, causality, example_input, input_dims,
+                                                  measured_fields, theoretical_field)
+    from deepvis.core.probe import Probe
+    from deepvis.io.images import write_image
+    from deepvis.live.computethread import compute_thread
+    from deepvis.render.tiling import upscale
+
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.npy, NPY, "--npy")
+    at = _ints(args.at, "position")
+    model = load_model_of(args)
+    module = model.module
+    dims = input_dims(module)
+    if args.size:
+        size = _ints(args.size, "size")
+    else:
+        size = (1024,) if dims == 1 else (model.spec.height, model.spec.width)
+    if len(size) != dims or len(at) != dims:
+        what = "T" if dims == 1 else "Y,X and HxW"
+        raise DeepvisError(f"{model.name} takes {dims}-D input: give --at and --size as {what}")
+    if min(size) < 1 or max(size) > 65536 or np.prod(size) > 4_000_000:
+        raise DeepvisError(f"--size {args.size}: too large to query (at most 4 million positions)")
+
+    def work():
+        x = example_input(module, size)
+        probe = Probe(module, x[:1])
+        spatial = [layer for layer in probe.layers if len(layer.shape) == dims + 1]
+        if args.layer is None and not spatial:
+            raise DeepvisError(f"no layer of {model.name} has {'time steps' if dims == 1 else 'pixels'}")
+        layer = probe.layer(args.layer or spatial[-1].name)
+        grid = tuple(layer.shape[1:])
+        if len(grid) != dims:
+            raise DeepvisError(f"{layer.name} has no {'time steps' if dims == 1 else 'pixels'}: its output is "
+                               f"{tuple(layer.shape)}")
+        if any(a >= g for a, g in zip(at, grid)):
+            raise DeepvisError(f"--at {args.at} is outside {layer.name}'s {'x'.join(map(str, grid))} positions")
+        field = measured_fields(module, probe, x, layer.name, [at])[0]
+        theory = theoretical_field(module, probe, layer.name)
+        verdict = None
+        if grid == tuple(size):  # causality is about positions of one grid: the input's
+            positions = all_positions(grid)
+            verdict = causality(measured_fields(module, probe, x, layer.name, positions), positions)
+        return layer.name, field, theory, verdict
+
+    layer, field, theory, verdict = compute_thread().call(work)
+    extent = [int(np.ptp(np.nonzero(field)[a])) + 1 if field.any() else 0 for a in range(dims)]
+    picture = _picture(field, at if verdict is not None else None, verdict)
+    with outputs.writing():
+        write_image(args.out, upscale(picture, 512))
+        if args.npy:
+            save_npy(args.npy, field)
+    report = {"model": model.name, "layer": layer, "at": list(at), "input_size": list(size),
+              "measured_size": int(field.sum()), "measured_extent": extent, "theoretical_size": list(theory.size),
+              "causal": None if verdict is None else verdict.causal,
+              "strictly_causal": None if verdict is None else verdict.strict}
+    if args.json:
+        print_json(report)
+        return
+    print(f"{layer} at {args.at}: depends on {report['measured_size']} input positions, spanning "
+          f"{'x'.join(map(str, extent))} (theory for a chain of its {theory.convolutions} convolutions: "
+          f"{'x'.join(map(str, theory.size))}) -> {args.out}")
+    if verdict is not None:
+        print("causal: no output depends on a later input" + ("" if verdict.causal else
+              f" - NOT causal: {verdict.violations} outputs do, e.g. at {verdict.first}")
+              + ("; strictly: none depends on its own position" if verdict.strict else ""))
+
+
+def _picture(field, at, verdict):
+    """The field in white; the query in red; for a strictly causal model the earlier positions
+    it cannot see (a PixelCNN's blind spot) in orange. 1-D fields are drawn as a band."""
+    import numpy as np
+
+    grid = field if field.ndim == 2 else np.repeat(field[None], 16, axis=0)
+    rgb = np.full((*grid.shape, 3), 40, np.uint8)
+    rgb[grid] = 235
+    if at is not None:
+        if field.ndim == 2:
+            earlier = np.zeros(field.shape, bool)
+            earlier.reshape(-1)[:int(np.ravel_multi_index(at, field.shape))] = True
+            if verdict is not None and verdict.strict:
+                rgb[earlier & ~field] = (240, 150, 40)
+            rgb[at] = (230, 40, 40)
+        else:
+            rgb[:, at[0]] = (230, 40, 40)
+    return rgb

@@ -1,0 +1,90 @@
+"""``deepvis receptive-field`` as a user runs it: a dilated causal stack's field is
+1 + sum((k - 1) d) and causal; a PixelCNN's masked stack is strictly causal with its blind
+spot drawn; bad positions are one error line."""
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from deepvis.io.images import read_image
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rf")
+    commands = {
+        "causal": ["receptive-field", "--model", "testnets:CausalStack", "--at", "50", "--size", "96", "--out",
+                   d / "causal.png", "--npy", d / "causal.npy", "--json"],
+        "masked": ["receptive-field", "--model", "testnets:MaskedStack", "--at", "6,5", "--size", "10x10", "--out",
+                   d / "masked.png", "--npy", d / "masked.npy", "--json"],
+        "cnn": ["receptive-field", "--model", "digits_cnn", "--layer", "relu2", "--at", "3,3", "--out", d / "cnn.png",
+                "--json"],
+        "outside": ["receptive-field", "--model", "digits_cnn", "--layer", "relu2", "--at", "9,3", "--out",
+                    d / "never.png"],
+        "vector": ["receptive-field", "--model", "digits_cnn", "--layer", "fc1", "--at", "0,0", "--out",
+                   d / "never.png"],
+        "dims": ["receptive-field", "--model", "testnets:CausalStack", "--at", "3,3", "--out", d / "never.png"],
+    }
+    env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
+    env["OMP_NUM_THREADS"] = "1"
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([tests_dir, env.get("PYTHONPATH", "")])
+
+    def run(argv):
+        return subprocess.run([sys.executable, "-m", "deepvis", *map(str, argv)], capture_output=True, text=True,
+                              cwd=d, env=env, timeout=240)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(zip(commands, pool.map(run, commands.values())))
+    return results, d
+
+
+def _json(result):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_dilated_causal_stack(cli):
+    results, d = cli
+    report = _json(results["causal"])
+    assert report["measured_size"] == 1 + sum((2 - 1) * dil for dil in (1, 2, 4, 8, 16)) == 32
+    assert report["theoretical_size"] == [32] and report["measured_extent"] == [32]
+    assert report["causal"] is True and report["strictly_causal"] is False
+    field = np.load(d / "causal.npy")
+    assert field.shape == (96,) and np.flatnonzero(field).tolist() == list(range(19, 51))
+
+
+def test_pixelcnn_blind_spot(cli):
+    results, d = cli
+    report = _json(results["masked"])
+    assert report["strictly_causal"] is True
+    field = np.load(d / "masked.npy")
+    assert not field[6, 5:].any() and not field[7:].any()  # nothing at or after the pixel
+    assert not field[5, 8] and field[5, 4]  # above-right: the blind spot
+    picture = read_image(d / "masked.png")
+    scale = picture.shape[0] // 10
+    assert tuple(picture[5 * scale + scale // 2, 8 * scale + scale // 2]) == (240, 150, 40)  # drawn orange
+    assert tuple(picture[6 * scale + scale // 2, 5 * scale + scale // 2]) == (230, 40, 40)  # the query, red
+
+
+def test_a_classifier_layer(cli):
+    report = _json(cli[0]["cnn"])
+    assert report["measured_extent"] == [5, 5] and report["theoretical_size"] == [5, 5]
+    assert report["causal"] is False  # ordinary convolutions look both ways
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("outside", "--at 9,3 is outside relu2's 8x8 positions"),
+    ("vector", "fc1 has no pixels"),
+    ("dims", "takes 1-D input: give --at and --size as T"),
+])
+def test_bad_queries_are_one_error_line(cli, case, needle):
+    result = cli[0][case]
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
