@@ -101,7 +101,8 @@ class ReconstructionError:
         return f"MSE {self.mse:.4g}, PSNR {self.psnr:.1f} dB{ssim}"
 
     def as_dict(self) -> dict:
-        return {"mse": self.mse, "psnr": self.psnr, "ssim": self.ssim}
+        # JSON has no infinity: a perfect copy's PSNR is null there (its MSE, 0, says why).
+        return {"mse": self.mse, "psnr": None if np.isinf(self.psnr) else self.psnr, "ssim": self.ssim}
 
 
 @dataclass(frozen=True)
