@@ -100,3 +100,29 @@ class MaskedStack(nn.Sequential):
         torch.manual_seed(0)
         super().__init__(_MaskedConv2d(1, 8, 5, padding=2, mask_type="A"), nn.ReLU(),
                          *[m for _ in range(3) for m in (_MaskedConv2d(8, 8, 3, padding=1), nn.ReLU())])
+
+
+class TinyPixelCNN(nn.Module):
+    """Masked convolutions to 5 levels per pixel: a PixelCNN-style model for sampling tests."""
+
+    def __init__(self, levels: int = 5):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stack = MaskedStack()
+        self.head = nn.Conv2d(8, levels, 1)
+
+    def forward(self, x):
+        return self.head(self.stack(x))
+
+
+class FixedLevels(nn.Module):
+    """Every pixel's levels distributed as softmax(bias), whatever came before: the sampler's
+    frequencies must match it."""
+
+    def __init__(self):
+        super().__init__()
+        self.mask = _MaskedConv2d(1, 4, 3, padding=1, mask_type="A")
+        self.bias = nn.Parameter(torch.tensor([0.0, 1.0, 2.0, -1.0]))
+
+    def forward(self, x):
+        return 0 * self.mask(x) + self.bias.reshape(1, -1, 1, 1)

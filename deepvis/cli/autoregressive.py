@@ -1,6 +1,7 @@
 """``receptive-field``: which inputs an output position can see, measured, and causality."""
 
-from deepvis.cli.common import add_model, load_model_of, print_json, save_npy
+from deepvis.cli.common import (add_model, load_model_of, positive_float, positive_int, print_json, save_npy,
+                                seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -18,6 +19,16 @@ def register(sub) -> None:
     p.add_argument("--npy", metavar="FILE", help="the measured field, bool at the input's size")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_receptive_field)
+
+    p = sub.add_parser("sample", help="pictures drawn pixel by pixel from an autoregressive model (PixelCNN)")
+    add_model(p)
+    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--count", type=positive_int, default=16)
+    p.add_argument("--temperature", type=positive_float, default=1.0, help="divides the logits (below 1: surer)")
+    p.add_argument("--size", metavar="HxW", help="the picture's size (default: the model's)")
+    p.add_argument("--out", required=True, metavar="PNG", help="the samples as a grid")
+    p.add_argument("--npy", metavar="FILE", help="the samples, float32 (N, 1, H, W) in [0, 1]")
+    p.set_defaults(func=cmd_sample)
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -119,3 +130,48 @@ def _picture(field, at, verdict):
         else:
             rgb[:, at[0]] = (230, 40, 40)
     return rgb
+
+
+MAX_SAMPLES = 1024
+
+
+def cmd_sample(args):
+    import math
+    import sys
+
+    import numpy as np
+
+    from deepvis.autoregressive.sampling import sample
+    from deepvis.io.images import write_image
+    from deepvis.live.computethread import compute_thread
+    from deepvis.render.tiling import picture_grid, upscale
+
+    if args.count > MAX_SAMPLES:
+        raise DeepvisError(f"--count {args.count} is too many: at most {MAX_SAMPLES}")
+    outputs = Outputs()
+    outputs.add(args.out, IMAGE)
+    outputs.add(args.npy, NPY, "--npy")
+    model = load_model_of(args)
+    size = _ints(args.size, "size") if args.size else (model.spec.height, model.spec.width)
+    if len(size) != 2 or min(size) < 1 or size[0] * size[1] > 65536:
+        raise DeepvisError(f"--size {args.size}: expected HxW with at most 65,536 pixels")
+    tty = sys.stderr.isatty()
+
+    def progress(fraction):
+        if tty:
+            print(f"\rsampling: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+
+    try:
+        pictures = compute_thread().call(sample, model.module, size, args.count, args.seed, args.temperature,
+                                         progress)
+    finally:
+        if tty:
+            print("\r" + " " * 20 + "\r", end="", file=sys.stderr, flush=True)
+    tiles = np.repeat((pictures[:, 0] * 255).round().astype(np.uint8)[..., None], 3, axis=3)
+    sheet = picture_grid(tiles, math.ceil(math.sqrt(len(tiles))), 1)
+    with outputs.writing():
+        write_image(args.out, upscale(sheet, 512))
+        if args.npy:
+            save_npy(args.npy, pictures.astype(np.float32))
+    print(f"{args.count} samples of {model.name} at {size[0]}x{size[1]}, seed {args.seed}, temperature "
+          f"{args.temperature:g} -> {args.out}" + (f", {args.npy}" if args.npy else ""))

@@ -1,6 +1,6 @@
-"""``deepvis receptive-field`` as a user runs it: a dilated causal stack's field is
-1 + sum((k - 1) d) and causal; a PixelCNN's masked stack is strictly causal with its blind
-spot drawn; bad positions are one error line."""
+"""``deepvis receptive-field`` and ``deepvis sample`` as a user runs them: a dilated causal
+stack's field is 1 + sum((k - 1) d) and causal; a PixelCNN's masked stack is strictly causal
+with its blind spot drawn; samples repeat for a seed; bad requests are one error line."""
 
 import json
 import os
@@ -28,6 +28,11 @@ def cli(tmp_path_factory):
                     d / "never.png"],
         "vector": ["receptive-field", "--model", "digits_cnn", "--layer", "fc1", "--at", "0,0", "--out",
                    d / "never.png"],
+        "sample_a": ["sample", "--model", "testnets:TinyPixelCNN", "--size", "8x8", "--count", "4", "--seed", "3",
+                     "--out", d / "a.png", "--npy", d / "a.npy"],
+        "sample_b": ["sample", "--model", "testnets:TinyPixelCNN", "--size", "8x8", "--count", "4", "--seed", "3",
+                     "--out", d / "b.png", "--npy", d / "b.npy"],
+        "sample_classifier": ["sample", "--model", "digits_cnn", "--out", d / "never.png"],
         "dims": ["receptive-field", "--model", "testnets:CausalStack", "--at", "3,3", "--out", d / "never.png"],
     }
     env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
@@ -78,10 +83,22 @@ def test_a_classifier_layer(cli):
     assert report["causal"] is False  # ordinary convolutions look both ways
 
 
+def test_samples_repeat_for_a_seed(cli):
+    results, d = cli
+    for case in ("sample_a", "sample_b"):
+        assert results[case].returncode == 0, results[case].stderr
+    a, b = np.load(d / "a.npy"), np.load(d / "b.npy")
+    assert a.shape == (4, 1, 8, 8) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert set(np.round(np.unique(a) * 4, 6)) <= {0.0, 1.0, 2.0, 3.0, 4.0}  # the model's 5 levels
+    assert read_image(d / "a.png").shape[0] >= 512
+
+
 @pytest.mark.parametrize("case, needle", [
     ("outside", "--at 9,3 is outside relu2's 8x8 positions"),
     ("vector", "fc1 has no pixels"),
     ("dims", "takes 1-D input: give --at and --size as T"),
+    ("sample_classifier", "not a PixelCNN-style model"),
 ])
 def test_bad_queries_are_one_error_line(cli, case, needle):
     result = cli[0][case]
