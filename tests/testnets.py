@@ -126,3 +126,20 @@ class FixedLevels(nn.Module):
 
     def forward(self, x):
         return 0 * self.mask(x) + self.bias.reshape(1, -1, 1, 1)
+
+
+class Tiny1D(nn.Module):
+    """A 1-D classifier: dilated Conv1d layers, global pooling, three classes."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv1d(1, 8, 5, padding=2)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv1d(8, 8, 3, padding=2, dilation=2)
+        self.relu2 = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x))))).flatten(1))

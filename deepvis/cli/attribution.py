@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from deepvis.cli.common import add_model, fraction, load_model_of, positive_int, probe_of, read_input, save_npy
+from deepvis.cli.common import add_model, fraction, load_model_of, model_input, positive_int, probe_of, save_npy
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 from deepvis.live.computethread import compute_thread
@@ -62,7 +62,10 @@ def cmd_saliency(args):
     outputs.add(args.out, IMAGE)
     outputs.add(args.npy, NPY, "--npy")
     model = load_model_of(args)
-    image = read_input(args.input)
+    x, shown = model_input(model, args.input)
+    if model.signal is not None and args.method in ("gradcam", "deconv", "guided"):
+        raise DeepvisError(f"{args.method} is not available for 1-D models yet: use gradient, integrated-gradients or "
+                           f"smoothgrad")
     tty = sys.stderr.isatty()
 
     def progress(fraction):
@@ -76,28 +79,31 @@ def cmd_saliency(args):
         target = parse_target(args.unit or args.target, model.labels, probe)
         if args.unit and (target is None or target.kind != "unit"):
             raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
-        x = model.input_tensor(image)
         if target is None:
             target = Target("output") if model.picture is not None else top_class(model.module, x)
         target = replace(target, region=region)
         saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer, samples=args.samples,
                              steps=args.steps, batch=args.batch, progress=progress, picture=model.picture)
-        fitted = model.preprocessor.fit(image)
-        fitted = np.repeat(fitted, 3, axis=2) if fitted.shape[2] == 1 else fitted
-        return target, saliency, fitted
+        return target, saliency
 
     # Ctrl-C ends the process from the main thread (exit 130); the compute thread is a daemon.
     try:
-        target, saliency, fitted = compute_thread().call(work)
+        target, saliency = compute_thread().call(work)
     finally:
         if tty:
             print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
     if not np.isfinite(saliency).all():
         raise DeepvisError("the attribution contains NaN or infinite values (check the weights and input)")
-    rgb = render_saliency(saliency, args.mode, image=fitted if args.overlay else None, opacity=args.overlay or 0.6)
+    if model.signal is not None:
+        from deepvis.render.signals import waveform
+
+        picture = waveform(shown, values=saliency)  # the window, coloured by |attribution| over time
+    else:
+        rgb = render_saliency(saliency, args.mode, image=shown if args.overlay else None, opacity=args.overlay or 0.6)
+        picture = upscale(rgb, args.min_size)
     with outputs.writing():
-        write_image(args.out, upscale(rgb, args.min_size))
+        write_image(args.out, picture)
         if args.npy:
             save_npy(args.npy, saliency.astype(np.float32))
-    print(f"{args.method} for {target.describe(model.labels)}: map {saliency.shape[0]}x{saliency.shape[1]} -> "
+    print(f"{args.method} for {target.describe(model.labels)}: map {'x'.join(map(str, saliency.shape))} -> "
           f"{args.out}" + (f", {args.npy}" if args.npy else ""))

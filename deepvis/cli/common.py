@@ -66,6 +66,8 @@ def add_model(p):
     p.add_argument("--output-range", choices=("tanh", "sigmoid", "input"),
                    help="an image model's output pixels: tanh [-1,1], sigmoid [0,1] or the input's normalization "
                         "(default: from its last layer)")
+    p.add_argument("--sample-rate", type=positive_int, metavar="HZ",
+                   help="a 1-D model's sample rate: signal files are resampled to it (default: as recorded)")
     add_device(p)
 
 
@@ -77,7 +79,8 @@ def model_options(args) -> dict:
                 input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
                 mean=parse_floats(args.mean, "mean") if args.mean else None,
                 std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit,
-                task=getattr(args, "task", None), output_range=getattr(args, "output_range", None))
+                task=getattr(args, "task", None), output_range=getattr(args, "output_range", None),
+                sample_rate=getattr(args, "sample_rate", None))
 
 
 def load_model_of(args):
@@ -90,6 +93,21 @@ def probe_of(model):
     from deepvis.core.probe import Probe
 
     return Probe(model.module, model.example_input())
+
+
+def model_input(model, path):
+    """The model's input tensor for a file, and what it shows: a picture fitted to the model
+    (uint8 H, W, 3) or, for a 1-D model, the signal window it sees (float32 channels, samples)."""
+    import numpy as np
+
+    if model.signal is not None:
+        from deepvis.io.signals import read_signal
+
+        x = model.signal_tensor(read_signal(path))
+        return x, x[0].cpu().numpy()
+    image = read_input(path)
+    fitted = model.preprocessor.fit(image)
+    return model.input_tensor(image), np.repeat(fitted, 3, axis=2) if fitted.shape[2] == 1 else fitted
 
 
 def print_json(obj):

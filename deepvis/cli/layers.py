@@ -2,7 +2,7 @@
 
 import argparse
 
-from deepvis.cli.common import add_model, load_model_of, positive_int, probe_of, read_input, save_npy
+from deepvis.cli.common import add_model, load_model_of, model_input, positive_int, probe_of, save_npy
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -46,13 +46,26 @@ def cmd_activations(args):
     outputs.add(args.npy, NPY, "--npy")
     model = load_model_of(args)
     probe = probe_of(model)
-    image = read_input(args.input)
+    x, shown = model_input(model, args.input)
     probe.layer(args.layer)  # an unknown name fails here, with the names there are
     with torch.inference_mode():
-        _, captured = probe.capture(model.input_tensor(image), [args.layer])
+        _, captured = probe.capture(x, [args.layer])
     activation = captured[args.layer][0].float().cpu().numpy()
     if not np.isfinite(activation).all():
         raise DeepvisError(f"layer {args.layer} has NaN or infinite activations on this input")
+    if model.signal is not None and activation.ndim == 2:
+        # Channels x time, under the window the model saw.
+        from deepvis.render.signals import time_map, waveform
+
+        rows = time_map(activation, args.colormap, row_height=max(2, min(8, 512 // activation.shape[0])))
+        picture = np.vstack([waveform(shown, rows.shape[1]), rows])
+        with outputs.writing():
+            write_image(args.out, picture)
+            if args.npy:
+                save_npy(args.npy, activation.astype(np.float32))
+        print(f"{args.layer}: {activation.shape[0]} channels x {activation.shape[1]} time steps -> {args.out}"
+              + (f", {args.npy}" if args.npy else ""))
+        return
     grid, layout = tile_activation(activation, args.normalize)
     with outputs.writing():
         write_image(args.out, upscale(apply_colormap(grid, args.colormap), args.min_size))

@@ -1,6 +1,6 @@
 """``models``, ``info`` and ``predict``: the zoo, a model's layers, its predictions."""
 
-from deepvis.cli.common import (add_device, add_model, load_model_of, positive_int, print_json, probe_of, read_input,
+from deepvis.cli.common import (add_device, add_model, load_model_of, model_input, positive_int, print_json, probe_of,
                                 seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, Outputs
@@ -19,7 +19,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("predict", help="top-k classes for an image; an image model's output picture")
     add_model(p)
-    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--input", required=True, metavar="IMG|SIGNAL", help="a picture, or for a 1-D model a .wav, .npy "
+                                                                          "or .csv signal")
     p.add_argument("--top", type=positive_int, default=5, metavar="K")
     p.add_argument("--out", metavar="PNG", help="an image model's output picture, at its own resolution")
     p.add_argument("--sample", type=seed_number, metavar="SEED",
@@ -59,9 +60,11 @@ def cmd_info(args):
     probe = probe_of(model)
     info = {
         "name": model.name, "weights": model.weights, "device": str(model.device), "task": model.task,
-        "scripted": model.scripted, "input": {"channels": model.spec.channels, "height": model.spec.height,
-                                             "width": model.spec.width, "mean": list(model.spec.mean),
-                                             "std": list(model.spec.std), "fit": model.spec.fit},
+        "scripted": model.scripted,
+        "input": ({"channels": model.signal.channels, "samples": model.signal.length, "rate": model.signal.rate}
+                  if model.signal else
+                  {"channels": model.spec.channels, "height": model.spec.height, "width": model.spec.width,
+                   "mean": list(model.spec.mean), "std": list(model.spec.std), "fit": model.spec.fit}),
         "labels": len(model.labels) if model.labels else 0,
         "parameters": sum(p.numel() for p in model.module.parameters()),
         "output_range": model.output_range if model.task == "image" else None,
@@ -74,7 +77,7 @@ def cmd_info(args):
     print(f"model    {model.name} ({model.task}, {info['parameters']:,} parameters)")
     print(f"weights  {model.weights}")
     print(f"device   {model.device}")
-    print(f"input    {model.spec.describe()}")
+    print(f"input    {model.signal.describe() if model.signal else model.spec.describe()}")
     if model.task == "image":
         print(f"output   a picture; pixels from its {model.output_range} range")
     else:
@@ -97,12 +100,11 @@ def cmd_predict(args):
     outputs = Outputs()
     outputs.add(args.out, IMAGE, "--out")
     model = load_model_of(args)
-    image = read_input(args.input)
+    x, _ = model_input(model, args.input)
     for given, option in ((args.out, "--out writes"), (args.sample is not None, "--sample draws")):
         if given and model.task != "image":
             raise DeepvisError(f"{option} an image model's output picture; {model.name} is a {model.task} model "
                                f"(--task image if its output is a picture)")
-    x = model.input_tensor(image)
     with torch.inference_mode():
         if args.sample is not None:
             from deepvis.generative.autoencoders import find_autoencoder

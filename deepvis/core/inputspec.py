@@ -83,6 +83,29 @@ class InputSpec:
                 f", fit {self.fit}")
 
 
+@dataclass(frozen=True)
+class SignalSpec:
+    """The input of a 1-D model (its first convolution a Conv1d): a window of ``length``
+    samples of ``channels`` channels at ``rate`` Hz (None: files are taken at their own rate)."""
+
+    channels: int = 1
+    length: int = 1024
+    rate: int | None = None
+
+    def __post_init__(self):
+        if self.channels < 1 or self.length < 1:
+            raise DeepvisError(f"a signal input needs channels and samples, got {self.channels}x{self.length}")
+        if self.rate is not None and self.rate < 1:
+            raise DeepvisError(f"sample rate must be positive, got {self.rate}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.channels, self.length
+
+    def describe(self) -> str:
+        return f"signal {self.channels}x{self.length}" + (f" at {self.rate} Hz" if self.rate else "")
+
+
 def _per_channel(values, channels: int, what: str) -> tuple[float, ...]:
     values = tuple(float(v) for v in np.atleast_1d(values))
     if len(values) == 1:

@@ -10,7 +10,7 @@ import difflib
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from deepvis.core.checkpoint import (align_keys, check_file, extract_state_dict,
                                 load_weights_into, weight_mismatch)
 from deepvis.core.device import resolve_device
 from deepvis.errors import DeepvisError
-from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor
+from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor, SignalSpec
 from deepvis.core.labels import read_labels
 from deepvis.core.imagemodel import OUTPUT_RANGES, TASKS, check_task, detect_output_range, is_picture
 from deepvis.core.predictions import main_output, output_kind
@@ -43,6 +43,7 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     declared_task: str | None = None  # from the zoo or --task; None: told by a dry run
     declared_output_range: str | None = None  # an image model's: tanh, sigmoid or input; None: detected
+    signal: SignalSpec | None = None  # a 1-D model's input (its first convolution is a Conv1d); None: pictures
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
@@ -52,7 +53,15 @@ class LoadedModel:
         return self.preprocessor.tensor(frame, self.device)
 
     def example_input(self) -> torch.Tensor:
-        return torch.zeros((1, *self.spec.shape), device=self.device)
+        shape = self.signal.shape if self.signal is not None else self.spec.shape
+        return torch.zeros((1, *shape), device=self.device)
+
+    def signal_tensor(self, signal) -> torch.Tensor:
+        """A Signal fitted to a 1-D model's window: (1, channels, length)."""
+        from deepvis.io.signals import fit_signal
+
+        s = self.signal
+        return torch.from_numpy(fit_signal(signal, s.channels, s.length, s.rate))[None].to(self.device)
 
     @cached_property
     def task(self) -> str:
@@ -88,7 +97,7 @@ class LoadedModel:
 def load_model(source: str | None = None, weights: str | None = None, *, device: str = "auto",
                trust_pickle: bool = False, input_size=None, channels=None, mean=None, std=None,
                labels: str | None = None, fit: str | None = None, task: str | None = None,
-               output_range: str | None = None) -> LoadedModel:
+               output_range: str | None = None, sample_rate: int | None = None) -> LoadedModel:
     """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation).
 
     ``task`` (classification, segmentation, image) overrides what the output's shape suggests;
@@ -106,6 +115,7 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         spec, name, scripted = entry.spec, entry.name, False
         if task is None and entry.task == "image":
             task = "image"
+        signal = entry.signal
     else:
         module, scripted = _from_source(source, trust_pickle)
         name = Path(source).name if Path(source).exists() else source
@@ -113,10 +123,15 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         if weights and weights.lower() != "none":
             _load_file_into(module, weights, trust_pickle)
             weights_text = str(weights)
-        spec = _infer_spec(module, notes, size_given=input_size is not None,
+        signal = _infer_signal(module, input_size, sample_rate, notes)
+        spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
                            norm_given=mean is not None and std is not None)
-    spec = spec.with_overrides(size=input_size, channels=channels, mean=mean, std=std, fit=fit)
-    takes = first_conv_channels(module) if channels is not None else None
+    if signal is not None and (input_size is not None or sample_rate is not None) and entry is not None:
+        signal = replace(signal, length=input_size[1] if input_size else signal.length,
+                         rate=sample_rate if sample_rate else signal.rate)
+    spec = spec.with_overrides(size=input_size if signal is None else None, channels=channels, mean=mean, std=std,
+                               fit=fit)
+    takes = first_conv_channels(module) if channels is not None and signal is None else None
     if takes is not None and takes != channels:
         # A model may convert its input before its first convolution, so only a dry run can
         # tell; the usual outcome is a channel mismatch that would fail every frame.
@@ -135,7 +150,7 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         raise DeepvisError(f"cannot move the model to {dev}: {str(exc).splitlines()[0]}") from None
     model = LoadedModel(module=module, spec=spec, labels=class_labels, name=name, device=dev,
                         scripted=scripted, weights=weights_text, notes=notes, declared_task=task,
-                        declared_output_range=output_range)
+                        declared_output_range=output_range, signal=signal)
     if task is not None:
         _ = model.task  # a declared task the output cannot have is refused here, not on every frame
     return model
@@ -242,6 +257,19 @@ def _from_factory(source: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise DeepvisError(f"{source} returned a {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def _infer_signal(module: nn.Module, input_size, sample_rate, notes: list[str]) -> SignalSpec | None:
+    """A 1-D model's input, when its first convolution is a Conv1d; None for picture models."""
+    first = next((p for _, p in module.named_parameters() if p.ndim in (3, 4)), None)
+    if first is None or first.ndim != 3:
+        return None
+    length = input_size[1] if input_size else SignalSpec.length
+    if input_size is None:
+        notes.append(f"a 1-D model: windows of {length} samples assumed (override with --input-size N)")
+    if sample_rate is None:
+        notes.append("sample rate not recorded: signal files are fed at their own rate (--sample-rate HZ)")
+    return SignalSpec(int(first.shape[1]), length, sample_rate)
 
 
 def first_conv_channels(module: nn.Module) -> int | None:

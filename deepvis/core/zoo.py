@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from deepvis.errors import DeepvisError
-from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, SignalSpec
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class ZooEntry:
     labels: Callable[[], list[str] | None] = lambda: None
     after_load: Callable[[nn.Module], nn.Module] = lambda m: m
     source: str = ""  # where the architecture and weights come from, for `deepvis models`
+    signal: SignalSpec | None = None  # a 1-D model's input window; None for picture models
 
 
 # --- efficientnet_lite0: the default, weights shipped by a pip package ---------------------

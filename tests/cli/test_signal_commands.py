@@ -1,0 +1,96 @@
+"""1-D models on the command line: a user's TorchScript classifier opens on a .wav (resampled
+to its rate), activations and saliency over time equal the engine's, and malformed signal
+files are one error line."""
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import wavfile
+
+from deepvis.io.signals import fit_signal, read_signal
+
+from testnets import Tiny1D
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    d = tmp_path_factory.mktemp("signals")
+    t = np.arange(32000) / 16000
+    wavfile.write(d / "chirp.wav", 16000, (0.6 * np.sin(2 * np.pi * (200 + 300 * t) * t) * 32767).astype(np.int16))
+    (d / "bad.wav").write_bytes(b"RIFF1234WAVEjunkjunk")
+    (d / "ragged.csv").write_text("1,2\n3\n")
+    torch.jit.script(Tiny1D().eval()).save(str(d / "net.pt"))
+    scripted = ["--model", d / "net.pt", "--input-size", "2048", "--sample-rate", "8000"]
+    factory = ["--model", "testnets:Tiny1D", "--input-size", "2048", "--sample-rate", "8000"]
+    commands = {
+        "predict": ["predict", *scripted, "--input", d / "chirp.wav", "--json"],
+        "activations": ["activations", *factory, "--input", d / "chirp.wav", "--layer", "relu2", "--out",
+                        d / "act.png", "--npy", d / "act.npy"],
+        "saliency": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "gradient", "--target", "2",
+                     "--out", d / "sal.png", "--npy", d / "sal.npy"],
+        "bad_wav": ["predict", *scripted, "--input", d / "bad.wav"],
+        "ragged": ["predict", *scripted, "--input", d / "ragged.csv"],
+        "gradcam": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "gradcam", "--out", d / "never.png"],
+    }
+    env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
+    env["OMP_NUM_THREADS"] = "1"
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([tests_dir, env.get("PYTHONPATH", "")])
+
+    def run(argv):
+        return subprocess.run([sys.executable, "-m", "deepvis", *map(str, argv)], capture_output=True, text=True,
+                              cwd=d, env=env, timeout=240)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(zip(commands, pool.map(run, commands.values())))
+    window = torch.from_numpy(fit_signal(read_signal(d / "chirp.wav"), 1, 2048, 8000))[None]
+    return results, d, window
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_torchscript_1d_model_opens_on_a_wav(cli):
+    results, d, window = cli
+    rows = json.loads(_ok(results["predict"]))
+    with torch.inference_mode():
+        probs = torch.softmax(Tiny1D().eval()(window), 1)[0]
+    for row in rows:
+        assert row["score"] == pytest.approx(float(probs[row["index"]]), abs=1e-5)
+
+
+def test_activations_and_saliency_over_time(cli):
+    from deepvis.attribution.saliency import Target, attribute
+    from deepvis.core.probe import Probe
+
+    results, d, window = cli
+    assert "8 channels x 2048 time steps" in _ok(results["activations"])
+    net = Tiny1D().eval()
+    with torch.inference_mode():
+        expected = net.relu2(net.conv2(net.relu1(net.conv1(window))))[0].numpy()
+    np.testing.assert_allclose(np.load(d / "act.npy"), expected, rtol=1e-5, atol=1e-6)
+    _ok(results["saliency"])
+    direct = attribute(net, Probe(net, window), window, "gradient", Target("class", 2))
+    saliency = np.load(d / "sal.npy")
+    assert saliency.shape == (2048,)
+    np.testing.assert_allclose(saliency, direct, rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("bad_wav", "bad.wav: malformed WAV"),
+    ("ragged", "ragged.csv, line 2: 1 values where line 1 of the data has 2"),
+    ("gradcam", "gradcam is not available for 1-D models yet"),
+])
+def test_broken_signals_are_one_error_line(cli, case, needle):
+    result = cli[0][case]
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
