@@ -113,8 +113,8 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     if entry is not None:
         module, class_labels, weights_text = _from_zoo(entry, weights, trust_pickle)
         spec, name, scripted = entry.spec, entry.name, False
-        if task is None and entry.task == "image":
-            task = "image"
+        if task is None and entry.task in ("image", "autoregressive"):
+            task = entry.task
         signal = entry.signal
     else:
         module, scripted = _from_source(source, trust_pickle)

@@ -23,7 +23,9 @@ from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Signa
 class ZooEntry:
     name: str
     description: str
-    task: str  # "classification", "segmentation" or "image" (an autoencoder: its output is a picture)
+    # "classification", "segmentation", "image" (its output is a picture: an autoencoder) or
+    # "autoregressive" (per-pixel distributions of the next level: a PixelCNN)
+    task: str
     build: Callable[..., nn.Module]  # build(num_classes=None) -> architecture with random weights
     spec: InputSpec
     weights_file: Callable[[], Path]  # the default weights; raises DeepvisError when absent
@@ -191,6 +193,14 @@ def zoo() -> dict[str, ZooEntry]:
             build=_committed("digits_fcn", "DigitsFCN")[0], spec=InputSpec(1, 64, 64, (0.0,), (1.0,)),
             weights_file=_committed("digits_fcn", "DigitsFCN")[1],
             labels=lambda: ["background"] + [str(d) for d in range(10)], source="deepvis.models (committed weights)"),
+        ZooEntry(
+            name="signals_wavenet", task="classification",
+            description="WaveNet-style dilated causal 1-D convolutions classifying 1024-sample signals at 8 kHz "
+                        "(sine, square, sawtooth, chirp, noise bursts)",
+            build=_committed("signals_wavenet", "SignalsWaveNet")[0], spec=InputSpec(1, 1, 1024, (0.0,), (1.0,)),
+            weights_file=_committed("signals_wavenet", "SignalsWaveNet")[1],
+            labels=lambda: ["sine", "square", "sawtooth", "chirp", "noise bursts"],
+            signal=SignalSpec(1, 1024, 8000), source="deepvis.models (committed weights)"),
     ]
     classifiers = [
         ("alexnet", "AlexNet, ImageNet", {}),

@@ -26,6 +26,13 @@ def cli(tmp_path_factory):
     (d / "bad.wav").write_bytes(b"RIFF1234WAVEjunkjunk")
     (d / "ragged.csv").write_text("1,2\n3\n")
     torch.jit.script(Tiny1D().eval()).save(str(d / "net.pt"))
+    from scipy.signal import resample_poly
+
+    from deepvis.models.signals_wavenet import make_signals
+
+    X, y = make_signals(5, seed=11, split="test")
+    for i in range(5):  # written at 16 kHz: the command resamples them to the model's 8 kHz
+        wavfile.write(d / f"bundled{i}.wav", 16000, resample_poly(X[i, 0], 2, 1).astype(np.float32))
     scripted = ["--model", d / "net.pt", "--input-size", "2048", "--sample-rate", "8000"]
     factory = ["--model", "testnets:Tiny1D", "--input-size", "2048", "--sample-rate", "8000"]
     commands = {
@@ -34,6 +41,8 @@ def cli(tmp_path_factory):
                         d / "act.png", "--npy", d / "act.npy"],
         "saliency": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "gradient", "--target", "2",
                      "--out", d / "sal.png", "--npy", d / "sal.npy"],
+        **{f"bundled{i}": ["predict", "--model", "signals_wavenet", "--input", d / f"bundled{i}.wav", "--json"]
+           for i in range(5)},
         "bad_wav": ["predict", *scripted, "--input", d / "bad.wav"],
         "ragged": ["predict", *scripted, "--input", d / "ragged.csv"],
         "gradcam": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "gradcam", "--out", d / "never.png"],
@@ -50,7 +59,7 @@ def cli(tmp_path_factory):
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = dict(zip(commands, pool.map(run, commands.values())))
     window = torch.from_numpy(fit_signal(read_signal(d / "chirp.wav"), 1, 2048, 8000))[None]
-    return results, d, window
+    return results, d, window, y
 
 
 def _ok(result):
@@ -59,7 +68,7 @@ def _ok(result):
 
 
 def test_a_torchscript_1d_model_opens_on_a_wav(cli):
-    results, d, window = cli
+    results, d, window, _ = cli
     rows = json.loads(_ok(results["predict"]))
     with torch.inference_mode():
         probs = torch.softmax(Tiny1D().eval()(window), 1)[0]
@@ -71,7 +80,7 @@ def test_activations_and_saliency_over_time(cli):
     from deepvis.attribution.saliency import Target, attribute
     from deepvis.core.probe import Probe
 
-    results, d, window = cli
+    results, d, window, _ = cli
     assert "8 channels x 2048 time steps" in _ok(results["activations"])
     net = Tiny1D().eval()
     with torch.inference_mode():
@@ -82,6 +91,15 @@ def test_activations_and_saliency_over_time(cli):
     saliency = np.load(d / "sal.npy")
     assert saliency.shape == (2048,)
     np.testing.assert_allclose(saliency, direct, rtol=1e-4, atol=1e-8)
+
+
+def test_the_bundled_wavenet_names_signals_resampled_from_16_khz(cli):
+    results, _, _, y = cli
+    from deepvis.models.signals_wavenet import CLASSES
+
+    for i in range(5):
+        rows = json.loads(_ok(results[f"bundled{i}"]))
+        assert rows[0]["label"] == CLASSES[y[i]], (i, rows[:2])
 
 
 @pytest.mark.parametrize("case, needle", [
