@@ -41,7 +41,7 @@ def cmd_models(args):
         except DeepvisError:
             weights = None
         rows.append({"name": entry.name, "task": entry.task, "description": entry.description,
-                     "input": list(entry.spec.shape), "weights": weights, "default": entry.name == DEFAULT_MODEL,
+                     "input": list(entry.signal.shape if entry.signal else entry.spec.shape), "weights": weights, "default": entry.name == DEFAULT_MODEL,
                      "source": entry.source})
     if args.json:
         print_json(rows)
