@@ -69,3 +69,4 @@ def test_the_vae_live_on_digits(tmp_path):
     ssim = float(np.median([e.ssim for e in errors]))
     print(f"live VAE reconstruction over {len(errors)} frames: median MSE {mse:.4f}, SSIM {ssim:.3f}")
     assert mse < 0.03 and ssim > 0.8
+
