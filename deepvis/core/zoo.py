@@ -95,6 +95,25 @@ def _committed(module_name: str, class_name: str):
     return build, weights_file
 
 
+def _pixelcnn(kind: str):
+    def build(num_classes=None):
+        from deepvis.models.digits_pixelcnn import build as build_pixelcnn
+
+        if num_classes is not None:
+            raise DeepvisError("digits_pixelcnn predicts 17 grey levels: it cannot be rebuilt for classes")
+        return build_pixelcnn(kind)
+
+    def weights_file():
+        from deepvis.models.digits_pixelcnn import weights_path
+
+        path = weights_path(kind)
+        if not path.exists():
+            raise DeepvisError(f"digits_pixelcnn's {kind} weights {path} are missing: retrain with "
+                               f"python -m deepvis.models.digits_pixelcnn --kind {kind}")
+        return path
+    return build, weights_file
+
+
 # --- torchvision ------------------------------------------------------------------------------
 
 def hub_checkpoint_dir() -> Path:
@@ -193,6 +212,16 @@ def zoo() -> dict[str, ZooEntry]:
             build=_committed("digits_fcn", "DigitsFCN")[0], spec=InputSpec(1, 64, 64, (0.0,), (1.0,)),
             weights_file=_committed("digits_fcn", "DigitsFCN")[1],
             labels=lambda: ["background"] + [str(d) for d in range(10)], source="deepvis.models (committed weights)"),
+        ZooEntry(
+            name="digits_pixelcnn", task="autoregressive",
+            description="gated PixelCNN of the 8x8 digits (17 grey levels, no blind spot); deepvis sample",
+            build=_pixelcnn("gated")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_pixelcnn("gated")[1],
+            source="deepvis.models (committed weights)"),
+        ZooEntry(
+            name="digits_pixelcnn_plain", task="autoregressive",
+            description="plain PixelCNN of the 8x8 digits (masked convolutions, with the blind spot)",
+            build=_pixelcnn("plain")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_pixelcnn("plain")[1],
+            source="deepvis.models (committed weights)"),
         ZooEntry(
             name="signals_wavenet", task="classification",
             description="WaveNet-style dilated causal 1-D convolutions classifying 1024-sample signals at 8 kHz "

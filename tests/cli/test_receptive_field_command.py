@@ -28,6 +28,10 @@ def cli(tmp_path_factory):
                     d / "never.png"],
         "vector": ["receptive-field", "--model", "digits_cnn", "--layer", "fc1", "--at", "0,0", "--out",
                    d / "never.png"],
+        "plain_pixelcnn": ["receptive-field", "--model", "digits_pixelcnn_plain", "--at", "4,0", "--out", d / "p.png",
+                           "--npy", d / "plain.npy", "--json"],
+        "gated_pixelcnn": ["receptive-field", "--model", "digits_pixelcnn", "--at", "4,0", "--out", d / "g.png",
+                           "--npy", d / "gated.npy", "--json"],
         "sample_a": ["sample", "--model", "testnets:TinyPixelCNN", "--size", "8x8", "--count", "4", "--seed", "3",
                      "--out", d / "a.png", "--npy", d / "a.npy"],
         "sample_b": ["sample", "--model", "testnets:TinyPixelCNN", "--size", "8x8", "--count", "4", "--seed", "3",
@@ -75,6 +79,20 @@ def test_pixelcnn_blind_spot(cli):
     scale = picture.shape[0] // 10
     assert tuple(picture[5 * scale + scale // 2, 8 * scale + scale // 2]) == (240, 150, 40)  # drawn orange
     assert tuple(picture[6 * scale + scale // 2, 5 * scale + scale // 2]) == (230, 40, 40)  # the query, red
+
+
+def test_the_bundled_pixelcnns_blind_spot(cli):
+    results, d = cli
+    plain, gated = _json(results["plain_pixelcnn"]), _json(results["gated_pixelcnn"])
+    assert plain["strictly_causal"] and gated["strictly_causal"]
+    assert gated["measured_size"] == 4 * 8  # every earlier pixel of (4, 0)
+    missed = np.load(d / "gated.npy") & ~np.load(d / "plain.npy")
+    # The plain model's blind spot at (4, 0): above and at least d + 3 columns right, d rows up.
+    expected = np.zeros((8, 8), bool)
+    for up in range(1, 5):
+        expected[4 - up, up + 3:] = True
+    np.testing.assert_array_equal(missed, expected)
+    assert plain["measured_size"] == 32 - expected.sum() == 22
 
 
 def test_a_classifier_layer(cli):
