@@ -26,18 +26,22 @@ RANDOM_INPUTS = 3
 
 
 def input_dims(module: nn.Module) -> int:
-    """1 for a model whose first convolution is Conv1d, 2 for Conv2d (by the weights' rank)."""
-    for _, param in module.named_parameters():
-        if param.ndim in (3, 4):
-            return param.ndim - 2
-    raise DeepvisError("no convolution found: receptive fields are for convolutional models")
+    """1 for a model whose first convolution is a Conv1d, 2 for a Conv2d."""
+    from deepvis.core.loading import first_convolution
+
+    first = first_convolution(module)
+    if first is None:
+        raise DeepvisError("no convolution found: receptive fields are for convolutional models")
+    return first.weight.ndim - 2
 
 
 def example_input(module: nn.Module, size: tuple[int, ...], channels: int | None = None, seed: int = 0,
                   count: int = RANDOM_INPUTS) -> torch.Tensor:
     """``count`` random inputs of ``size`` ((T,) or (H, W)) and the first convolution's channels."""
     if channels is None:
-        channels = next(int(p.shape[1]) for _, p in module.named_parameters() if p.ndim in (3, 4))
+        from deepvis.core.loading import first_convolution
+
+        channels = int(first_convolution(module).weight.shape[1])
     g = torch.Generator().manual_seed(seed)
     return torch.rand(count, channels, *size, generator=g)
 

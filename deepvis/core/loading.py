@@ -261,15 +261,25 @@ def _from_factory(source: str) -> nn.Module:
 
 def _infer_signal(module: nn.Module, input_size, sample_rate, notes: list[str]) -> SignalSpec | None:
     """A 1-D model's input, when its first convolution is a Conv1d; None for picture models."""
-    first = next((p for _, p in module.named_parameters() if p.ndim in (3, 4)), None)
-    if first is None or first.ndim != 3:
+    first = first_convolution(module)
+    if first is None or first.weight.ndim != 3:
         return None
     length = input_size[1] if input_size else SignalSpec.length
     if input_size is None:
         notes.append(f"a 1-D model: windows of {length} samples assumed (override with --input-size N)")
     if sample_rate is None:
         notes.append("sample rate not recorded: signal files are fed at their own rate (--sample-rate HZ)")
-    return SignalSpec(int(first.shape[1]), length, sample_rate)
+    return SignalSpec(int(first.weight.shape[1]), length, sample_rate)
+
+
+def first_convolution(module: nn.Module) -> nn.Module | None:
+    """The first Conv1d or Conv2d module, by type (TorchScript modules by their original name):
+    a weight's rank alone would take a transformer's (1, N, C) position embedding for a Conv1d."""
+    for m in module.modules():
+        kind = getattr(m, "original_name", None) if isinstance(m, torch.jit.ScriptModule) else type(m).__name__
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)) or (kind in ("Conv1d", "Conv2d") and hasattr(m, "weight")):
+            return m
+    return None
 
 
 def first_conv_channels(module: nn.Module) -> int | None:
