@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from deepvis.models import WEIGHTS_DIR
+from deepvis.models.digits_ae import reconstruction_mse
 from deepvis.models.digits_cnn import load_split
 
 LATENT = 16
@@ -156,14 +157,6 @@ def train(epochs: int = 150, seed: int = 0, progress=None, batch_size: int = 32)
             progress(epoch, total / len(X))
     model.eval()
     return model
-
-
-@torch.no_grad()
-def reconstruction_mse(model: nn.Module, X: np.ndarray) -> float:
-    """Mean squared error per pixel of ``model(X)`` against ``X``; leaves the model in eval mode."""
-    model.eval()
-    x = torch.as_tensor(X)
-    return float(((model(x) - x) ** 2).mean())
 
 
 def weights_path() -> pathlib.Path:

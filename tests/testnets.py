@@ -62,7 +62,9 @@ class EncoderOnly(nn.Module):
         return torch.sigmoid(self.head(self.encoder(x)))
 
 
-class _CausalConv1d(nn.Conv1d):
+class CausalConv1d(nn.Conv1d):
+    """Padded on the left only: time t sees inputs up to t."""
+
     def forward(self, x):
         return super().forward(nn.functional.pad(x, (self.dilation[0] * (self.kernel_size[0] - 1), 0)))
 
@@ -74,12 +76,14 @@ class CausalStack(nn.Sequential):
         torch.manual_seed(0)
         layers, c = [], 1
         for d in (1, 2, 4, 8, 16):
-            layers += [_CausalConv1d(c, 4, 2, dilation=d), nn.Tanh()]
+            layers += [CausalConv1d(c, 4, 2, dilation=d), nn.Tanh()]
             c = 4
         super().__init__(*layers)
 
 
-class _MaskedConv2d(nn.Conv2d):
+class MaskedConv2d(nn.Conv2d):
+    """PixelCNN's masked convolution in raster order: mask A hides the centre, B keeps it."""
+
     def __init__(self, *args, mask_type="B", **kwargs):
         super().__init__(*args, **kwargs)
         k = self.kernel_size[0]
@@ -98,8 +102,8 @@ class MaskedStack(nn.Sequential):
 
     def __init__(self):
         torch.manual_seed(0)
-        super().__init__(_MaskedConv2d(1, 8, 5, padding=2, mask_type="A"), nn.ReLU(),
-                         *[m for _ in range(3) for m in (_MaskedConv2d(8, 8, 3, padding=1), nn.ReLU())])
+        super().__init__(MaskedConv2d(1, 8, 5, padding=2, mask_type="A"), nn.ReLU(),
+                         *[m for _ in range(3) for m in (MaskedConv2d(8, 8, 3, padding=1), nn.ReLU())])
 
 
 class TinyPixelCNN(nn.Module):
@@ -121,7 +125,7 @@ class FixedLevels(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.mask = _MaskedConv2d(1, 4, 3, padding=1, mask_type="A")
+        self.mask = MaskedConv2d(1, 4, 3, padding=1, mask_type="A")
         self.bias = nn.Parameter(torch.tensor([0.0, 1.0, 2.0, -1.0]))
 
     def forward(self, x):

@@ -79,6 +79,20 @@ def to_unit(output: torch.Tensor, output_range: str, spec: InputSpec) -> torch.T
     return output * std.reshape(1, -1, 1, 1) + mean.reshape(1, -1, 1, 1)
 
 
+def pixel_bounds(output_range: str, spec: InputSpec):
+    """The raw output values that mean black and white (``to_unit``'s 0 and 1): floats, or
+    per-channel tuples where the input's normalization differs by channel."""
+    if output_range == "tanh":
+        return -1.0, 1.0
+    if output_range == "sigmoid":
+        return 0.0, 1.0
+    mean, std = np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32)
+    lo, hi = (0 - mean) / std, (1 - mean) / std
+    if len(lo) == 1:
+        return float(lo[0]), float(hi[0])
+    return tuple(float(v) for v in lo), tuple(float(v) for v in hi)
+
+
 def input_to_unit(x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     """A normalized model input back to pixels in [0, 1]."""
     return to_unit(x, "input", spec)

@@ -200,17 +200,23 @@ def _as_rgb_uint8(frame: np.ndarray) -> np.ndarray:
     return frame[:, :, :3]
 
 
-def _center_crop_to_aspect(frame: np.ndarray, aspect: float) -> np.ndarray:
-    h, w = frame.shape[:2]
+def crop_box(h: int, w: int, aspect: float) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the centre of an h x w frame at ``aspect`` (width / height), the part
+    a ``crop`` fit keeps (and the part of a picture a segmentation's labels are placed in)."""
     if w > h * aspect + 0.5:
         new_w = max(1, round(h * aspect))
         x0 = (w - new_w) // 2
-        return frame[:, x0:x0 + new_w]
+        return 0, h, x0, x0 + new_w
     if h > w / aspect + 0.5:
         new_h = max(1, round(w / aspect))
         y0 = (h - new_h) // 2
-        return frame[y0:y0 + new_h]
-    return frame
+        return y0, y0 + new_h, 0, w
+    return 0, h, 0, w
+
+
+def _center_crop_to_aspect(frame: np.ndarray, aspect: float) -> np.ndarray:
+    y0, y1, x0, x1 = crop_box(*frame.shape[:2], aspect)
+    return frame[y0:y1, x0:x1]
 
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:

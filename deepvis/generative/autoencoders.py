@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepvis.core.imagemodel import pixel_bounds
 from deepvis.core.loading import LoadedModel
 from deepvis.errors import DeepvisError
 
@@ -75,7 +76,7 @@ class Autoencoder:
         from deepvis.generative.generators import Generator
 
         model = self.model
-        lo, hi = _pixel_bounds(model)
+        lo, hi = pixel_bounds(model.output_range, model.spec)
         return Generator(module=_Decoding(self), nz=self.nz, name=model.name, out_range=(lo, hi), device=model.device,
                          flat_input=True, encoder=self.encode_images, variational=self.variational)
 
@@ -106,20 +107,6 @@ def _tensor(value) -> torch.Tensor:
         return value
     raise DeepvisError(f"the encoder returned a {type(value).__name__}, not a latent tensor (or a mean and a "
                        f"log-variance)")
-
-
-def _pixel_bounds(model: LoadedModel):
-    """The raw output values that mean black and white, per channel where they differ."""
-    kind = model.output_range
-    if kind == "tanh":
-        return -1.0, 1.0
-    if kind == "sigmoid":
-        return 0.0, 1.0
-    mean, std = np.asarray(model.spec.mean, np.float32), np.asarray(model.spec.std, np.float32)
-    lo, hi = (0 - mean) / std, (1 - mean) / std
-    if len(lo) == 1:
-        return float(lo[0]), float(hi[0])
-    return tuple(float(v) for v in lo), tuple(float(v) for v in hi)
 
 
 def find_autoencoder(model: LoadedModel, encoder: str | None = None, decoder: str | None = None) -> Autoencoder:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from deepvis.core.inputspec import crop_box
 from deepvis.errors import DeepvisError
 
 UNSEEN = -1  # a picture's pixel outside the region the model saw
@@ -23,18 +24,7 @@ MODES = ("labels", "confidence", "entropy", "margin")
 def seen_box(image_hw: tuple[int, int], model_hw: tuple[int, int], fit: str = "crop") -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1): the part of an ``image_hw`` picture the model sees (as Preprocessor.fit crops it)."""
     h, w = image_hw
-    if fit != "crop":
-        return 0, h, 0, w
-    aspect = model_hw[1] / model_hw[0]
-    if w > h * aspect + 0.5:
-        new_w = max(1, round(h * aspect))
-        x0 = (w - new_w) // 2
-        return 0, h, x0, x0 + new_w
-    if h > w / aspect + 0.5:
-        new_h = max(1, round(w / aspect))
-        y0 = (h - new_h) // 2
-        return y0, y0 + new_h, 0, w
-    return 0, h, 0, w
+    return crop_box(h, w, model_hw[1] / model_hw[0]) if fit == "crop" else (0, h, 0, w)
 
 
 def class_scores(output) -> torch.Tensor:

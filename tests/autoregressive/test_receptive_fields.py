@@ -6,17 +6,13 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from deepvis.autoregressive.receptive import (all_positions, causality, example_input, input_dims, measured_fields,
                                               theoretical_field)
 from deepvis.core.probe import Probe
 from deepvis.errors import DeepvisError
 
-
-class CausalConv1d(nn.Conv1d):
-    def forward(self, x):
-        return super().forward(F.pad(x, (self.dilation[0] * (self.kernel_size[0] - 1), 0)))
+from testnets import CausalConv1d, MaskedConv2d
 
 
 def causal_stack(kernel: int, dilations) -> nn.Sequential:
@@ -60,19 +56,6 @@ def test_strided_2d_chain_matches_the_theory_inside():
     ys, xs = np.nonzero(field)
     assert (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) == theory.size
     assert not causality(field[None], [(16, 16)]).causal  # a plain convolution looks ahead
-
-
-class MaskedConv2d(nn.Conv2d):
-    def __init__(self, *args, mask_type="B", **kwargs):
-        super().__init__(*args, **kwargs)
-        k = self.kernel_size[0]
-        mask = torch.ones_like(self.weight)
-        mask[:, :, k // 2, k // 2 + (mask_type == "B"):] = 0
-        mask[:, :, k // 2 + 1:] = 0
-        self.register_buffer("mask", mask)
-
-    def forward(self, x):
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
 def test_pixelcnn_masks_are_strictly_causal_with_a_blind_spot():

@@ -4,10 +4,6 @@ between two real pictures through a VAE; a user's TorchScript image-to-image net
 headless; saliency explains an output region; bad requests are one error line."""
 
 import json
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -19,6 +15,9 @@ from deepvis.core.loading import load_model
 from deepvis.io.images import read_image
 from deepvis.models import digits_cnn
 from deepvis.resources import sample_image
+
+from clirun import run_commands
+from testnets import TanhImageNet
 
 
 def _digit(path, pixels01):
@@ -44,7 +43,7 @@ def cli(tmp_path_factory):
     b = next(i for i in range(len(y_test)) if y_test[i] == 8 and kept[i])
     files = {"a": _digit(d / "three.png", X_test[a, 0]), "b": _digit(d / "eight.png", X_test[b, 0]),
              "cat": sample_image("cat")}
-    net = torch.jit.script(__import__("testnets").TanhImageNet().eval())
+    net = torch.jit.script(TanhImageNet().eval())
     files["net"] = d / "cyclegan_like.pt"
     net.save(str(files["net"]))
     tanh = ["--model", files["net"], "--input-size", "64x64", "--mean", "0.5", "--std", "0.5"]
@@ -53,8 +52,8 @@ def cli(tmp_path_factory):
         "predict_vae_json": ["predict", "--model", "digits_vae", "--input", files["b"], "--json"],
         "predict_tanh": ["predict", *tanh, "--input", files["cat"], "--out", d / "tanh.png"],
         "info_tanh": ["info", *tanh, "--json"],
-        "saliency_region": ["saliency", "--model", "testnets:TanhImageNet", *tanh[2:], "--input", files["cat"], "--method", "gradient", "--target", "output",
-                            "--region", "0,0,0.5,0.5", "--out", d / "sal.png", "--npy", d / "sal.npy"],
+        "saliency_region": ["saliency", "--model", "testnets:TanhImageNet", *tanh[2:], "--input", files["cat"],
+                            "--method", "gradient", "--target", "output", "--region", "0,0,0.5,0.5", "--out", d / "sal.png", "--npy", d / "sal.npy"],
         "interpolate": ["interpolate", "--generator", "digits_vae", "--from-images", files["a"], files["b"],
                         "--steps", "7", "--out", d / "strip.png", "--gif", d / "strip.gif", "--min-size", "8"],
         "sample_7": ["predict", "--model", "digits_vae", "--input", files["b"], "--sample", "7", "--out", d / "s7.png"],
@@ -72,17 +71,7 @@ def cli(tmp_path_factory):
         "gan_from_images": ["interpolate", "--generator", "digits_gan", "--from-images", files["a"], files["b"],
                             "--out", d / "never3.png"],
     }
-    env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
-    env["OMP_NUM_THREADS"] = "1"
-    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([tests_dir, env.get("PYTHONPATH", "")])
-
-    def run(argv):
-        return subprocess.run([sys.executable, "-m", "deepvis", *map(str, argv)], capture_output=True, text=True,
-                              cwd=d, env=env, timeout=240)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(commands, pool.map(run, commands.values())))
+    results = run_commands(commands, d, workers=4)
     return results, files, d, (X_test[a, 0], X_test[b, 0])
 
 

@@ -3,15 +3,13 @@ stack's field is 1 + sum((k - 1) d) and causal; a PixelCNN's masked stack is str
 with its blind spot drawn; samples repeat for a seed; bad requests are one error line."""
 
 import json
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from deepvis.io.images import read_image
+
+from clirun import run_commands
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +37,7 @@ def cli(tmp_path_factory):
         "sample_classifier": ["sample", "--model", "digits_cnn", "--out", d / "never.png"],
         "dims": ["receptive-field", "--model", "testnets:CausalStack", "--at", "3,3", "--out", d / "never.png"],
     }
-    env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
-    env["OMP_NUM_THREADS"] = "1"
-    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([tests_dir, env.get("PYTHONPATH", "")])
-
-    def run(argv):
-        return subprocess.run([sys.executable, "-m", "deepvis", *map(str, argv)], capture_output=True, text=True,
-                              cwd=d, env=env, timeout=240)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(zip(commands, pool.map(run, commands.values())))
+    results = run_commands(commands, d, workers=3)
     return results, d
 
 

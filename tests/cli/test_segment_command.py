@@ -2,10 +2,6 @@
 overlays, labels, metrics against ground-truth masks, and bad masks refused in one line."""
 
 import json
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -16,6 +12,8 @@ from deepvis.models import digits_fcn
 from deepvis.segmentation.masks import read_mask
 from deepvis.segmentation.metrics import confusion, scores
 from deepvis.segmentation.render import voc_palette
+
+from clirun import run_commands
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +59,7 @@ def cli(tmp_path_factory):
                       d / "table.json", "--out", d / "never.png"],
         "classifier": ["segment", "--model", "digits_cnn", "--input", one, "--out", d / "never.png"],
     }
-    env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
-    env["OMP_NUM_THREADS"] = "1"
-
-    def run(argv):
-        return subprocess.run([sys.executable, "-m", "deepvis", *map(str, argv)], capture_output=True, text=True,
-                              cwd=d, env=env, timeout=240)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(zip(commands, pool.map(run, commands.values())))
+    results = run_commands(commands, d, workers=3)
     return results, d, masks
 
 

@@ -3,10 +3,6 @@ to its rate), activations and saliency over time equal the engine's, and malform
 files are one error line."""
 
 import json
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,6 +11,7 @@ from scipy.io import wavfile
 
 from deepvis.io.signals import fit_signal, read_signal
 
+from clirun import run_commands
 from testnets import Tiny1D
 
 
@@ -47,17 +44,7 @@ def cli(tmp_path_factory):
         "ragged": ["predict", *scripted, "--input", d / "ragged.csv"],
         "gradcam": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "gradcam", "--out", d / "never.png"],
     }
-    env = {k: v for k, v in os.environ.items() if k != "DEEPVIS_DEBUG"}
-    env["OMP_NUM_THREADS"] = "1"
-    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([tests_dir, env.get("PYTHONPATH", "")])
-
-    def run(argv):
-        return subprocess.run([sys.executable, "-m", "deepvis", *map(str, argv)], capture_output=True, text=True,
-                              cwd=d, env=env, timeout=240)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = dict(zip(commands, pool.map(run, commands.values())))
+    results = run_commands(commands, d, workers=3)
     window = torch.from_numpy(fit_signal(read_signal(d / "chirp.wav"), 1, 2048, 8000))[None]
     return results, d, window, y
 
