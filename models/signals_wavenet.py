@@ -290,6 +290,24 @@ def confusion_matrix(model: nn.Module, X: np.ndarray, y: np.ndarray) -> np.ndarr
     return matrix
 
 
+def write_recording(path, count: int = 240, seed: int = 0) -> np.ndarray:
+    """A long mono 16-bit WAV at SAMPLE_RATE of ``count`` test signals one after another (each
+    WINDOW samples, so window k of the file is signal k): something to play through the model
+    with known answers. Returns the classes, one per window."""
+    import os
+
+    from scipy.io import wavfile
+
+    signals, classes = make_signals(count, seed=seed, split="test")
+    data = signals[:, 0].reshape(-1)
+    data = (np.clip(data / max(float(np.abs(data).max()), 1e-6), -1, 1) * 32767).astype(np.int16)
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.stem + ".part.wav")
+    wavfile.write(tmp, SAMPLE_RATE, data)
+    os.replace(tmp, path)  # never a half-written file for a second reader
+    return classes
+
+
 def weights_path() -> pathlib.Path:
     """Where the committed trained weights live."""
     return WEIGHTS_DIR / "signals_wavenet.pt"

@@ -90,6 +90,12 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
     compute thread runs before the pipeline's next step), so drifts in machine speed, which
     are large on shared virtual machines (+-20% from one second to the next), hit both alike.
     """
+    if model.signal is not None:
+        if saliency:
+            raise DeepvisError("--saliency is for picture models; a 1-D model's benchmark plays its signal")
+        from deepvis.bench.signals import bench_signal_live
+
+        return bench_signal_live(model, input_spec, frames, layer, warmup, block)
     compute = compute_thread()
     if compute.is_current():
         raise RuntimeError("bench_live waits for the compute thread; call it from another thread")

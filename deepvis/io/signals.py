@@ -132,18 +132,31 @@ def resample(data: np.ndarray, rate: int, target: int) -> np.ndarray:
     return resample_poly(data, target // g, rate // g, axis=1).astype(np.float32)
 
 
-def fit_signal(signal: Signal, channels: int, length: int, rate: int | None = None) -> np.ndarray:
-    """float32 (channels, length): resampled to ``rate`` (when both rates are known), mixed
-    down or repeated to ``channels``, the middle ``length`` samples (zero-padded if short)."""
+def conform(signal: Signal, channels: int, rate: int | None = None) -> np.ndarray:
+    """The whole signal as float32 (channels, samples) at ``rate`` (when both rates are known),
+    mixed down or repeated to ``channels``."""
     data = signal.data
     if rate is not None and signal.rate is not None:
         data = resample(data, signal.rate, rate)
     if data.shape[0] != channels:
         data = data.mean(0, keepdims=True) if channels == 1 else np.repeat(data[:1], channels, axis=0)
-    n = data.shape[1]
-    if n >= length:
-        start = (n - length) // 2
-        return np.ascontiguousarray(data[:, start:start + length], np.float32)
+    return np.ascontiguousarray(data, np.float32)
+
+
+def window(data: np.ndarray, start: int, length: int) -> np.ndarray:
+    """float32 (channels, length) from ``start``; silence where it runs past either end."""
+    channels, n = data.shape
+    lo, hi = max(start, 0), min(start + length, n)
+    if lo == start and hi - lo == length:
+        return data[:, lo:hi]
     out = np.zeros((channels, length), np.float32)
-    out[:, (length - n) // 2:(length - n) // 2 + n] = data
+    if hi > lo:
+        out[:, lo - start:hi - start] = data[:, lo:hi]
     return out
+
+
+def fit_signal(signal: Signal, channels: int, length: int, rate: int | None = None) -> np.ndarray:
+    """float32 (channels, length): the signal conformed to the model, its middle ``length``
+    samples (zero-padded if short)."""
+    data = conform(signal, channels, rate)
+    return np.ascontiguousarray(window(data, (data.shape[1] - length) // 2, length))

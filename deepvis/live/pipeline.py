@@ -415,8 +415,9 @@ class LivePipeline:
     def _process(self, frame: Frame, fitted: np.ndarray, array: np.ndarray, settings: LiveSettings,
                  timings: dict) -> LiveResult:
         if self.model.signal is not None:
-            raise DeepvisError(f"{self.model.name} is a 1-D model: the window's live views take pictures; its "
-                               f"signals work in deepvis predict, activations, saliency and receptive-field")
+            raise DeepvisError(f"{self.model.name} is a 1-D model: its recordings play in the Signals tab (and in "
+                               f"deepvis predict, activations, saliency and receptive-field); these views take "
+                               f"pictures")
         t0 = time.perf_counter()
         grid_layer = settings.grid_layer
         names = list(dict.fromkeys((*settings.layers, *([grid_layer] if grid_layer else []))))

@@ -47,3 +47,18 @@ def time_map(values: np.ndarray, colormap: str = "viridis", width: int = 1024, r
     import cv2
 
     return cv2.resize(rgb, (width, row_height * values.shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def filter_responses(weight: np.ndarray, rate: float | None = None, n_fft: int = 256):
+    """A Conv1d's filters as waveforms and spectra: taps float32 (filters, kernel), the first
+    input channel's, and magnitudes in dB (filters, n_fft // 2 + 1) of each filter summed
+    over its input channels' spectra, at frequencies (Hz when ``rate`` is known, else cycles
+    per sample). Short kernels are zero-padded, so a 2-tap filter still shows its slope."""
+    weight = np.asarray(weight, np.float32)
+    if weight.ndim != 3:
+        raise ValueError(f"a Conv1d weight is (out, in, kernel), got {weight.shape}")
+    n_fft = max(n_fft, weight.shape[2])
+    spectra = np.abs(np.fft.rfft(weight, n=n_fft, axis=2)).sum(1)
+    magnitude = 20 * np.log10(np.maximum(spectra, 1e-8))
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / rate if rate else 1.0)
+    return weight[:, 0].copy(), freqs.astype(np.float32), magnitude.astype(np.float32)

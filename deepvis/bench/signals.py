@@ -1,0 +1,106 @@
+"""``bench live`` for a 1-D model: the signal player against a bare forward loop over the same
+windows of a long recording, interleaved in blocks as the picture benchmark is."""
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from deepvis.core.loading import LoadedModel
+from deepvis.core.probe import Probe
+from deepvis.errors import DeepvisError
+from deepvis.io.signals import conform, read_signal, window
+from deepvis.live.computethread import compute_thread
+from deepvis.live.signalplayer import STAGES, PlaybackSettings, SignalPlayer
+
+BENCH_SIGNALS = 240  # the bundled WaveNet's test signals, one after another: 30 s at 8 kHz
+
+
+def default_bench_wav() -> Path:
+    """A long WAV of generated signals (sine, square, sawtooth, chirp, noise bursts), made once
+    per machine in the temp folder, so the benchmark needs no shipped recording."""
+    from deepvis.models.signals_wavenet import write_recording
+
+    path = Path(tempfile.gettempdir()) / f"deepvis-bench-signals-{BENCH_SIGNALS}.wav"
+    if not path.exists():
+        write_recording(path, BENCH_SIGNALS)
+    return path
+
+
+def bench_signal_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: str | None = None,
+                      warmup: int = 5, block: int = 10) -> dict:
+    """Windows per second of the signal player (forward with a hook on ``layer``, top-k) as a
+    ratio to bare forward passes over the same windows, both on the compute thread."""
+    compute = compute_thread()
+    if compute.is_current():
+        raise RuntimeError("bench_signal_live waits for the compute thread; call it from another thread")
+    path = Path(input_spec) if input_spec else default_bench_wav()
+    signal = read_signal(path)
+    spec = model.signal
+    data = conform(signal, spec.channels, spec.rate)
+    count = data.shape[1] // spec.length
+    if count < 2:
+        raise DeepvisError(f"{path} holds {data.shape[1]} samples: the benchmark needs at least two windows of "
+                           f"{spec.length}")
+    probe = compute.call(lambda: Probe(model.module, model.example_input()))
+    layer = layer or probe.largest_conv_layer().name
+    # Made on the compute thread, as all torch work: torch used from a second thread leaves
+    # thread state behind that aborts the process at exit.
+    inputs = compute.call(lambda: [torch.tensor(window(data, i * spec.length, spec.length))[None].to(model.device)
+                                   for i in range(min(count, 64))])
+    rounds = max(1, frames // block)
+
+    def bare(n):
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(n):
+                model.module(inputs[i % len(inputs)])
+        return time.perf_counter() - start
+
+    stage_sums = dict.fromkeys((*STAGES, "total"), 0.0)
+    counted = 0
+
+    def collect(result):
+        nonlocal counted
+        if result.index > warmup:
+            counted += 1
+            for key in stage_sums:
+                stage_sums[key] += result.timings.get(key, 0.0)
+
+    # Hop = one window: every step is a window the model has not seen, as in the bare loop.
+    settings = PlaybackSettings(layer=layer, hop=spec.length, speed=0.0, loop=True)
+    player = SignalPlayer(model, signal, settings, probe=probe, on_result=collect)
+    bare_times, player_times = [], []
+    try:
+        compute.call(bare, warmup)
+        player.start()
+        done = player.wait_for_results(warmup, timeout=120).index
+        for _ in range(rounds):
+            start = time.perf_counter()
+            done = player.wait_for_results(done + block, timeout=600).index
+            player_times.append(time.perf_counter() - start)
+            bare_times.append(compute.call(bare, block))
+    finally:
+        player.stop()
+    bare_fps = block * rounds / sum(bare_times)
+    player_fps = block * rounds / sum(player_times)
+    return {
+        "benchmark": "live",
+        "model": model.name,
+        "device": str(model.device),
+        "input": str(path if input_spec else f"generated {data.shape[1] / (spec.rate or 1):.0f} s signal ({path})"),
+        "input_shape": list(spec.shape),
+        "signal_samples": int(data.shape[1]),
+        "layer": layer,
+        "bare": "forward",
+        "frames": block * rounds,
+        "rounds": rounds,
+        "torch_threads": torch.get_num_threads(),
+        "bare_fps": round(bare_fps, 2),
+        "pipeline_fps": round(player_fps, 2),
+        "ratio": round(player_fps / bare_fps, 3),
+        "ratio_per_round": sorted(round(b / p, 3) for b, p in zip(bare_times, player_times)),
+        "stage_ms": {k: round(v / max(counted, 1), 3) for k, v in stage_sums.items()},
+        "bare_ms": round(1000 / bare_fps, 3),
+    }
