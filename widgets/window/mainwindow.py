@@ -15,9 +15,10 @@ from deepvis.errors import DeepvisError
 from deepvis.io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
 from deepvis.io.sources import ImageFileSource, list_cameras
+from deepvis.io.signals import is_signal_file
 # Imported to register the built-in views.
 from deepvis.widgets.tabs import (activationgrid, cloudview, dreamview, embeddingview, filterview,  # noqa: F401
-                                  latentview, segmentationview)
+                                  latentview, receptiveview, sampleview, segmentationview, signalview)
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.layerlist import LayerList
@@ -235,6 +236,11 @@ class MainWindow(QMainWindow):
         self.session.load_model(spec, weights, **self.model_options)
 
     def open_input(self, spec) -> bool:
+        if self._is_signal(spec):
+            view = next(v for v in self.views if isinstance(v, signalview.SignalView))
+            self.tabs.setCurrentWidget(view)
+            view.open_file(str(spec))
+            return True
         if self.session.open_input(spec):
             if not str(spec).startswith("camera"):
                 self._previous_input = str(spec)
@@ -300,6 +306,8 @@ class MainWindow(QMainWindow):
         p = Path(path)
         if p.suffix.lower() in MODEL_SUFFIXES:
             self.load_model(str(p))
+        elif self._is_signal(p):
+            self.open_input(str(p))
         elif p.suffix.lower() in SUPPORTED_3D_SUFFIXES and p.is_file():
             view = next(v for v in self.views if isinstance(v, cloudview.CloudView))
             self.tabs.setCurrentWidget(view)
@@ -360,8 +368,12 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self, state) -> None:
         model = state.model
-        self.model_label.setText(f"{model.name} · {model.device} · {model.spec.channels}x{model.spec.height}x"
-                                 f"{model.spec.width}")
+        shape = (model.signal.describe() if model.signal is not None else
+                 f"{model.spec.channels}x{model.spec.height}x{model.spec.width}")
+        self.model_label.setText(f"{model.name} · {model.device} · {shape}")
+        if model.signal is not None and not self._screenshot:
+            # The picture views have nothing to show a 1-D model: its tab comes to the front.
+            self.tabs.setCurrentWidget(next(v for v in self.views if isinstance(v, signalview.SignalView)))
         self.setWindowTitle(f"deepvis · {model.name}")
         spec, weights = self._requested_model
         self._loaded_spec = spec
@@ -372,6 +384,15 @@ class MainWindow(QMainWindow):
         self._initial_layer = None
         if not self.message_label.text().startswith(model.name):
             self.show_message("")
+
+    def _is_signal(self, spec) -> bool:
+        """A recording for the Signals tab: .wav and .csv always; .npy only while a 1-D model is
+        loaded (else it is a point cloud or a voxel grid for the 3-D tab)."""
+        path = Path(str(spec))
+        if not is_signal_file(path) or not path.is_file():
+            return False
+        state = self.session.state
+        return path.suffix.lower() != ".npy" or (state is not None and state.model.signal is not None)
 
     def _on_result(self) -> None:
         result = self.session.result
