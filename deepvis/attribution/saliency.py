@@ -10,6 +10,7 @@ hooks cannot wrap in-place ops). Modules are always restored.
 """
 
 import contextlib
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -296,7 +297,7 @@ def default_gradcam_layer(probe: Probe) -> str:
     # A segmentation head's last convolution makes the class scores themselves, and Grad-CAM on
     # it is just the score map; the features before it are what Grad-CAM is about.
     outputs = {layer.channels for layer in probe.layers if not layer.path}
-    features = [layer for layer in convs if layer.channels not in outputs and layer.shape[1] * layer.shape[2] > 1]
+    features = [layer for layer in convs if layer.channels not in outputs and math.prod(layer.shape[1:]) > 1]
     return (features or convs)[-1].name
 
 
@@ -323,8 +324,8 @@ def check_method(module: nn.Module, probe: Probe, method: str, layer: str | None
         return None
     name = layer or default_gradcam_layer(probe)
     info = probe.layer(name)
-    if not info.spatial:
-        raise DeepvisError(f"Grad-CAM needs a spatial layer; {name} outputs {tuple(info.shape)}")
+    if len(info.shape) not in (2, 3):  # channels x pixels, or channels x time steps
+        raise DeepvisError(f"Grad-CAM needs a layer with pixels or time steps; {name} outputs {tuple(info.shape)}")
     if info.keys or not info.path:
         raise DeepvisError(f"Grad-CAM needs a module's own output; {name} is part of a larger output")
     calls = sum(1 for other in probe.layers if other.path == info.path)
@@ -374,7 +375,8 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
                 # earlier layer): nothing flows back to it.
                 raise DeepvisError(f"Grad-CAM's layer {gradcam_layer} does not lead to the target; pick a layer "
                                    f"before it with --layer") from None
-            cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")
+            mode = "linear" if x.ndim == 3 else "bilinear"  # a 1-D model's time steps, or pixels
+            cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode=mode)
             return cam[0, 0].detach().float()
     return attr[0].sum(0).detach().float()
 

@@ -63,9 +63,6 @@ def cmd_saliency(args):
     outputs.add(args.npy, NPY, "--npy")
     model = load_model_of(args)
     x, shown = model_input(model, args.input)
-    if model.signal is not None and args.method in ("gradcam", "deconv", "guided"):
-        raise DeepvisError(f"{args.method} is not available for 1-D models yet: use gradient, integrated-gradients or "
-                           f"smoothgrad")
     tty = sys.stderr.isatty()
 
     def progress(fraction):

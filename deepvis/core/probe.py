@@ -56,7 +56,8 @@ class LayerInfo:
 
     @property
     def is_conv(self) -> bool:
-        return "Conv" in self.type_name and self.spatial
+        # Channels x pixels, or channels x time steps for a 1-D convolution.
+        return "Conv" in self.type_name and len(self.shape) in (2, 3)
 
     @property
     def numel(self) -> int:

@@ -42,7 +42,10 @@ def cli(tmp_path_factory):
            for i in range(5)},
         "bad_wav": ["predict", *scripted, "--input", d / "bad.wav"],
         "ragged": ["predict", *scripted, "--input", d / "ragged.csv"],
-        "gradcam": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "gradcam", "--out", d / "never.png"],
+        "gradcam": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "gradcam", "--target", "1",
+                    "--out", d / "cam.png", "--npy", d / "cam.npy"],
+        "guided": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "guided", "--target", "1",
+                   "--out", d / "guided.png", "--npy", d / "guided.npy"],
     }
     results = run_commands(commands, d, workers=3)
     window = torch.from_numpy(fit_signal(read_signal(d / "chirp.wav"), 1, 2048, 8000))[None]
@@ -80,6 +83,31 @@ def test_activations_and_saliency_over_time(cli):
     np.testing.assert_allclose(saliency, direct, rtol=1e-4, atol=1e-8)
 
 
+def test_gradcam_and_guided_backprop_over_time(cli):
+    """Grad-CAM of a 1-D model is written out here: the class score's gradient at the last
+    convolution's output, averaged over time, weights its channels; the ReLU of the weighted
+    sum is the map (conv2 keeps the 2048 steps, so no resampling)."""
+    from deepvis.attribution.saliency import Target, attribute
+    from deepvis.core.probe import Probe
+
+    results, d, window, _ = cli
+    _ok(results["gradcam"])
+    net = Tiny1D().eval()
+    features = net.conv2(net.relu1(net.conv1(window)))
+    score = net.fc(net.pool(net.relu2(features)).flatten(1))[0, 1]
+    weights = torch.autograd.grad(score, features)[0].mean(2, keepdim=True)
+    cam = torch.relu((weights * features).sum(1))[0].detach().numpy()
+    written = np.load(d / "cam.npy")
+    assert written.shape == (2048,) and cam.max() > 0
+    np.testing.assert_allclose(written, cam, rtol=1e-4, atol=1e-6 * cam.max())
+    _ok(results["guided"])
+    guided = attribute(net, Probe(net, window), window, "guided", Target("class", 1))
+    np.testing.assert_allclose(np.load(d / "guided.npy"), guided, rtol=1e-4, atol=1e-8)
+    # Guided backprop zeroes negative gradients at every ReLU: it differs from the plain gradient.
+    plain = attribute(net, Probe(net, window), window, "gradient", Target("class", 1))
+    assert not np.allclose(guided, plain, atol=1e-6)
+
+
 def test_the_bundled_wavenet_names_signals_resampled_from_16_khz(cli):
     results, _, _, y = cli
     from deepvis.models.signals_wavenet import CLASSES
@@ -92,7 +120,6 @@ def test_the_bundled_wavenet_names_signals_resampled_from_16_khz(cli):
 @pytest.mark.parametrize("case, needle", [
     ("bad_wav", "bad.wav: malformed WAV"),
     ("ragged", "ragged.csv, line 2: 1 values where line 1 of the data has 2"),
-    ("gradcam", "gradcam is not available for 1-D models yet"),
 ])
 def test_broken_signals_are_one_error_line(cli, case, needle):
     result = cli[0][case]
