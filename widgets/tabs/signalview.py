@@ -105,11 +105,14 @@ class SignalView(View):
         self.timeline_button = QPushButton("Timeline CSV...")
         self.info = QLabel("")
         self.info.setWordWrap(True)
-        controls = QHBoxLayout()
-        for w in (self.open_button, self.demo_button, self.play_button, self.speed, self.hop, self.loop,
-                  self.saliency, self.save_button, self.timeline_button):
-            controls.addWidget(w)
-        controls.addStretch(1)
+        # Two rows, files and playback, so the tab does not widen the window's minimum.
+        files, playback = QHBoxLayout(), QHBoxLayout()
+        for w in (self.open_button, self.demo_button, self.save_button, self.timeline_button):
+            files.addWidget(w)
+        for w in (self.play_button, self.speed, self.hop, self.loop, self.saliency):
+            playback.addWidget(w)
+        files.addStretch(1)
+        playback.addStretch(1)
 
         self.overview = pg.PlotWidget()
         self.overview.setMenuEnabled(False)
@@ -197,7 +200,8 @@ class SignalView(View):
         self.empty = empty
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
+        layout.addLayout(files)
+        layout.addLayout(playback)
         layout.addWidget(self.info)
         grid = QGridLayout()
         grid.addWidget(body, 0, 0)
