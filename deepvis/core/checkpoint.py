@@ -48,9 +48,36 @@ def check_file(path, what: str = "checkpoint") -> Path:
     return path
 
 
+def is_safetensors(path: Path) -> bool:
+    """By content, not name: 8 bytes of little-endian header length, then the JSON header."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file's tensors on the CPU; the format holds no code, so no opt-in is asked."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        text = _first_line(exc)
+        if any(s in text.lower() for s in ("incomplete", "too small", "out of bounds", "eof", "invalid offset")):
+            raise DeepvisError(f"{path} is truncated or corrupt (safetensors: {text})") from None
+        raise DeepvisError(f"{path} is not a readable safetensors file ({text})") from None
+
+
 def load_checkpoint(path, trust_pickle: bool = False):
-    """``torch.load`` on the CPU with one-line errors for every way a file can be bad."""
+    """``torch.load`` on the CPU with one-line errors for every way a file can be bad;
+    safetensors files are read as what they are, whatever their name."""
     path = check_file(path)
+    if path.suffix.lower() == ".safetensors" or is_safetensors(path):
+        return load_safetensors(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:

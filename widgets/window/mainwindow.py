@@ -289,22 +289,28 @@ class MainWindow(QMainWindow):
             filters = {"image": "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")",
                        "video": "Videos (" + " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)) + ")",
                        "model": "Models and checkpoints (*.pt *.pth *.ckpt *.ts *.jit *.tar);;All files (*)",
-                       "weights": "Weights (*.pt *.pth *.ckpt *.tar *.bin);;All files (*)"}[kind]
+                       "weights": "Weights (*.safetensors *.pt *.pth *.ckpt *.tar *.bin);;All files (*)"}[kind]
             path, _ = QFileDialog.getOpenFileName(self, f"Open {kind}", "", filters)
         if not path:
             return
         if kind == "model":
             self.load_model(path)
         elif kind == "weights":
-            spec = self._loaded_spec or (self.session.state.model.name if self.session.state else None)
-            self.load_model(spec, path)
+            self.load_weights(path)
         else:
             self.open_input(path)
+
+    def load_weights(self, path: str) -> None:
+        """Weights for the architecture now loaded (a zoo name, a factory)."""
+        spec = self._loaded_spec or (self.session.state.model.name if self.session.state else None)
+        self.load_model(spec, path)
 
     def open_path(self, path: str) -> None:
         """Whatever a file is (image, folder, video, model), open it as that."""
         p = Path(path)
-        if p.suffix.lower() in MODEL_SUFFIXES:
+        if p.suffix.lower() == ".safetensors":  # tensors without an architecture: weights for this one
+            self.load_weights(str(p))
+        elif p.suffix.lower() in MODEL_SUFFIXES:
             self.load_model(str(p))
         elif self._is_signal(p):
             self.open_input(str(p))
