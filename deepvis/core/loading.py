@@ -153,7 +153,27 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
                         declared_output_range=output_range, signal=signal)
     if task is not None:
         _ = model.task  # a declared task the output cannot have is refused here, not on every frame
+    if entry is None and class_labels is None and signal is None:
+        model.labels = _assumed_imagenet_labels(model)
     return model
+
+
+def _assumed_imagenet_labels(model: "LoadedModel") -> list[str] | None:
+    """A user's classifier with exactly 1,000 outputs and no labels is, in practice, an ImageNet
+    one: its names beat "class 417", and a note says they were assumed."""
+    try:
+        if model.task != "classification":
+            return None
+        with torch.inference_mode():
+            out = main_output(model.module(model.example_input()))
+    except Exception:  # a model that cannot run on the assumed input says so where it is used
+        return None
+    if out.ndim != 2 or out.shape[1] != 1000:
+        return None
+    from deepvis.core.zoo import imagenet_labels
+
+    model.notes.append("1,000 outputs and no labels: ImageNet class names assumed (--labels FILE to give yours)")
+    return imagenet_labels()
 
 
 def _from_zoo(entry: ZooEntry, weights, trust_pickle):

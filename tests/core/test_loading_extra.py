@@ -88,3 +88,28 @@ def test_switching_away_from_a_paced_source_reports_nothing():
             pipeline.wait_for_results(pipeline.published + 2)
     first.close()
     assert not [e for e in errors if "closed" in e], errors
+
+
+def test_a_1000_output_classifier_without_labels_gets_the_imagenet_names(tmp_path):
+    """A user's TorchScript ImageNet net carries no class names; 1,000 outputs are taken for
+    ImageNet's (with a note), any other count keeps plain indices."""
+    import torchvision
+
+    from deepvis.core.zoo import imagenet_labels
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=1000).eval()
+    torch.jit.script(net).save(str(tmp_path / "imagenet.pt"))
+    model = load_model(str(tmp_path / "imagenet.pt"), device="cpu", input_size=(64, 64))
+    assert model.labels == imagenet_labels() and len(model.labels) == 1000
+    assert model.labels[0] == "tench" and any("ImageNet class names assumed" in n for n in model.notes)
+
+    small = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    torch.jit.script(small).save(str(tmp_path / "ten.pt"))
+    model = load_model(str(tmp_path / "ten.pt"), device="cpu", input_size=(64, 64))
+    assert model.labels is None and not any("class names assumed" in n for n in model.notes)
+
+    (tmp_path / "mine.txt").write_text("\n".join(f"thing {k}" for k in range(1000)))
+    model = load_model(str(tmp_path / "imagenet.pt"), device="cpu", input_size=(64, 64),
+                       labels=str(tmp_path / "mine.txt"))
+    assert model.labels[0] == "thing 0" and not any("class names assumed" in n for n in model.notes)
