@@ -147,3 +147,25 @@ class Tiny1D(nn.Module):
 
     def forward(self, x):
         return self.fc(self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x))))).flatten(1))
+
+
+class RegisterViT(nn.Module):
+    """A one-block vision transformer on non-square 1 x 24 x 32 pictures: 4 x 4 patches (a 6 x 8
+    grid), a CLS token and four register tokens before the patches, as DINOv2 with registers."""
+
+    def __init__(self, dim: int = 16, classes: int = 5):
+        super().__init__()
+        torch.manual_seed(0)
+        self.patch_embed = nn.Conv2d(1, dim, 4, stride=4)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.registers = nn.Parameter(torch.randn(1, 4, dim))
+        self.pos_embed = nn.Parameter(0.1 * torch.randn(1, 48, dim))
+        self.block = nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
+        b = tokens.shape[0]
+        tokens = torch.cat([self.cls_token.expand(b, -1, -1), self.registers.expand(b, -1, -1), tokens], 1)
+        return self.head(self.norm(self.block(tokens))[:, 0])

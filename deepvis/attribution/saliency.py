@@ -11,6 +11,7 @@ hooks cannot wrap in-place ops). Modules are always restored.
 
 import contextlib
 import math
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -288,9 +289,19 @@ def rectifiers_as_relu_modules(model: nn.Module):
             setattr(parent, attr, module)
 
 
+# The first norm of a transformer block, as torchvision, timm and Hugging Face name it.
+_FIRST_NORM = re.compile(r"(^|\.)(ln_1|norm1|layernorm_before)$")
+
+
 def default_gradcam_layer(probe: Probe) -> str:
-    """The last convolution that runs once per forward (Grad-CAM's hooks need one call)."""
+    """The last convolution that runs once per forward (Grad-CAM's hooks need one call); for a
+    vision transformer the last block's first norm: after it only the CLS token feeds the
+    head, so later patch tokens get no gradient and their map would be empty."""
     repeated = {layer.path for layer in probe.layers if layer.call > 0}
+    norms = [layer for layer in probe.layers if layer.tokens is not None and _FIRST_NORM.search(layer.path)
+             and layer.path not in repeated]
+    if norms:
+        return norms[-1].name
     convs = [layer for layer in probe.conv_layers() if layer.path not in repeated and not layer.keys]
     if not convs:
         raise DeepvisError("Grad-CAM needs a convolution layer; this model has none the probe can reach")
@@ -363,6 +374,9 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
             attr = NoiseTunnel(Saliency(objective)).attribute(x, nt_type="smoothgrad", nt_samples=samples,
                                                               nt_samples_batch_size=batch, stdevs=scale,
                                                               abs=False)
+        elif objective.probe.layer(gradcam_layer).tokens is not None:
+            cam = _token_gradcam(objective, x, objective.probe.layer(gradcam_layer))
+            return LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")[0, 0].detach()
         else:
             path = objective.probe.layer(gradcam_layer).path
             # ReLU on the coarse map, then upsampling: Grad-CAM as published.
@@ -379,6 +393,38 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
             cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode=mode)
             return cam[0, 0].detach().float()
     return attr[0].sum(0).detach().float()
+
+
+def _token_gradcam(objective: "Objective", x: torch.Tensor, info) -> torch.Tensor:
+    """Grad-CAM at a transformer's token layer: activations and gradients of the (B, N, C)
+    output laid out on the patch grid before the channel weights are taken (Captum's
+    LayerGradCam would average over the channels and weight the tokens)."""
+    from deepvis.core.probe import as_grid
+
+    module = objective.model.get_submodule(info.path)
+    calls, raw = [0], {}
+
+    def hook(_mod, _inputs, out):
+        if calls[0] == info.call:
+            value = out
+            for key in info.keys:
+                value = value[key]
+            raw["out"] = value
+        calls[0] += 1
+
+    handle = module.register_forward_hook(hook)
+    try:
+        score = objective(x)
+    finally:
+        handle.remove()
+    if "out" not in raw or not raw["out"].requires_grad:
+        raise DeepvisError(f"Grad-CAM's layer {info.name} does not lead to the target; pick a layer before it")
+    grad, = torch.autograd.grad(score.sum(), raw["out"], allow_unused=True)
+    if grad is None:
+        raise DeepvisError(f"Grad-CAM's layer {info.name} does not lead to the target; pick a layer before it")
+    acts, grads = as_grid(raw["out"].detach(), info), as_grid(grad, info)
+    weights = grads.mean((2, 3), keepdim=True)
+    return torch.relu((weights * acts).sum(1, keepdim=True))
 
 
 def attribute(module: nn.Module, probe: Probe, x: torch.Tensor, method: str, target: Target,

@@ -44,7 +44,10 @@ class LayerInfo:
     call: int  # which call of the module within one forward
     keys: tuple  # where the tensor sits inside the module's (tuple/dict) output
     type_name: str
-    shape: tuple[int, ...]  # one sample's output shape (batch dimension removed)
+    shape: tuple[int, ...]  # one sample's output shape (batch dimension removed); a token layer's as C x H x W
+    # A transformer's (N, C) tokens laid out on the patch grid: (prefix tokens (CLS,
+    # distillation, registers) set apart, grid height, grid width); None for other layers.
+    tokens: tuple[int, int, int] | None = None
 
     @property
     def spatial(self) -> bool:
@@ -140,7 +143,7 @@ class Probe:
             for keys, shape in shapes:
                 layers.append(LayerInfo(layer_name(path, call, counts[path] > 1, keys), path, call, keys,
                                         type_name, shape))
-        return layers
+        return _with_token_grids(layers, dict(self.module.named_modules()))
 
     def _discover_scripted(self, x) -> list[LayerInfo]:
         name = getattr(self.module, "original_name", type(self.module).__name__)
@@ -242,7 +245,7 @@ class Probe:
                 counts[path] += 1
                 for layer in layers:
                     if layer.call == call:
-                        captured[layer.name] = transform(layer.name, _pick(out, layer.keys))
+                        captured[layer.name] = transform(layer.name, as_grid(_pick(out, layer.keys), layer))
             return hook
 
         handles = [modules[p].register_forward_hook(make_hook(p, ls)) for p, ls in by_path.items()]
@@ -276,7 +279,7 @@ class Probe:
             call = calls[0]
             calls[0] += 1
             if call == layer.call:
-                found["out"] = _pick(out, layer.keys)
+                found["out"] = as_grid(_pick(out, layer.keys), layer)
                 raise _StopForward()
 
         handle = module.register_forward_hook(hook)
@@ -301,6 +304,54 @@ class Probe:
         if any(layer.name == OUTPUT for layer in wanted):
             captured[OUTPUT] = transform(OUTPUT, out)
         return out, captured
+
+
+MAX_PREFIX_TOKENS = 8  # CLS, distillation and up to 4 (DINOv2) or more register tokens
+
+
+def patch_grid(layers: list[LayerInfo], modules: Mapping[str, nn.Module]) -> tuple[int, int] | None:
+    """A vision transformer's patch grid: the output size of its patch embedding, the first
+    convolution when its stride equals its kernel (non-overlapping patches); None otherwise."""
+    for layer in layers:
+        m = modules.get(layer.path)
+        if isinstance(m, nn.Conv2d):
+            if tuple(m.kernel_size) == tuple(m.stride) and max(m.stride) > 1 and len(layer.shape) == 3:
+                return int(layer.shape[1]), int(layer.shape[2])
+            return None
+    return None
+
+
+def _with_token_grids(layers: list[LayerInfo], modules: Mapping[str, nn.Module]) -> list[LayerInfo]:
+    """Token layers ((N, C) outputs with N = prefix + grid cells) reported as C x H x W, so the
+    activation grid, unit pane and Grad-CAM see a map per channel instead of a channel per token."""
+    grid = patch_grid(layers, modules)
+    if grid is None:
+        return layers
+    cells = grid[0] * grid[1]
+    out = []
+    for layer in layers:
+        if len(layer.shape) == 2 and "Conv" not in layer.type_name and 0 <= layer.shape[0] - cells <= MAX_PREFIX_TOKENS:
+            prefix = layer.shape[0] - cells
+            layer = LayerInfo(layer.name, layer.path, layer.call, layer.keys, layer.type_name,
+                              (layer.shape[1], *grid), (prefix, *grid))
+        out.append(layer)
+    return out
+
+
+def as_grid(tensor, layer: LayerInfo):
+    """A token layer's (B, N, C) output as (B, C, H, W), prefix tokens left out; others as they are."""
+    if layer.tokens is None or not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
+        return tensor
+    prefix, h, w = layer.tokens
+    b, _, c = tensor.shape
+    return tensor[:, prefix:, :].transpose(1, 2).reshape(b, c, h, w)
+
+
+def prefix_tokens(tensor: torch.Tensor, layer: LayerInfo) -> torch.Tensor | None:
+    """A token layer's prefix tokens (B, prefix, C): the CLS token's vector and the registers."""
+    if layer.tokens is None or tensor.ndim != 3:
+        return None
+    return tensor[:, :layer.tokens[0], :]
 
 
 def _dry_run(module, x):
