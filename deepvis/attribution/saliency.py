@@ -23,7 +23,8 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.core.predictions import main_output, output_kind
 from deepvis.core.probe import Probe
 
-METHODS = ("gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam")
+ROLLOUT_METHODS = ("attention-rollout", "grad-rollout")  # vision transformers only
+METHODS = ("gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam", *ROLLOUT_METHODS)
 LIGHT_METHODS = ("gradient", "deconv", "guided", "gradcam")  # one forward and one backward pass per map
 PICTURE_TARGETS = ("output", "error")
 
@@ -331,6 +332,13 @@ def check_method(module: nn.Module, probe: Probe, method: str, layer: str | None
     if method in ("guided", "deconv") and not any(isinstance(m, (nn.ReLU, nn.ReLU6)) for m in module.modules()):
         raise DeepvisError(f"{method} needs rectifiers as modules (nn.ReLU/ReLU6); this model applies them "
                            f"functionally, so its map would be the plain gradient")
+    if method in ROLLOUT_METHODS:
+        from deepvis.attribution.attention import attention_modules
+
+        if not attention_modules(module) or token_layout(probe) is None:
+            raise DeepvisError(f"{method} needs a vision transformer: nn.MultiheadAttention blocks over the "
+                               f"tokens of a patch embedding")
+        return None
     if method != "gradcam":
         return None
     name = layer or default_gradcam_layer(probe)
@@ -374,6 +382,8 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
             attr = NoiseTunnel(Saliency(objective)).attribute(x, nt_type="smoothgrad", nt_samples=samples,
                                                               nt_samples_batch_size=batch, stdevs=scale,
                                                               abs=False)
+        elif method in ROLLOUT_METHODS:
+            return _rollout_map(objective, x, method)
         elif objective.probe.layer(gradcam_layer).tokens is not None:
             cam = _token_gradcam(objective, x, objective.probe.layer(gradcam_layer))
             return LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")[0, 0].detach()
@@ -393,6 +403,34 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
             cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode=mode)
             return cam[0, 0].detach().float()
     return attr[0].sum(0).detach().float()
+
+
+def token_layout(probe: Probe) -> tuple[int, int, int] | None:
+    """(prefix tokens, grid height, grid width) of a vision transformer's tokens; None for others."""
+    return next((layer.tokens for layer in probe.layers if layer.tokens is not None), None)
+
+
+def _rollout_map(objective: "Objective", x: torch.Tensor, method: str) -> torch.Tensor:
+    """Attention rollout (class-agnostic) or its gradient-weighted form for the target, at the
+    input's resolution."""
+    from torch.nn import functional as F
+
+    from deepvis.attribution.attention import explicit_attention, grad_rollout, rollout
+
+    prefix, h, w = token_layout(objective.probe)
+    weighted = method == "grad-rollout"
+    with explicit_attention(objective.model, keep_graph=weighted) as records:
+        score = objective(x)
+    if not records:
+        raise DeepvisError("the attention modules did not run for this input")
+    probabilities = [p for _, p in records]
+    if weighted:
+        grads = torch.autograd.grad(score.sum(), probabilities, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(probabilities, grads)]
+        grid = grad_rollout([p.detach() for p in probabilities], grads, prefix, (h, w))
+    else:
+        grid = rollout(probabilities, prefix, (h, w))
+    return F.interpolate(grid[:, None], size=tuple(x.shape[2:]), mode="bilinear")[0, 0].detach().float()
 
 
 def _token_gradcam(objective: "Objective", x: torch.Tensor, info) -> torch.Tensor:
