@@ -30,8 +30,14 @@ class Attention:
     probabilities: tuple[torch.Tensor, ...]  # (B, heads, N, N) each, rows summing to 1
 
 
-def attention_modules(module: nn.Module) -> list[tuple[str, nn.MultiheadAttention]]:
-    return [(path, m) for path, m in module.named_modules() if isinstance(m, nn.MultiheadAttention)]
+def attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """nn.MultiheadAttention modules, and timm's attention (a ``fused_attn`` switch and an
+    ``attn_drop`` the probabilities pass through on the explicit path)."""
+    return [(path, m) for path, m in module.named_modules() if isinstance(m, nn.MultiheadAttention) or _is_timm(m)]
+
+
+def _is_timm(m: nn.Module) -> bool:
+    return hasattr(m, "fused_attn") and isinstance(getattr(m, "attn_drop", None), nn.Module)
 
 
 @contextlib.contextmanager
@@ -39,8 +45,19 @@ def explicit_attention(module: nn.Module, keep_graph: bool = False):
     """Within the block, every forward of ``module`` records its attention probabilities into
     the yielded list as (path, (B, heads, N, N)); detached unless ``keep_graph``."""
     records: list[tuple[str, torch.Tensor]] = []
-    patched = []
+    patched, fused, handles = [], [], []
     for path, mha in attention_modules(module):
+        if _is_timm(mha):
+            # timm's explicit path: softmax(q k^T) goes through attn_drop (the identity in eval)
+            # and on into the output, so its input is the matrix used, gradients included.
+            fused.append((mha, mha.fused_attn))
+            mha.fused_attn = False
+
+            def pre_hook(_mod, inputs, _path=path):
+                records.append((_path, inputs[0] if keep_graph else inputs[0].detach()))
+
+            handles.append(mha.attn_drop.register_forward_pre_hook(pre_hook))
+            continue
         original = mha.forward
 
         def forward(*args, _original=original, _path=path, _mha=mha, **kwargs):
@@ -67,6 +84,10 @@ def explicit_attention(module: nn.Module, keep_graph: bool = False):
     finally:
         for mha in patched:
             del mha.forward
+        for mha, was in fused:
+            mha.fused_attn = was
+        for handle in handles:
+            handle.remove()
 
 
 def _explicit_supported(mha: nn.MultiheadAttention, call: dict) -> bool:

@@ -20,7 +20,7 @@ from torch import nn
 from deepvis.errors import DeepvisError
 
 # Keys under which training scripts commonly nest the weights, most specific first.
-STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model_state", "netG_state_dict", "model", "net",
+STATE_DICT_KEYS = ("state_dict", "state_dict_ema", "model_ema", "model_state_dict", "model_state", "netG_state_dict", "model", "net",
                    "network", "weights", "params")
 PREFIXES = ("module.", "model.", "net.", "network.", "_orig_mod.", "backbone.")
 _LIST_LIMIT = 6

@@ -26,6 +26,7 @@ from deepvis.core.labels import read_labels
 from deepvis.core.imagemodel import OUTPUT_RANGES, TASKS, check_task, detect_output_range, is_picture
 from deepvis.core.predictions import main_output, output_kind
 from deepvis.core.defaults import DEFAULT_MODEL
+from deepvis.core.timmsource import build_timm, is_timm_source
 from deepvis.core.zoo import ZooEntry, get_entry, zoo
 
 DEFAULT_SIZE = (224, 224)
@@ -116,6 +117,9 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         if task is None and entry.task in ("image", "autoregressive"):
             task = entry.task
         signal = entry.signal
+    elif is_timm_source(source):
+        module, spec, weights_text = build_timm(source, weights, trust_pickle, notes)
+        name, scripted, class_labels, signal = source, False, None, None
     else:
         module, scripted = _from_source(source, trust_pickle)
         name = Path(source).name if Path(source).exists() else source
