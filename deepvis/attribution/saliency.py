@@ -384,7 +384,7 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
                                                               abs=False)
         elif method in ROLLOUT_METHODS:
             return _rollout_map(objective, x, method)
-        elif objective.probe.layer(gradcam_layer).tokens is not None:
+        elif objective.probe.layer(gradcam_layer).tokens is not None or objective.probe.layer(gradcam_layer).channels_last:
             cam = _token_gradcam(objective, x, objective.probe.layer(gradcam_layer))
             return LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode="bilinear")[0, 0].detach()
         else:
@@ -434,9 +434,9 @@ def _rollout_map(objective: "Objective", x: torch.Tensor, method: str) -> torch.
 
 
 def _token_gradcam(objective: "Objective", x: torch.Tensor, info) -> torch.Tensor:
-    """Grad-CAM at a transformer's token layer: activations and gradients of the (B, N, C)
-    output laid out on the patch grid before the channel weights are taken (Captum's
-    LayerGradCam would average over the channels and weight the tokens)."""
+    """Grad-CAM at a transformer's token layer (or a channels-last stage): activations and
+    gradients of the (B, N, C) or (B, H, W, C) output laid out as (B, C, H, W) before the channel
+    weights are taken (Captum's LayerGradCam would take the tokens or rows for channels)."""
     from deepvis.core.probe import as_grid
 
     module = objective.model.get_submodule(info.path)

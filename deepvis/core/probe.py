@@ -48,6 +48,7 @@ class LayerInfo:
     # A transformer's (N, C) tokens laid out on the patch grid: (prefix tokens (CLS,
     # distillation, registers) set apart, grid height, grid width); None for other layers.
     tokens: tuple[int, int, int] | None = None
+    channels_last: bool = False  # a (H, W, C) output (Swin, ConvNeXt blocks) reported as C x H x W
 
     @property
     def spatial(self) -> bool:
@@ -328,18 +329,31 @@ def _with_token_grids(layers: list[LayerInfo], modules: Mapping[str, nn.Module])
     if grid is None:
         return layers
     cells = grid[0] * grid[1]
+    # Hierarchical models (Swin, ConvNeXt) halve the grid stage by stage.
+    grids = {(grid[0] >> k, grid[1] >> k) for k in range(6) if grid[0] >> k and grid[1] >> k}
     out = []
     for layer in layers:
-        if len(layer.shape) == 2 and "Conv" not in layer.type_name and 0 <= layer.shape[0] - cells <= MAX_PREFIX_TOKENS:
-            prefix = layer.shape[0] - cells
+        shape = layer.shape
+        if len(shape) == 2 and "Conv" not in layer.type_name and 0 <= shape[0] - cells <= MAX_PREFIX_TOKENS:
             layer = LayerInfo(layer.name, layer.path, layer.call, layer.keys, layer.type_name,
-                              (layer.shape[1], *grid), (prefix, *grid))
+                              (shape[1], *grid), (shape[0] - cells, *grid))
+        elif len(shape) == 2 and "Conv" not in layer.type_name:
+            side = next((g for g in grids if g[0] * g[1] == shape[0]), None)
+            if side is not None:  # a later stage's tokens, no prefix
+                layer = LayerInfo(layer.name, layer.path, layer.call, layer.keys, layer.type_name,
+                                  (shape[1], *side), (0, *side))
+        elif len(shape) == 3 and "Conv" not in layer.type_name and shape[:2] in grids and shape[1:] not in grids:
+            layer = LayerInfo(layer.name, layer.path, layer.call, layer.keys, layer.type_name,
+                              (shape[2], shape[0], shape[1]), None, True)
         out.append(layer)
     return out
 
 
 def as_grid(tensor, layer: LayerInfo):
-    """A token layer's (B, N, C) output as (B, C, H, W), prefix tokens left out; others as they are."""
+    """A token layer's (B, N, C) output as (B, C, H, W), prefix tokens left out, and a
+    channels-last (B, H, W, C) one as (B, C, H, W); others as they are."""
+    if layer.channels_last and isinstance(tensor, torch.Tensor) and tensor.ndim == 4:
+        return tensor.permute(0, 3, 1, 2)
     if layer.tokens is None or not isinstance(tensor, torch.Tensor) or tensor.ndim != 3:
         return tensor
     prefix, h, w = layer.tokens

@@ -51,6 +51,25 @@ def test_a_register_model_at_a_non_square_size():
     torch.testing.assert_close(acts["blocks.5"], intermediates[0], rtol=0, atol=0)
 
 
+def test_swin_stages_are_channels_first_grids():
+    """Swin keeps its stages channels-last (B, H, W, C): shown as C x H x W, equal to timm's NCHW
+    intermediates; Grad-CAM at a stage is computed on that layout."""
+    torch.manual_seed(0)
+    model = load_model("timm:swin_tiny_patch4_window7_224", "none", device="cpu")
+    x = torch.rand(1, 3, 224, 224)
+    probe = Probe(model.module, x)
+    stages = [f"layers.{i}" for i in range(4)]
+    assert [probe.layer(s).shape for s in stages] == [(96, 56, 56), (192, 28, 28), (384, 14, 14), (768, 7, 7)]
+    assert all(probe.layer(s).channels_last for s in stages)
+    with torch.no_grad():
+        _, acts = probe.capture(x, stages)
+        _, intermediates = model.module.forward_intermediates(x, output_fmt="NCHW")
+    for name, expected in zip(stages, intermediates):
+        torch.testing.assert_close(acts[name], expected, rtol=0, atol=0)
+    cam = attribute(model.module, probe, x, "gradcam", Target("class", 0), layer="layers.2")
+    assert cam.shape == (224, 224) and cam.min() >= 0
+
+
 def test_fine_tuned_ema_and_prefixed_checkpoints(tmp_path):
     torch.manual_seed(3)
     tuned = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=7).eval()
