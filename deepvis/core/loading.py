@@ -26,6 +26,7 @@ from deepvis.core.labels import read_labels
 from deepvis.core.imagemodel import OUTPUT_RANGES, TASKS, check_task, detect_output_range, is_picture
 from deepvis.core.predictions import main_output, output_kind
 from deepvis.core.defaults import DEFAULT_MODEL
+from deepvis.core.hfsource import build_hf, is_hf_folder
 from deepvis.core.timmsource import build_timm, is_timm_source
 from deepvis.core.zoo import ZooEntry, get_entry, zoo
 
@@ -120,6 +121,12 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     elif is_timm_source(source):
         module, spec, weights_text = build_timm(source, weights, trust_pickle, notes)
         name, scripted, class_labels, signal = source, False, None, None
+    elif is_hf_folder(source):
+        module, spec, class_labels = build_hf(source, notes)
+        name, scripted, signal, weights_text = Path(source).name, False, None, "from the folder"
+        if weights and weights.lower() != "none":
+            _load_file_into(module, weights, trust_pickle)
+            weights_text = str(weights)
     else:
         module, scripted = _from_source(source, trust_pickle)
         name = Path(source).name if Path(source).exists() else source

@@ -32,12 +32,14 @@ class Summary:
 
 
 def main_output(output) -> torch.Tensor:
-    """The tensor that is "the prediction": ``out`` of a dict, else its first tensor; a tuple's first."""
+    """The tensor that is "the prediction": ``out`` (torchvision) or ``logits`` (Hugging Face) of
+    a dict, else its first tensor; a tuple's first."""
     if isinstance(output, torch.Tensor):
         return output
     if isinstance(output, Mapping):
-        if "out" in output and isinstance(output["out"], torch.Tensor):
-            return output["out"]
+        for key in ("out", "logits"):
+            if key in output and isinstance(output[key], torch.Tensor):
+                return output[key]
         values = list(output.values())
     elif isinstance(output, (tuple, list)):
         values = list(output)
