@@ -16,8 +16,9 @@ from deepvis.io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
 from deepvis.io.sources import ImageFileSource, list_cameras
 from deepvis.io.signals import is_signal_file
+from deepvis.core.hfsource import is_hf_folder
 # Imported to register the built-in views.
-from deepvis.widgets.tabs import (activationgrid, cloudview, dreamview, embeddingview, filterview,  # noqa: F401
+from deepvis.widgets.tabs import (activationgrid, attentionview, cloudview, dreamview, embeddingview, filterview,  # noqa: F401
                                   latentview, receptiveview, sampleview, segmentationview, signalview)
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
@@ -310,6 +311,8 @@ class MainWindow(QMainWindow):
         p = Path(path)
         if p.suffix.lower() == ".safetensors":  # tensors without an architecture: weights for this one
             self.load_weights(str(p))
+        elif is_hf_folder(p):  # a Hugging Face model folder, not a folder of images
+            self.load_model(str(p))
         elif p.suffix.lower() in MODEL_SUFFIXES:
             self.load_model(str(p))
         elif self._is_signal(p):
