@@ -94,7 +94,7 @@ def test_the_grid_keeps_moving_while_a_heavy_map_runs(digits, run):
 
 
 @pytest.mark.parametrize("saliency, message", [
-    (SaliencySettings("gradcam", layer="fc1"), "spatial"),
+    (SaliencySettings("gradcam", layer="fc1"), "pixels or time steps"),
     (SaliencySettings("gradient", Target("unit", 99, "conv1")), "out of range"),
     (SaliencySettings("dreaming"), "unknown method"),
 ])
