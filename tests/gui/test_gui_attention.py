@@ -5,6 +5,8 @@ makes it the query and shows its row; a thumbnail picks a head; the prefix token
 reported; the export writes the picture and the grid-sized map; the capture waits until the
 tab is shown; a CNN gets the placeholder, not an error."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -201,7 +203,48 @@ def test_registers_on_a_non_square_grid_then_a_cnn_gets_the_placeholder(qtbot, o
     assert view.captured is None and view.picture is None and not view.block.isEnabled()
     placeholder = view.panel.canvas.placeholder
     assert "digits_cnn is not a vision transformer" in placeholder and "nn.MultiheadAttention" in placeholder
-    assert view.hint.text() == placeholder
+    assert view.hint.text() == "digits_cnn: no attention to show"
     view.save_to("unused.png")
     assert messages and "no picture to save" in messages[-1]
     assert not any(m.startswith("attention:") for m in messages)
+
+
+def test_live_frames_are_captured_one_at_a_time_only_while_shown(qtbot, open_window, monkeypatch):
+    """A moving pattern at 30 fps: the tab's captures follow the frames while it is in front, none
+    is submitted while another waits or runs (no queue), and none while it is hidden."""
+    from deepvis.widgets.tabs import attentionview
+
+    pending, at_submit = [0], []
+
+    def slowly(fn, *args):
+        time.sleep(0.1)  # a capture longer than a frame: frames arrive while it runs
+        return fn(*args)
+
+    class Counting:
+        def submit(self, fn, *args):
+            at_submit.append(pending[0])
+            pending[0] += 1
+            future = compute_thread().submit(slowly, fn, *args)
+            future.add_done_callback(lambda _f: pending.__setitem__(0, pending[0] - 1))
+            return future
+
+    monkeypatch.setattr(attentionview, "compute_thread", Counting)
+    w = open_window(model="test_gui_attention:vit", model_options={"input_size": (32, 32)}, input_spec="pattern")
+    view = attention_view(w)
+    qtbot.waitUntil(lambda: view.captured is not None, timeout=WAIT_MS)
+    first = view.captured.frame.serial
+    qtbot.waitUntil(lambda: view.captured.frame.serial > first + 2, timeout=WAIT_MS)
+    assert set(at_submit) == {0} and len(at_submit) <= w.session.results_seen + 1
+    # Behind another tab nothing more is captured while the frames go on.
+    w.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: not view._in_flight, timeout=WAIT_MS)
+    submitted, seen = len(at_submit), w.session.results_seen
+    qtbot.waitUntil(lambda: w.session.results_seen > seen + 5, timeout=WAIT_MS)
+    assert len(at_submit) == submitted
+    # Shown again: a newer frame is captured.
+    before = view.captured.frame.serial
+    attention_view(w)
+    qtbot.waitUntil(lambda: view.captured.frame.serial > before, timeout=WAIT_MS)
+    assert set(at_submit) == {0}
+    w.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: not view._in_flight, timeout=WAIT_MS)  # nothing left running when the window closes

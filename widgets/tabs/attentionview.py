@@ -43,8 +43,8 @@ THUMB_SIDE = 128
 OUTLINE = (0, 220, 255)  # the query patch: cyan stands out on inferno and viridis alike
 GRID_SHADE = 0.7  # patch borders darkened this much where patches are big enough to show them
 STORE_FLOAT16_BYTES = 512 * 2 ** 20  # beyond this the captured matrices are kept in half precision
-NOT_A_VIT = ("This tab shows the attention of vision transformers (ViT/DeiT-style models whose blocks are "
-             "nn.MultiheadAttention, as torchvision's ViT): where the CLS token or a clicked patch looks, per block "
+NOT_A_VIT = ("This tab shows the attention of vision transformers (ViT/DeiT-style models with nn.MultiheadAttention "
+             "blocks, as torchvision's ViT, or timm's ViTs): where the CLS token or a clicked patch looks, per block "
              "and head, and attention rollout.")
 
 
@@ -53,6 +53,7 @@ class Captured:
     """One frame's attention, as the capture job returns it (numpy, batch of one)."""
     state: object  # the ModelState it was captured with
     frame: object  # the Frame the model saw
+    fit: str | None  # how it was fitted to the model (None: the model's own way)
     model_input: np.ndarray  # uint8 (H, W, 3): the picture under the maps
     layers: tuple[str, ...]  # module paths, in call order
     probabilities: tuple[np.ndarray, ...]  # (heads, N, N) per block
@@ -64,19 +65,29 @@ class Captured:
     ms: float
 
 
-def capture(state, frame, model_input) -> Captured:
-    """Run on the compute thread: the model on ``frame`` with its attention written out."""
+def capture(state, frame, fit: str | None = None) -> Captured:
+    """Run on the compute thread: the model on ``frame`` (fitted as the live pipeline fits it:
+    the model's own way, or ``fit``) with its attention written out."""
+    from dataclasses import replace
+
     import torch
 
     from deepvis.attribution.attention import capture_attention, rollout
     from deepvis.attribution.saliency import token_layout
+    from deepvis.core.inputspec import Preprocessor
 
     layout = token_layout(state.probe)
     if layout is None:
         raise DeepvisError("no patch grid: this model has no token layers")
     prefix, gh, gw = layout
     start = time.perf_counter()
-    x = state.model.input_tensor(frame.image)
+    model = state.model
+    pre = model.preprocessor if fit is None else Preprocessor(replace(model.spec, fit=fit))
+    fitted = pre.fit(frame.image)
+    x = torch.from_numpy(pre.normalize(fitted))[None].to(model.device)
+    # The picture under the maps is made here too: after a model switch the newest result still
+    # holds the previous model's input.
+    model_input = fitted if fitted.shape[2] == 3 else np.repeat(fitted[:, :, :1], 3, axis=2)
     _, attention = capture_attention(state.model.module, x)
     n = prefix + gh * gw
     layers, kept, skipped = [], [], []
@@ -100,8 +111,8 @@ def capture(state, frame, model_input) -> Captured:
         rolled = a if rolled is None else a @ rolled
     dtype = np.float32 if sum(p.numel() for p in kept) * 4 <= STORE_FLOAT16_BYTES else np.float16
     probabilities = tuple(p[0].numpy().astype(dtype, copy=False) for p in kept)
-    return Captured(state, frame, model_input, tuple(layers), probabilities, rolled[0].numpy(), rolled_cls, prefix,
-                    (gh, gw), tuple(skipped), (time.perf_counter() - start) * 1000)
+    return Captured(state, frame, fit, model_input, tuple(layers), probabilities, rolled[0].numpy(), rolled_cls,
+                    prefix, (gh, gw), tuple(skipped), (time.perf_counter() - start) * 1000)
 
 
 def availability(state) -> str:
@@ -120,7 +131,7 @@ def availability(state) -> str:
         return ""
     if has_grid:
         return (f"{name} has patch tokens but no attention module whose probabilities can be read here "
-                f"(nn.MultiheadAttention). {NOT_A_VIT}")
+                f"(nn.MultiheadAttention or timm's Attention). {NOT_A_VIT}")
     if has_attention:
         return (f"{name} has attention modules but no patch grid (no patch embedding before its tokens), so its "
                 f"attention cannot be laid over the picture. {NOT_A_VIT}")
@@ -241,24 +252,27 @@ class AttentionView(DrawnWhenShown, View):
         self.scale = 1  # picture pixels per model-input pixel
         self._job = 0
         self._in_flight = False
+        self._future = None  # the capture submitted last
         self._wanted = None  # the newest result waiting for a capture while one runs
         self._closed = False
         self._unavailable = "load a model first"
         self._last_error = ""
+        self._broken = ""  # why capturing failed for this model (no more tries until another is loaded)
 
         self.block = QComboBox()
         self.block.setToolTip("an attention module (in the order the model calls them), or rollout through all")
         self.block.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.block.setMinimumContentsLength(22)
+        self.block.setMinimumContentsLength(26)
         self.head = QComboBox()
-        self.head.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.head.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.head.setMinimumContentsLength(len(MEAN))
         self.head.setToolTip("one head of the block, or their mean (a thumbnail on the right picks one too)")
         self.cls = QPushButton("CLS query")
         self.cls.setToolTip("show where the CLS token looks (a click on a patch makes that patch the query)")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(70)
-        self.opacity.setMaximumWidth(110)
+        self.opacity.setFixedWidth(100)
         self.opacity.setToolTip("the map over the picture: 0 shows the picture alone")
         self.colormap = QComboBox()
         self.colormap.addItems([c for c in COLORMAPS if c not in ("gray", "redgreen", "coolwarm")])
@@ -274,6 +288,7 @@ class AttentionView(DrawnWhenShown, View):
         self.save_npy_button.setToolTip("the map shown, at the patch grid's resolution (float32, rows x columns)")
         self.hint = QLabel("")
         self.hint.setWordWrap(True)
+        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.panel = ImagePanel("Attention", session=session, placeholder=self._unavailable)
         self.panel.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.thumbs = Thumbnails()
@@ -288,18 +303,20 @@ class AttentionView(DrawnWhenShown, View):
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("block"))
-        controls.addWidget(self.block, 1)
+        controls.addWidget(self.block)
         controls.addWidget(self.head)
         controls.addWidget(self.cls)
-        controls.addSpacing(8)
-        controls.addWidget(QLabel("opacity"))
-        controls.addWidget(self.opacity)
-        controls.addWidget(self.colormap)
-        controls.addWidget(self.stretch)
-        controls.addWidget(self.smooth)
-        controls.addSpacing(8)
+        controls.addStretch(1)
         controls.addWidget(self.save_png_button)
         controls.addWidget(self.save_npy_button)
+        look = QHBoxLayout()
+        look.addWidget(QLabel("opacity"))
+        look.addWidget(self.opacity)
+        look.addWidget(self.colormap)
+        look.addWidget(self.stretch)
+        look.addWidget(self.smooth)
+        look.addSpacing(12)
+        look.addWidget(self.hint, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -314,7 +331,7 @@ class AttentionView(DrawnWhenShown, View):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
-        layout.addWidget(self.hint)
+        layout.addLayout(look)
         layout.addWidget(body, 1)
         layout.addWidget(self.readout)
         layout.addWidget(self.info)
@@ -350,7 +367,7 @@ class AttentionView(DrawnWhenShown, View):
         self._job += 1  # a capture of the old model is dropped when it comes back
         self._wanted = None
         self.captured, self.query, self.picture = None, None, None
-        self._last_error = ""
+        self._last_error = self._broken = ""
         self._unavailable = availability(state)
         self._fill_blocks(())
         if self._unavailable:
@@ -370,11 +387,12 @@ class AttentionView(DrawnWhenShown, View):
 
     def _show_unavailable(self) -> None:
         self.captured, self.picture = None, None
-        self.hint.setText(self._unavailable)
+        state = self.session.state
+        self.hint.setText(f"{state.model.name}: no attention to show" if state is not None else self._unavailable)
         self.panel.clear(self._unavailable)
         self.panel.set_title("Attention")
         self.panel.set_stale(False)
-        self.thumbs.clear("")
+        self.thumbs.clear("a vision transformer's heads appear here, one map each")
         self.thumbs_caption.setText("Heads")
         self.info.setText("")
         self.readout.setText(" ")
@@ -410,7 +428,7 @@ class AttentionView(DrawnWhenShown, View):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         result = self.session.result
-        if not self._unavailable and result is not None and not self._is_captured(result):
+        if not self._unavailable and not self._broken and result is not None and not self._is_captured(result):
             self._request(result)
 
     def draw_missed(self) -> None:
@@ -418,10 +436,12 @@ class AttentionView(DrawnWhenShown, View):
 
     def _is_captured(self, result) -> bool:
         c = self.captured
-        return c is not None and c.state is self.session.state and c.frame.serial == result.frame.serial
+        # The same Frame object: a mirrored frame keeps its serial but is a new picture.
+        return (c is not None and c.state is self.session.state and c.frame is result.frame
+                and c.fit == result.settings.fit)
 
     def _on_result(self) -> None:
-        if self.hidden_now() or self._unavailable:
+        if self.hidden_now() or self._unavailable or self._broken:
             return
         result = self.session.result
         if result is None:
@@ -442,7 +462,7 @@ class AttentionView(DrawnWhenShown, View):
             self._wanted = result
             return
         self._wanted = None
-        state, frame, model_input = self.session.state, result.frame, result.model_input
+        state, frame, fit = self.session.state, result.frame, result.settings.fit
         if state is None:
             return
         self._in_flight = True
@@ -456,7 +476,8 @@ class AttentionView(DrawnWhenShown, View):
             except RuntimeError:  # the view was deleted with its window
                 pass
 
-        compute_thread().submit(capture, state, frame, model_input).add_done_callback(finish)
+        self._future = compute_thread().submit(capture, state, frame, fit)
+        self._future.add_done_callback(finish)
 
     def _captured(self, value) -> None:
         job, captured, error = value
@@ -468,33 +489,34 @@ class AttentionView(DrawnWhenShown, View):
                 if error and error != self._last_error:  # said once, not for every frame of a camera
                     self._last_error = error
                     self.session.message.emit(f"attention: {error}")
-                if self.captured is None:
-                    self.hint.setText(f"the attention could not be captured: {error}" if error else "")
-                    self.panel.clear(f"the attention could not be captured: {error}")
+                if error:  # it would fail on every frame: no more captures of this model
+                    self._broken = f"the attention could not be captured: {error}"
+                    self.captured, self.picture = None, None
+                    self.hint.setText(self._broken)
+                    self.panel.clear(self._broken)
+                    self.thumbs.clear("")
+                    self.info.setText("")
+                    self._set_enabled(False)
             else:
                 self._last_error = ""
                 self._take(captured)
         wanted = self._wanted
         self._wanted = None
-        if wanted is not None and self.isVisible() and not self._unavailable:
+        if wanted is not None and self.isVisible() and not self._unavailable and not self._broken:
             newest = self.session.result or wanted
             if not self._is_captured(newest):
                 self._request(newest)
 
     def _take(self, captured: Captured) -> None:
-        first = self.captured is None
         self.captured = captured
         if self.query is not None and not (0 <= self.query[0] < captured.grid[0] and
                                            0 <= self.query[1] < captured.grid[1]):
             self.query = None
         self._fill_blocks(captured.layers, heads=captured.probabilities[0].shape[0])
-        if first:
-            self.hint.setText("Where the CLS token looks, for the current frame. Click a patch: where that patch "
-                              "looks. A thumbnail picks a head.")
         self._set_enabled(True)
         self.redraw()
         result = self.session.result
-        self.panel.set_stale(result is not None and result.frame.serial != captured.frame.serial)
+        self.panel.set_stale(result is not None and not self._is_captured(result))
 
     # --- what is shown --------------------------------------------------------------------
 
@@ -568,6 +590,12 @@ class AttentionView(DrawnWhenShown, View):
                               f"patches; click a patch to make it the query")
         self._draw_thumbs()
         self.info.setText(self.describe())
+        if self.query is None:
+            self.hint.setText("Where the CLS token looks in the current frame. Click a patch: where that patch looks. "
+                              "A thumbnail picks a head.")
+        else:
+            self.hint.setText(f"Where patch (row {self.query[0]}, col {self.query[1]}) looks (outlined). Click another "
+                              f"patch, or this one again or CLS query for the CLS token.")
 
     def _look(self) -> tuple:
         return (self.opacity.value() / 100.0, self.colormap.currentText(), self.smooth.isChecked(),
@@ -609,7 +637,7 @@ class AttentionView(DrawnWhenShown, View):
             self.thumbs_caption.setText(f"Heads of block {b} for this query, each scaled to its own maximum "
                                         f"(click one to show it)")
         images = [overlay(c.model_input, m, size, *self._look()) for m in maps]
-        self.thumbs.set_tiles(images, [f"{text} · {float(m.max()):.2f}" for text, m in zip(captions, maps)],
+        self.thumbs.set_tiles(images, [f"{text} · {float(m.max()):.3g}" for text, m in zip(captions, maps)],
                               selected)
 
     def describe(self) -> str:
@@ -639,11 +667,11 @@ class AttentionView(DrawnWhenShown, View):
             split = f"<b>{to_prefix / total:.1%}</b> of the query's attention goes to the {c.prefix} prefix token" \
                     f"{'s' if c.prefix > 1 else ''}"
             if c.prefix > 1:
-                split += (f" (CLS {float(row[0]) / total:.1%}, the other {c.prefix - 1} (registers, distillation) "
+                split += (f" (CLS {float(row[0]) / total:.1%}, the other {c.prefix - 1} (registers or distillation) "
                           f"{float(row[1:c.prefix].sum()) / total:.1%})")
             split += f", <b>{to_patches / total:.1%}</b> to the {c.grid[0] * c.grid[1]} patches"
             if self.is_rollout():
-                split += " (rollout flows)"
+                split += " (shares of the rolled-out flow, residual included)"
             lines.append(split)
         notes = f"captured in {c.ms:.0f} ms on frame {c.frame.serial}"
         if c.skipped:
@@ -730,6 +758,8 @@ class AttentionView(DrawnWhenShown, View):
         self._closed = True
         self._job += 1  # a capture still running is dropped when it comes back
         self._wanted = None
+        if self._future is not None:
+            self._future.cancel()  # one still queued never runs
 
 
 def _short(path: str, limit: int = 40) -> str:
