@@ -405,6 +405,14 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
     return attr[0].sum(0).detach().float()
 
 
+def applicable_methods(module: nn.Module, probe: Probe) -> tuple[str, ...]:
+    """The methods that can run on this model: the rollouts only on vision transformers."""
+    from deepvis.attribution.attention import attention_modules
+
+    vit = token_layout(probe) is not None and bool(attention_modules(module))
+    return tuple(m for m in METHODS if m not in ROLLOUT_METHODS or vit)
+
+
 def token_layout(probe: Probe) -> tuple[int, int, int] | None:
     """(prefix tokens, grid height, grid width) of a vision transformer's tokens; None for others."""
     return next((layer.tokens for layer in probe.layers if layer.tokens is not None), None)

@@ -191,7 +191,7 @@ def bench_saliency(model: LoadedModel, input_spec=None, frames: int = 100, layer
     of the same model and input, measured in the same run (interleaved, so drift hits both)."""
     from deepvis.io.images import read_image
     from deepvis.resources import sample_image
-    from deepvis.attribution.saliency import METHODS, Objective, attribute, top_class
+    from deepvis.attribution.saliency import Objective, applicable_methods, attribute, top_class
 
     image = read_image(input_spec or sample_image("cat"))
     repeats = max(1, min(frames, 10))
@@ -218,7 +218,7 @@ def bench_saliency(model: LoadedModel, input_spec=None, frames: int = 100, layer
             return (time.perf_counter() - start) * 1000 / n
 
         rows = {}
-        for method in METHODS:
+        for method in applicable_methods(model.module, probe):
             # Heavy methods run dozens of passes per map; fewer repeats keep the bench short.
             n = repeats if method not in ("integrated-gradients", "smoothgrad") else max(1, repeats // 5)
             bare_before = timed(bare_once, repeats)

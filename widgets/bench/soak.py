@@ -55,11 +55,10 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
                methods=None, stretch_s: float = 15.0, sample_s: float = 1.0) -> dict:
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from deepvis.attribution.saliency import METHODS
+    from deepvis.attribution.saliency import applicable_methods
     from deepvis.widgets.bench.window import open_bench_window
     from deepvis.widgets.panes.saliencypane import OFF
 
-    methods = list(methods or (OFF, *METHODS))
     app, window, collector, input_spec = open_bench_window(model_spec, input_spec, weights, model_options)
 
     def pump(duration: float) -> None:
@@ -73,6 +72,8 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
     if window.session.results_seen == 0:
         window.close()
         raise RuntimeError("the window produced no result")
+    state = window.session.state
+    methods = list(methods or (OFF, *applicable_methods(state.model.module, state.probe)))
 
     model_name = window.session.state.model.name
     start = time.monotonic()
