@@ -235,6 +235,13 @@ def zoo() -> dict[str, ZooEntry]:
             weights_file=_committed("signals_wavenet", "SignalsWaveNet")[1],
             labels=lambda: ["sine", "square", "sawtooth", "chirp", "noise bursts"],
             signal=SignalSpec(1, 1024, 8000), source="deepvis.models (committed weights)"),
+        ZooEntry(
+            name="digits_vit", task="classification",
+            description="small vision transformer naming the digits in 32x32 mosaics of up to four 8x8 digits "
+                        "(multi-label: a sigmoid per digit, 4x4 patches, CLS token, 4 pre-norm blocks)",
+            build=_committed("digits_vit", "DigitsViT")[0], spec=InputSpec(1, 32, 32, (0.0,), (1.0,)),
+            weights_file=_committed("digits_vit", "DigitsViT")[1],
+            labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)"),
     ]
     classifiers = [
         ("alexnet", "AlexNet, ImageNet", {}),
