@@ -78,8 +78,12 @@ def explicit_attention(module: nn.Module, keep_graph: bool = False):
 
         mha.forward = forward  # an instance attribute: nn.Module.__call__ finds it before the class's
         patched.append(mha)
+    # nn.TransformerEncoderLayer takes its fused path whenever autograd is off; other models need
+    # autograd only when the probabilities' gradients are wanted (it costs a graph per forward).
+    fused_layers = any(isinstance(m, nn.TransformerEncoderLayer) for m in module.modules())
+    grad = torch.enable_grad() if keep_graph or fused_layers else torch.no_grad()
     try:
-        with torch.enable_grad():  # autograd on: nn.TransformerEncoderLayer leaves its fused path
+        with grad:
             yield records
     finally:
         for mha in patched:
