@@ -9,7 +9,7 @@ from deepvis.widgets.window import qtenv  # noqa: E402,F401
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from deepvis.resources import sample_image  # noqa: E402
-from deepvis.attribution.saliency import METHODS, Target, attribute  # noqa: E402
+from deepvis.attribution.saliency import METHODS, Target, applicable_methods, attribute  # noqa: E402
 from deepvis.attribution.render import render_saliency  # noqa: E402
 from test_gui import WAIT_MS, open_window, private_settings  # noqa: E402,F401
 
@@ -26,11 +26,14 @@ def test_b_cycles_methods_and_the_pane_shows_the_live_map(qtbot, open_window):
     w = open_window(model="digits_cnn", input_spec="pattern")
     pane, s = w.saliency, w.session
     assert s.settings.saliency is None
+    methods = applicable_methods(s.state.model.module, s.state.probe)
+    assert set(METHODS) - set(methods) == {"attention-rollout", "grad-rollout"}  # a CNN: no rollouts offered
+    assert [pane.method.itemText(i) for i in range(1, pane.method.count())] == list(methods)
     seen = []
-    for _ in METHODS:
+    for _ in methods:
         qtbot.keyClick(w, Qt.Key.Key_B)
         seen.append(s.settings.saliency.method)
-    assert seen == list(METHODS)
+    assert seen == list(methods)
     qtbot.keyClick(w, Qt.Key.Key_B)
     assert s.settings.saliency is None  # wraps through off
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLine
 from deepvis.render.colormaps import COLORMAPS
 from deepvis.errors import DeepvisError
 from deepvis.live.pipeline import SaliencySettings
-from deepvis.attribution.saliency import METHODS, RegionMask, Target, parse_target
+from deepvis.attribution.saliency import METHODS, RegionMask, Target, applicable_methods, parse_target
 from deepvis.attribution.render import MODES, render_saliency
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown
@@ -144,6 +144,15 @@ class SaliencyPane(DrawnWhenShown, QWidget):
 
     def _model_changed(self, state) -> None:
         self.labels = state.model.labels
+        # Only what this model can run: b cycles through them, and the rollouts are for ViTs.
+        methods = [OFF, *applicable_methods(state.model.module, state.probe)]
+        if [self.method.itemText(i) for i in range(self.method.count())] != methods:
+            current = self.method.currentText()
+            self.method.blockSignals(True)
+            self.method.clear()
+            self.method.addItems(methods)
+            self.method.setCurrentText(current if current in methods else OFF)
+            self.method.blockSignals(False)
         wanted = [*PICTURE_TARGETS, "selected unit"] if state.model.task == "image" else list(TARGETS)
         if [self.target.itemText(i) for i in range(self.target.count())] != wanted:
             self.target.blockSignals(True)
