@@ -78,6 +78,54 @@ def _distinct_frames(input_spec, count: int) -> list[np.ndarray]:
     return frames
 
 
+class StageTimes:
+    """A live source's ``on_result``: sums each stage's milliseconds after the warm-up results."""
+
+    def __init__(self, stages, warmup: int):
+        self.sums = dict.fromkeys((*stages, "total"), 0.0)
+        self.warmup = warmup
+        self.counted = 0
+
+    def __call__(self, result) -> None:
+        if result.index > self.warmup:
+            self.counted += 1
+            for key in self.sums:
+                self.sums[key] += result.timings.get(key, 0.0)
+
+    def means_ms(self) -> dict:
+        return {k: round(v / max(self.counted, 1), 3) for k, v in self.sums.items()}
+
+
+def interleaved_rounds(live, bare, compute, rounds: int, block: int, warmup: int) -> dict:
+    """Results of a live source (a LivePipeline or SignalPlayer, not yet started) against
+    ``bare(n)`` (seconds for n bare passes, run as a compute-thread task), in alternating
+    blocks of ``block``, so drifts in machine speed, which are large on shared virtual machines
+    (+-20% from one second to the next), hit both alike. Stops ``live`` at the end."""
+    bare_times, live_times = [], []
+    try:
+        compute.call(bare, warmup)
+        live.start()
+        done = live.wait_for_results(warmup, timeout=120).index
+        for _ in range(rounds):
+            start = time.perf_counter()
+            done = live.wait_for_results(done + block, timeout=600).index
+            live_times.append(time.perf_counter() - start)
+            bare_times.append(compute.call(bare, block))
+    finally:
+        live.stop()
+    bare_fps = block * rounds / sum(bare_times)
+    live_fps = block * rounds / sum(live_times)
+    return {
+        "frames": block * rounds,
+        "rounds": rounds,
+        "bare_fps": round(bare_fps, 2),
+        "pipeline_fps": round(live_fps, 2),
+        "ratio": round(live_fps / bare_fps, 3),
+        "ratio_per_round": sorted(round(b / p, 3) for b, p in zip(bare_times, live_times)),
+        "bare_ms": round(1000 / bare_fps, 3),
+    }
+
+
 def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: str | None = None,
                warmup: int = 5, block: int = 10, saliency: str | None = None) -> dict:
     """Bare forward loop versus the live pipeline on the same frames.
@@ -87,8 +135,7 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
 
     Both run on the compute thread, where the GUI runs them; this function waits from another.
     The two are interleaved in blocks of ``block`` frames (a bare block is a task, which the
-    compute thread runs before the pipeline's next step), so drifts in machine speed, which
-    are large on shared virtual machines (+-20% from one second to the next), hit both alike.
+    compute thread runs before the pipeline's next step).
     """
     if model.signal is not None:
         if saliency:
@@ -104,41 +151,16 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
     probe.layer(layer)
     images = _distinct_frames(input_spec, min(frames, 32))
     inputs = compute.call(lambda: [model.input_tensor(img) for img in images])
-    rounds = max(1, frames // block)
-
     def bare(n):
         return bare_seconds(model, inputs, n, backward=bool(saliency))
 
-    stage_sums = dict.fromkeys((*STAGES, "total"), 0.0)
-    counted = 0
-
-    def collect(result):
-        nonlocal counted
-        if result.index > warmup:
-            counted += 1
-            for key in stage_sums:
-                stage_sums[key] += result.timings.get(key, 0.0)
-
+    stages = StageTimes(STAGES, warmup)
     source = _bench_source(input_spec)
     static = not source.is_live and not isinstance(source, ImageFolderSource)
     settings = LiveSettings(grid_layer=layer, topk=5,
                             saliency=SaliencySettings(saliency) if saliency else None)
-    pipeline = LivePipeline(model, source, settings, probe=probe, on_result=collect, recompute_static=static)
-    bare_times, pipeline_times = [], []
-    try:
-        compute.call(bare, warmup)
-        pipeline.start()
-        done = pipeline.wait_for_results(warmup, timeout=120).index
-        for _ in range(rounds):
-            start = time.perf_counter()
-            done = pipeline.wait_for_results(done + block, timeout=600).index
-            pipeline_times.append(time.perf_counter() - start)
-            bare_times.append(compute.call(bare, block))
-    finally:
-        pipeline.stop()
-    bare_fps = block * rounds / sum(bare_times)
-    pipeline_fps = block * rounds / sum(pipeline_times)
-    per_round = sorted(b / p for b, p in zip(bare_times, pipeline_times))
+    pipeline = LivePipeline(model, source, settings, probe=probe, on_result=stages, recompute_static=static)
+    figures = interleaved_rounds(pipeline, bare, compute, max(1, frames // block), block, warmup)
     return {
         "benchmark": "live",
         "model": model.name,
@@ -148,16 +170,10 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
         "layer": layer,
         "saliency": saliency,
         "bare": "forward+backward to the input" if saliency else "forward",
-        "frames": block * rounds,
-        "rounds": rounds,
         "distinct_frames": len(images),
         "torch_threads": torch.get_num_threads(),
-        "bare_fps": round(bare_fps, 2),
-        "pipeline_fps": round(pipeline_fps, 2),
-        "ratio": round(pipeline_fps / bare_fps, 3),
-        "ratio_per_round": [round(r, 3) for r in per_round],
-        "stage_ms": {k: round(v / max(counted, 1), 3) for k, v in stage_sums.items()},
-        "bare_ms": round(1000 / bare_fps, 3),
+        **figures,
+        "stage_ms": stages.means_ms(),
     }
 
 

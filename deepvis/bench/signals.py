@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from deepvis.bench.engine import StageTimes, interleaved_rounds
 from deepvis.core.loading import LoadedModel
 from deepvis.core.probe import Probe
 from deepvis.errors import DeepvisError
@@ -49,7 +50,6 @@ def bench_signal_live(model: LoadedModel, input_spec=None, frames: int = 100, la
     # thread state behind that aborts the process at exit.
     inputs = compute.call(lambda: [torch.tensor(window(data, i * spec.length, spec.length))[None].to(model.device)
                                    for i in range(min(count, 64))])
-    rounds = max(1, frames // block)
 
     def bare(n):
         start = time.perf_counter()
@@ -58,33 +58,11 @@ def bench_signal_live(model: LoadedModel, input_spec=None, frames: int = 100, la
                 model.module(inputs[i % len(inputs)])
         return time.perf_counter() - start
 
-    stage_sums = dict.fromkeys((*STAGES, "total"), 0.0)
-    counted = 0
-
-    def collect(result):
-        nonlocal counted
-        if result.index > warmup:
-            counted += 1
-            for key in stage_sums:
-                stage_sums[key] += result.timings.get(key, 0.0)
-
+    stages = StageTimes(STAGES, warmup)
     # Hop = one window: every step is a window the model has not seen, as in the bare loop.
     settings = PlaybackSettings(layer=layer, hop=spec.length, speed=0.0, loop=True)
-    player = SignalPlayer(model, signal, settings, probe=probe, on_result=collect)
-    bare_times, player_times = [], []
-    try:
-        compute.call(bare, warmup)
-        player.start()
-        done = player.wait_for_results(warmup, timeout=120).index
-        for _ in range(rounds):
-            start = time.perf_counter()
-            done = player.wait_for_results(done + block, timeout=600).index
-            player_times.append(time.perf_counter() - start)
-            bare_times.append(compute.call(bare, block))
-    finally:
-        player.stop()
-    bare_fps = block * rounds / sum(bare_times)
-    player_fps = block * rounds / sum(player_times)
+    player = SignalPlayer(model, signal, settings, probe=probe, on_result=stages)
+    figures = interleaved_rounds(player, bare, compute, max(1, frames // block), block, warmup)
     return {
         "benchmark": "live",
         "model": model.name,
@@ -94,13 +72,7 @@ def bench_signal_live(model: LoadedModel, input_spec=None, frames: int = 100, la
         "signal_samples": int(data.shape[1]),
         "layer": layer,
         "bare": "forward",
-        "frames": block * rounds,
-        "rounds": rounds,
         "torch_threads": torch.get_num_threads(),
-        "bare_fps": round(bare_fps, 2),
-        "pipeline_fps": round(player_fps, 2),
-        "ratio": round(player_fps / bare_fps, 3),
-        "ratio_per_round": sorted(round(b / p, 3) for b, p in zip(bare_times, player_times)),
-        "stage_ms": {k: round(v / max(counted, 1), 3) for k, v in stage_sums.items()},
-        "bare_ms": round(1000 / bare_fps, 3),
+        **figures,
+        "stage_ms": stages.means_ms(),
     }

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from deepvis.live.computethread import ComputeThread, compute_thread
+from deepvis.live.publisher import ResultPublisher
 from deepvis.core.device import synchronize
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.core.inputspec import Preprocessor
@@ -134,13 +135,14 @@ class _Slot:
     version: int = 0  # bumped by settings changes, so a still frame is recomputed
 
 
-class LivePipeline:
+class LivePipeline(ResultPublisher):
     def __init__(self, model: LoadedModel, source: FrameSource, settings: LiveSettings | None = None, *,
                  probe: Probe | None = None, on_result: Callable[[LiveResult], None] | None = None,
                  on_error: Callable[[str], None] | None = None, recompute_static: bool = False,
                  owns_source: bool = True, compute: ComputeThread | None = None,
                  on_frame: Callable[[Frame], None] | None = None,
                  on_progress: Callable[[float], None] | None = None):
+        super().__init__(on_result, on_error)
         self.model = model
         self.probe = probe or Probe(model.module, model.example_input())
         self.settings = settings or LiveSettings()
@@ -148,25 +150,15 @@ class LivePipeline:
         self._check_layers(self.settings)
         self._source = source
         self._owns_source = owns_source
-        self.on_result = on_result
-        self.on_error = on_error
         self.on_frame = on_frame  # new frames of self-paced sources, before processing (a live raw view)
         self.on_progress = on_progress  # a heavy saliency map's progress, 0..1 (compute thread)
         self._preprocessors: dict[str | None, Preprocessor] = {None: model.preprocessor}
         self.recompute_static = recompute_static
-        self._cond = threading.Condition()
         self._slot = _Slot()
-        self._stop = threading.Event()
-        self._latest: LiveResult | None = None
-        self._published = 0
-        self._fps = 0.0
-        self._last_publish: float | None = None
-        self._last_error: str | None = None
         self._compute = compute or compute_thread()
         self._step_lock = threading.RLock()
         self._done = (None, None)  # (frame serial, settings version) of the last result
         self._capture: threading.Thread | None = None
-        self._started = False
         self._last_serial = None
         self._read_settings = (False, None)
         self._errors_seen: dict[int, int] = {}
@@ -191,7 +183,7 @@ class LivePipeline:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop capturing and computing; closes the source when the pipeline owns it."""
-        _stop_threads(self._stop, self._cond)
+        self._signal_stop()
         self._heavy_cancel.set()
         self._compute.remove_idle(self._step)
         self._compute.remove_idle(self._saliency_step)
@@ -204,16 +196,6 @@ class LivePipeline:
             self._source.close()
         if capture is not None and capture.is_alive():
             raise RuntimeError("the live pipeline's capture thread did not stop")
-
-    def __enter__(self) -> "LivePipeline":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._started and not self._stop.is_set()
 
     def update(self, **changes) -> LiveSettings:
         """Change settings (layers, grid_layer, normalization, topk, frozen); takes effect on the next result."""
@@ -248,27 +230,6 @@ class LivePipeline:
     def source(self) -> FrameSource:
         return self._source
 
-    def latest(self) -> LiveResult | None:
-        return self._latest
-
-    @property
-    def published(self) -> int:
-        return self._published
-
-    def wait_for_results(self, count: int, timeout: float = 30.0) -> LiveResult:
-        """Block until ``count`` results have been published in total (for scripts and tests)."""
-        if not self.running:
-            raise RuntimeError("the pipeline is not running: call start() first")
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._published < count:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.running:
-                    raise TimeoutError(f"only {self._published} of {count} results after {timeout:g} s"
-                                       + (f"; last error: {self._last_error}" if self._last_error else ""))
-                self._cond.wait(min(left, 0.1))
-            return self._latest
-
     def cancel_saliency(self) -> None:
         """Stop the heavy saliency map in progress; the next frame or settings change starts another."""
         self._heavy_cancel.set()
@@ -297,12 +258,6 @@ class LivePipeline:
             self._gradcam_layer = layer
 
     # --- threads ---------------------------------------------------------------------------
-
-    def _report(self, message: str) -> None:
-        if message != self._last_error:
-            self._last_error = message
-            if self.on_error is not None:
-                self.on_error(message)
 
     def _read(self, source: FrameSource) -> bool:
         """Read and preprocess one frame into the slot; False when nothing new came."""
@@ -582,24 +537,6 @@ class LivePipeline:
             self._publish(replace(latest, saliency=result), count=False)
         return True
 
-    def _publish(self, result: LiveResult, count: bool = True) -> None:
-        """``count=False``: a finished heavy map re-sent with the newest result, not a new frame."""
-        now = time.perf_counter()
-        if count:
-            if self._last_publish is not None:
-                instant = 1.0 / max(now - self._last_publish, 1e-6)
-                self._fps = instant if self._fps == 0 else 0.8 * self._fps + 0.2 * instant
-            self._last_publish = now
-        with self._cond:
-            self._published += 1
-            result = replace(result, index=self._published, fps=self._fps)
-            self._latest = result
-            self._last_error = None
-            self._cond.notify_all()
-        if self.on_result is not None:
-            self.on_result(result)
-
-
 def _frozen(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array, np.float32)
     array.flags.writeable = False
@@ -617,9 +554,3 @@ def _levels(tensor: torch.Tensor) -> tuple[float, float]:
     lo, hi = torch.aminmax(tensor.detach())
     lo, hi = float(lo), float(hi)
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
-
-
-def _stop_threads(stop: threading.Event, cond: threading.Condition) -> None:
-    stop.set()
-    with cond:
-        cond.notify_all()

@@ -30,6 +30,7 @@ from deepvis.core.probe import Probe
 from deepvis.errors import DeepvisError
 from deepvis.io.signals import Signal, conform, window
 from deepvis.live.computethread import ComputeThread, compute_thread
+from deepvis.live.publisher import ResultPublisher
 
 STAGES = ("window", "forward", "predict", "saliency")
 
@@ -58,12 +59,13 @@ class SignalResult:
     settings: PlaybackSettings
 
 
-class SignalPlayer:
+class SignalPlayer(ResultPublisher):
     def __init__(self, model: LoadedModel, signal: Signal, settings: PlaybackSettings | None = None, *,
                  probe: Probe | None = None, on_result: Callable[[SignalResult], None] | None = None,
                  on_error: Callable[[str], None] | None = None, compute: ComputeThread | None = None):
         if model.signal is None:
             raise DeepvisError(f"{model.name} takes pictures, not signals")
+        super().__init__(on_result, on_error)
         spec = model.signal
         self.model = model
         self.probe = probe or Probe(model.module, model.example_input())
@@ -73,22 +75,12 @@ class SignalPlayer:
         self.data.flags.writeable = False
         self.settings = settings or PlaybackSettings()
         self._check(self.settings)
-        self.on_result = on_result
-        self.on_error = on_error
         self._compute = compute or compute_thread()
-        self._cond = threading.Condition()
         self._step_lock = threading.RLock()
-        self._stop = threading.Event()
-        self._started = False
         self._position = 0  # the window's start when paused, or where playback was anchored
         self._anchor: float | None = None  # the wall-clock time of _position while playing in real time
         self._version = 0
         self._done = None  # (start, version) of the last result
-        self._latest: SignalResult | None = None
-        self._published = 0
-        self._fps = 0.0
-        self._last_publish: float | None = None
-        self._last_error: str | None = None
 
     # --- control ---------------------------------------------------------------------------
 
@@ -118,22 +110,10 @@ class SignalPlayer:
     def stop(self) -> None:
         """Stop playing; returns once no step of this player runs (the caller may exit the
         process then: a thread still inside torch at exit aborts it)."""
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._signal_stop()
         self._compute.remove_idle(self._step)
         with self._step_lock:
             pass
-
-    def __enter__(self) -> "SignalPlayer":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._started and not self._stop.is_set()
 
     def update(self, **changes) -> PlaybackSettings:
         new = replace(self.settings, **changes)
@@ -154,24 +134,6 @@ class SignalPlayer:
             self._anchor = None
             self._version += 1
         self._compute.wake()
-
-    def latest(self) -> SignalResult | None:
-        return self._latest
-
-    @property
-    def published(self) -> int:
-        return self._published
-
-    def wait_for_results(self, count: int, timeout: float = 30.0) -> SignalResult:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._published < count:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.running:
-                    raise TimeoutError(f"only {self._published} of {count} results after {timeout:g} s"
-                                       + (f"; last error: {self._last_error}" if self._last_error else ""))
-                self._cond.wait(min(left, 0.1))
-            return self._latest
 
     def _check(self, settings: PlaybackSettings) -> None:
         if settings.layer is not None:
@@ -267,24 +229,3 @@ class SignalPlayer:
         timings["total"] = sum(timings.values())
         return SignalResult(index=0, start=start, window=data, activation=activation, summary=summary,
                             saliency=saliency, timings=MappingProxyType(timings), fps=0.0, settings=s)
-
-    def _report(self, message: str) -> None:
-        if message != self._last_error:
-            self._last_error = message
-            if self.on_error is not None:
-                self.on_error(message)
-
-    def _publish(self, result: SignalResult) -> None:
-        now = time.perf_counter()
-        if self._last_publish is not None:
-            instant = 1.0 / max(now - self._last_publish, 1e-6)
-            self._fps = instant if self._fps == 0 else 0.8 * self._fps + 0.2 * instant
-        self._last_publish = now
-        with self._cond:
-            self._published += 1
-            result = replace(result, index=self._published, fps=self._fps)
-            self._latest = result
-            self._last_error = None
-            self._cond.notify_all()
-        if self.on_result is not None:
-            self.on_result(result)
