@@ -25,14 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from deepvis.attribution.render import render_saliency
 from deepvis.errors import DeepvisError
-from deepvis.io.images import quiet_cv2, write_image
+from deepvis.io.images import quiet_cv2
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.render.colormaps import COLORMAPS
+from deepvis.widgets.panes.export import save_dialog, save_picture_or_array
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown, View, register_view
 
@@ -729,30 +730,17 @@ class AttentionView(DrawnWhenShown, View):
 
     def _save_dialog(self, kind: str) -> None:
         if kind == "npy":
-            path, _ = QFileDialog.getSaveFileName(self, "Save attention map", "deepvis-attention.npy",
-                                                  "NumPy (*.npy)")
+            save_dialog(self, "Save attention map", "deepvis-attention.npy", "NumPy (*.npy)", self.save_to)
         else:
-            path, _ = QFileDialog.getSaveFileName(self, "Save attention picture", "deepvis-attention.png",
-                                                  "PNG (*.png)")
-        if path:
-            self.save_to(path)
+            save_dialog(self, "Save attention picture", "deepvis-attention.png", "PNG (*.png)", self.save_to)
 
     def save_to(self, path: str) -> None:
         """The picture as shown, or with a .npy name the map at the patch grid's resolution."""
-        try:
-            if str(path).lower().endswith(".npy"):
-                grid_map = self.current_map()
-                if grid_map is None:
-                    raise DeepvisError("no attention captured yet")
-                np.save(path, grid_map.astype(np.float32))
-            else:
-                if self.picture is None:
-                    raise DeepvisError("no picture to save")
-                write_image(path, self.picture)
-        except (OSError, DeepvisError) as exc:
-            self.session.message.emit(f"could not save {path}: {exc}")
-            return
-        self.session.message.emit(f"saved {path}")
+        def grid_map() -> np.ndarray | None:
+            shown = self.current_map()
+            return None if shown is None else shown.astype(np.float32)
+
+        save_picture_or_array(self.session, path, self.picture, grid_map, "no attention captured yet")
 
     def shutdown(self) -> None:
         self._closed = True

@@ -17,11 +17,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from deepvis.shapes3d import parts as parts3d
 from deepvis.live.computethread import compute_thread, outcome
-from deepvis.errors import DeepvisError
 from deepvis.shapes3d.readers import SUPPORTED_3D_SUFFIXES, Voxels, read_3d
 from deepvis.shapes3d.render import ERROR_COLOR, RIGHT_COLOR, legend_for, part_colors
 from deepvis.resources import RESOURCES_DIR
 from deepvis.shapes3d.segment import CHUNK, DEFAULT_3D_MODEL, load_point_model, segment_cloud, segment_voxels
+from deepvis.widgets.panes.export import save_dialog, write_or_say
 from deepvis.widgets.window.views import View, register_view
 
 SHAPES_DIR = RESOURCES_DIR / "shapes"
@@ -614,20 +614,12 @@ class CloudView(View):
     # --- export, close ---------------------------------------------------------------
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the 3-D view", "deepvis-3d.png", "PNG (*.png)")
-        if path:
-            self.save_png(path)
+        save_dialog(self, "Export the 3-D view", "deepvis-3d.png", "PNG (*.png)", self.save_png)
 
     def save_png(self, path: str) -> bool:
         from deepvis.io.images import write_image
 
-        try:
-            write_image(path, self.canvas.render())
-        except (OSError, DeepvisError) as exc:
-            self.session.message.emit(f"could not write {path}: {exc}")
-            return False
-        self.session.message.emit(f"saved {path}")
-        return True
+        return write_or_say(self.session, path, lambda: write_image(path, self.canvas.render()))
 
     def shutdown(self) -> None:
         if self._cancel is not None:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout)
 
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.optimize.dream import Dreamer, DreamSettings
-from deepvis.errors import DeepvisError
 from deepvis.io.images import write_image
+from deepvis.widgets.panes.export import save_dialog, write_or_say
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import View, register_view
 
@@ -144,20 +144,13 @@ class DreamView(View):
             self.session.message.emit(f"dream: {error}")
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save dream", "deepvis-dream.png", "PNG (*.png)")
-        if path:
-            self.save_png(path)
+        save_dialog(self, "Save dream", "deepvis-dream.png", "PNG (*.png)", self.save_png)
 
     def save_png(self, path: str) -> None:
         if self.image is None:
             self.session.message.emit("nothing dreamed yet")
             return
-        try:
-            write_image(path, self.image)
-        except (OSError, DeepvisError) as exc:
-            self.session.message.emit(f"could not write {path}: {exc}")
-            return
-        self.session.message.emit(f"saved {path}")
+        write_or_say(self.session, path, lambda: write_image(path, self.image))
 
     def use_as_input(self) -> None:
         """The dream becomes the input image, so every other view looks at it."""

@@ -27,6 +27,7 @@ from deepvis.io.images import write_gif, write_image, write_video
 from deepvis.generative.latent import (MODES, edit, invert, lerp, model_features, path, principal_directions, project,
                                        slerp)
 from deepvis.render.tiling import as_maps, picture_grid, tile, upscale
+from deepvis.widgets.panes.export import save_dialog, write_or_say
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import View, register_view
 
@@ -506,10 +507,8 @@ class LatentView(View):
     # --- export -------------------------------------------------------------------------------
 
     def _export_dialog(self, kind: str) -> None:
-        path_, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"deepvis-latent.{kind}",
-                                               f"{kind.upper()} (*.{kind})")
-        if path_:
-            self.export(path_)
+        save_dialog(self, f"Export {kind.upper()}", f"deepvis-latent.{kind}", f"{kind.upper()} (*.{kind})",
+                    self.export)
 
     def export(self, file: str) -> None:
         """PNG: the sample grid; GIF and MP4: the path from A to B and back, 48 frames each way."""
@@ -517,7 +516,8 @@ class LatentView(View):
             self.session.message.emit("nothing to export yet")
             return
         suffix = Path(file).suffix.lower()
-        try:
+
+        def write() -> None:
             if suffix == ".png":
                 write_image(file, upscale(self.grid_panel.data, 512))
             else:
@@ -527,10 +527,8 @@ class LatentView(View):
                     write_gif(file, frames, 40)
                 else:
                     write_video(file, frames, 24)
-        except (OSError, DeepvisError) as exc:
-            self.session.message.emit(f"could not write {file}: {exc}")
-            return
-        self.session.message.emit(f"saved {file}")
+
+        write_or_say(self.session, file, write)
 
     def shutdown(self) -> None:
         self.timer.stop()

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QSplitter, QVBoxLayout, QWidget)
 
 from deepvis.autoregressive.receptive import (Causality, Theory, all_positions, causality, example_input, input_dims,
                                               measured_fields, theoretical_box, theoretical_fields)
 from deepvis.core.probe import ACTIVATION_TYPES, OUTPUT, PLUMBING
 from deepvis.errors import Cancelled, DeepvisError
-from deepvis.io.images import write_image
 from deepvis.live.computethread import compute_thread, outcome
+from deepvis.widgets.panes.export import save_dialog, save_picture_or_array
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown, View, register_view
 
@@ -757,26 +757,14 @@ class ReceptiveFieldView(DrawnWhenShown, View):
     # --- export ---------------------------------------------------------------------------
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save receptive field", "deepvis-receptive-field.png",
-                                              "PNG (*.png);;Measured field, NumPy (*.npy)")
-        if path:
-            self.save_to(path)
+        save_dialog(self, "Save receptive field", "deepvis-receptive-field.png",
+                    "PNG (*.png);;Measured field, NumPy (*.npy)", self.save_to)
 
     def save_to(self, path: str) -> None:
         """The overlay picture, or with a .npy name the measured field (bool, input size)."""
-        try:
-            if str(path).lower().endswith(".npy"):
-                if self.query is None:
-                    raise DeepvisError("nothing measured yet: click the picture first")
-                np.save(path, self.query.field)
-            else:
-                if self.picture is None:
-                    raise DeepvisError("no picture to save")
-                write_image(path, self.picture)
-        except (OSError, DeepvisError) as exc:
-            self.session.message.emit(f"could not save {path}: {exc}")
-            return
-        self.session.message.emit(f"saved {path}")
+        field = None if self.query is None else self.query.field
+        save_picture_or_array(self.session, path, self.picture, lambda: field,
+                              "nothing measured yet: click the picture first")
 
     def shutdown(self) -> None:
         self.halt()

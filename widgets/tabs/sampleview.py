@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSizePolicy, QSpinBox, QVBoxLayout)
 
 from deepvis.autoregressive.sampling import Step, sample_steps
 from deepvis.core.loading import LoadedModel, load_model
-from deepvis.errors import DeepvisError
 from deepvis.io.images import write_image
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.render.tiling import GridLayout, grid_layout, picture_grid, upscale
+from deepvis.widgets.panes.export import save_dialog, write_or_say
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import View, register_view
 
@@ -397,9 +397,7 @@ class SampleView(View):
     # --- saving and closing ---------------------------------------------------------------------
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save samples", "deepvis-samples.png", "PNG (*.png)")
-        if path:
-            self.save_png(path)
+        save_dialog(self, "Save samples", "deepvis-samples.png", "PNG (*.png)", self.save_png)
 
     def save_png(self, path: str) -> None:
         """The pictures as the CLI's ``sample`` writes them: a grid upscaled to at least 512 pixels,
@@ -407,12 +405,8 @@ class SampleView(View):
         if self.pictures is None:
             self.session.message.emit("nothing sampled yet")
             return
-        try:
-            write_image(path, upscale(picture_grid(self._tiles(), self._columns(), 1), 512))
-        except (OSError, DeepvisError) as exc:
-            self.session.message.emit(f"could not write {path}: {exc}")
-            return
-        self.session.message.emit(f"saved {path}")
+        write_or_say(self.session, path,
+                     lambda: write_image(path, upscale(picture_grid(self._tiles(), self._columns(), 1), 512)))
 
     def shutdown(self) -> None:
         self._closed = True

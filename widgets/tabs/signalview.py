@@ -28,6 +28,7 @@ from deepvis.live.computethread import compute_thread, outcome
 from deepvis.live.signalplayer import PlaybackSettings, SignalPlayer
 from deepvis.render.colormaps import lut
 from deepvis.render.signals import filter_responses
+from deepvis.widgets.panes.export import save_dialog
 from deepvis.widgets.window.views import View, register_view
 
 SPEEDS = {"0.25x": 0.25, "0.5x": 0.5, "1x (real time)": 1.0, "2x": 2.0, "4x": 4.0, "as fast as it runs": 0.0}
@@ -521,9 +522,7 @@ class SignalView(View):
     # --- export ------------------------------------------------------------------------------------
 
     def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the Signals view", "deepvis-signals.png", "PNG (*.png)")
-        if path:
-            self.save_png(path)
+        save_dialog(self, "Save the Signals view", "deepvis-signals.png", "PNG (*.png)", self.save_png)
 
     def save_png(self, path: str) -> None:
         if not self.grab().save(path):
@@ -532,9 +531,7 @@ class SignalView(View):
         self.session.message.emit(f"saved {path}")
 
     def _timeline_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the class timeline", "deepvis-timeline.csv", "CSV (*.csv)")
-        if path:
-            self.save_timeline(path)
+        save_dialog(self, "Save the class timeline", "deepvis-timeline.csv", "CSV (*.csv)", self.save_timeline)
 
     def save_timeline(self, path: str) -> None:
         """One row per window played: its start and end in seconds and every class's probability."""
