@@ -16,7 +16,7 @@ from deepvis.live.computethread import compute_thread
 
 # One module per command family; each registers its subcommands. The order is --help's order.
 FAMILIES = ("app", "model_info", "layers", "attribution", "segment", "embed", "optimize", "generative", "shapes3d",
-            "autoregressive", "bench")
+            "autoregressive", "atlas", "bench")
 
 
 def build_parser() -> Parser:

@@ -125,14 +125,14 @@ def profile_units(model: LoadedModel, dataset: Dataset, layer: str, k: int = 9, 
     if values.shape[1] == 0:
         raise DeepvisError(f"none of the items of {dataset.name} could be read")
     field = receptive_field(model, probe, layer)
-    patches = _patches(fitted, items, locations, map_shape, field, model.spec.size)
+    patches = field_patches(fitted, items, locations, map_shape, field, model.spec.size)
     result = UnitProfiles(layer, values, items, locations, patches, field, list(dataset.labels), list(dataset.paths))
     if cache_file is not None:
         _save(cache_file, result)
     return result
 
 
-def _patches(fitted, items, locations, map_shape, field, size) -> np.ndarray:
+def field_patches(fitted, items, locations, map_shape, field, size) -> np.ndarray:
     cv2 = quiet_cv2()
     h, w = size
     mh, mw = map_shape

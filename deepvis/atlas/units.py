@@ -1,0 +1,182 @@
+"""``deepvis atlas units``: each unit's top-k patches from an atlas's merged profiles, and
+optionally every unit's feature visualization (the Microscope pass), cached in the atlas.
+
+Patches are cut from the original files around each top response, one receptive field wide,
+as ``profile_units`` cuts them. Visualizations run a batch of units per task: on Ray as
+parallel tasks (each loads the model once), else in this process; finished batches are saved
+as they come, so a stopped run keeps them and a rerun does only the rest.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from deepvis.atlas.store import Atlas, _safe
+from deepvis.errors import Cancelled, DeepvisError
+
+VIS_SIZE = 128
+VIS_STEPS = 128
+VIS_BATCH = 16  # units per visualization task
+
+
+def load_atlas_model(atlas: Atlas, device: str = "auto"):
+    """The atlas's model, loaded as its build loaded it; refused if the weights changed since."""
+    from deepvis.core.cache import model_fingerprint
+    from deepvis.core.loading import load_model
+
+    m = atlas.manifest["model"]
+    options = dict(m.get("options") or {"source": m.get("source")})
+    model = load_model(options.pop("source", None), options.pop("weights", None), device=device,
+                       **{key: (tuple(v) if isinstance(v, list) else v) for key, v in options.items()})
+    if model_fingerprint(model) != m["fingerprint"]:
+        raise DeepvisError(f"{m['name']} no longer has the weights {atlas.path} was built with "
+                           f"(fingerprint {m['fingerprint'][:12]}): rebuild the atlas")
+    return model
+
+
+def patches_file(atlas: Atlas, layer: str) -> Path:
+    return atlas.path / "units" / f"{_safe(layer)}-patches.npz"
+
+
+def vis_file(atlas: Atlas, layer: str) -> Path:
+    return atlas.path / "units" / f"{_safe(layer)}-vis.npz"
+
+
+def unit_patches(atlas: Atlas, layer: str, model=None, progress=None, cancel=None) -> dict:
+    """(C, k, PATCH, PATCH, 3) uint8 patches of every unit's top-k, saved in the atlas."""
+    from deepvis.core.probe import Probe
+    from deepvis.io.images import read_image
+    from deepvis.optimize.profiles import field_patches, receptive_field
+
+    units = atlas.units(layer)
+    model = model or load_atlas_model(atlas)
+    probe = Probe(model.module, model.example_input())
+    names = sorted({str(p) for p in units.paths.reshape(-1) if str(p)})
+    index = {name: i for i, name in enumerate(names)}
+    fitted = {}
+    for i, name in enumerate(names):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        try:
+            fitted[i] = model.preprocessor.fit(read_image(atlas.root / name))
+        except DeepvisError:
+            fitted[i] = np.zeros((*model.spec.size, model.spec.channels), np.uint8)  # moved or deleted since
+        if progress is not None:
+            progress(i + 1, len(names))
+    items = np.vectorize(lambda p: index.get(str(p), -1), otypes=[np.int64])(units.paths)
+    fitted[-1] = np.zeros((*model.spec.size, model.spec.channels), np.uint8)
+    field = receptive_field(model, probe, layer)
+    patches = field_patches(fitted, items, units.locations(), units.map_shape, field, model.spec.size)
+    path = patches_file(atlas, layer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npz")
+    np.savez(tmp, patches=patches, field=field)
+    os.replace(tmp, path)
+    return {"layer": layer, "units": int(patches.shape[0]), "k": int(patches.shape[1]), "field": int(field),
+            "images_read": len(names), "file": str(path)}
+
+
+def load_patches(atlas: Atlas, layer: str) -> np.ndarray | None:
+    path = patches_file(atlas, layer)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as d:
+        return d["patches"]
+
+
+def load_visualizations(atlas: Atlas, layer: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(images (C, S, S, 3) uint8, done (C,) bool) or None."""
+    path = vis_file(atlas, layer)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as d:
+        return d["images"], d["done"].astype(bool)
+
+
+def _visualize_batch(model_options_or_model, layer: str, units: list[int], size: int, steps: int, seed: int):
+    """One task: feature visualizations of ``units`` (loads the model when given its options)."""
+    import torch
+
+    from deepvis.core.loading import LoadedModel, load_model
+    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
+
+    model = model_options_or_model
+    if not isinstance(model, LoadedModel):
+        torch.set_num_threads(1)
+        options = dict(model)
+        model = load_model(options.pop("source", None), options.pop("weights", None), device="cpu",
+                           **{key: (tuple(v) if isinstance(v, list) else v) for key, v in options.items()})
+    viz = UnitVisualizer(model)
+    settings = VizSettings(layer=layer, unit=units[0], size=size, steps=steps)
+    return units, viz.run_units(settings, units, seed=seed + units[0])
+
+
+def visualize_units(atlas: Atlas, layer: str, engine: str = "auto", address: str | None = None,
+                    size: int = VIS_SIZE, steps: int = VIS_STEPS, seed: int = 0, units=None, model=None,
+                    progress=None, cancel=None) -> dict:
+    """Feature visualizations of ``units`` (default: every unit of ``layer``), saved in the atlas."""
+    from deepvis.atlas.build import ray_available
+
+    channels = int(atlas.manifest["channels"][layer]) if layer in atlas.layers else None
+    if channels is None:
+        raise DeepvisError(f"{atlas.path} holds the layers {', '.join(atlas.layers)}; not {layer!r}")
+    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
+
+    model = model or load_atlas_model(atlas)
+    UnitVisualizer(model).check(VizSettings(layer=layer, unit=0, size=size, steps=steps))  # one clear error, not N
+    stored = load_visualizations(atlas, layer)
+    if stored is not None and stored[0].shape == (channels, size, size, 3):
+        images, done = stored[0].copy(), stored[1].copy()
+    else:
+        images, done = np.zeros((channels, size, size, 3), np.uint8), np.zeros(channels, bool)
+    wanted = [u for u in (units if units is not None else range(channels)) if not done[u]]
+    if any(not 0 <= u < channels for u in wanted):
+        raise DeepvisError(f"{layer} has {channels} units")
+    batches = [wanted[i:i + VIS_BATCH] for i in range(0, len(wanted), VIS_BATCH)]
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    use_ray = engine == "ray" or (engine == "auto" and (address or ray_available()))
+    if use_ray and not ray_available():
+        raise DeepvisError("the Ray engine needs Ray: pip install 'deepvis[atlas]' (or --engine local)")
+    finished = 0
+
+    def keep(units_done, pictures):
+        nonlocal finished
+        images[units_done] = pictures
+        done[units_done] = True
+        finished += len(units_done)
+        _save_vis(atlas, layer, images, done)
+        if progress is not None:
+            progress(finished, len(wanted))
+
+    if not batches:
+        return {"layer": layer, "visualized": 0, "done": int(done.sum()), "units": channels}
+    if use_ray:
+        from deepvis.atlas.build import ray_session
+
+        options = atlas.manifest["model"].get("options")
+        with ray_session(address) as ray:
+            task = ray.remote(num_cpus=1)(_visualize_batch)
+            pending = [task.remote(options, layer, b, size, steps, seed) for b in batches]
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                keep(*ray.get(ready[0]))
+                if cancel is not None and cancel.is_set():
+                    for ref in pending:
+                        ray.cancel(ref, force=True)
+                    raise Cancelled()
+    else:
+        for b in batches:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            keep(*_visualize_batch(model, layer, b, size, steps, seed))
+    return {"layer": layer, "visualized": finished, "done": int(done.sum()), "units": channels,
+            "engine": "ray" if use_ray else "local"}
+
+
+def _save_vis(atlas: Atlas, layer: str, images: np.ndarray, done: np.ndarray) -> None:
+    path = vis_file(atlas, layer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npz")
+    np.savez(tmp, images=images, done=done)
+    os.replace(tmp, path)
