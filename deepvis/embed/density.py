@@ -25,8 +25,7 @@ from deepvis.embed.render import UNLABELLED
 from deepvis.render.colormaps import CATEGORICAL
 
 BUCKET_POINTS = 8  # points per bucket on average: few enough that a small view reads little
-NO_LABEL_COLOR = (150, 200, 255)  # density of unlabelled maps
-BRIGHTNESS_FLOOR = 0.3  # a lone point stays visible on a dark background next to a 10,000-point pixel
+BRIGHTNESS_FLOOR = 0.45  # a lone point stays visible on the dark background next to a 10,000-point pixel
 
 
 def _at_least(v: float) -> np.float32:
@@ -234,7 +233,7 @@ class Density:
     def rgba(self, palette: np.ndarray | None = None, floor: float = BRIGHTNESS_FLOOR) -> np.ndarray:
         """uint8 (height, width, 4): brightness ``floor + (1 - floor) * log1p(count) /
         log1p(max count)`` of the pixel's label colour (``palette[code]``, default
-        ``default_palette``; grey for -1; one colour without labels), alpha 0 where empty."""
+        ``default_palette``; the unlabelled grey for -1 and for maps without labels), alpha 0 where empty."""
         out = np.zeros(self.width * self.height, np.uint32)  # one RGBA pixel per element
         if len(self.pixels) == 0:
             return out.view(np.uint8).reshape(self.height, self.width, 4)
@@ -244,7 +243,7 @@ class Density:
         c += np.float32(floor * 255)
         level = c.astype(np.int32)
         if self.labels is None:
-            table = np.asarray([NO_LABEL_COLOR], np.float32)
+            table = np.asarray([UNLABELLED], np.float32)
             colour = 0
         else:
             if palette is None:

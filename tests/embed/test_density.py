@@ -143,7 +143,7 @@ def test_majority_label_colours_a_mixed_pixel():
     # Brightness is log-scaled: 2 points of 5 give floor + (1 - floor) * log(3) / log(6).
     d = density(coords, (0, 2), (0, 2), 2, 2, label_codes=codes)
     assert d.total == 8
-    expected = 0.3 + 0.7 * np.log1p(2) / np.log1p(5)
+    expected = 0.45 + 0.55 * np.log1p(2) / np.log1p(5)
     assert abs(rgba[1, 1, :3].max() / palette[2].max() - expected) < 0.02
     # The index's own labels give the same, and a dense round trip the same picture.
     index = PointIndex(coords, codes)
