@@ -8,9 +8,9 @@ from deepvis.errors import DeepvisError
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
-                                     "gui-live, render3d)")
-    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, gui-live, soak or render3d (the last "
-                                                "three need a display, e.g. xvfb-run)")
+                                     "gui-live, render3d, map-view)")
+    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, gui-live, soak, render3d or map-view "
+                                                "(the last four need a display, e.g. xvfb-run)")
     add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=positive_int, metavar="N",
@@ -23,6 +23,7 @@ def register(sub) -> None:
                    help="live, gui-live: also compute this saliency map each frame; the bare baseline becomes "
                         "a forward and a backward pass; soak: the methods to cycle, comma-separated "
                         "(default off and every method)")
+    p.add_argument("--points", type=positive_int, metavar="N", help="map-view: points on the map (1,000,000)")
     p.add_argument("--json", action="store_true")
     # The benchmark drives the compute thread from outside, as the GUI does.
     p.set_defaults(func=cmd_bench, on_compute_thread=False)
@@ -53,9 +54,15 @@ def cmd_bench(args):
         result = bench_render3d(points=args.frames or 1_000_000)
         print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
         return
+    if args.name == "map-view":
+        from deepvis.widgets.bench.largemap import bench_map_view
+
+        result = bench_map_view(points=args.points or 1_000_000)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
+        return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of "
-                           f"{', '.join([*BENCHMARKS, 'gui-live', 'render3d', 'soak'])}")
+                           f"{', '.join([*BENCHMARKS, 'gui-live', 'render3d', 'map-view', 'soak'])}")
     # The embedding benchmark's default data are digits, so its default model is digits_cnn.
     model = load_model_of(args) if args.name != "embed" or args.model else None
     extra = {"saliency": args.saliency} if args.saliency else {}
