@@ -265,8 +265,10 @@ def ray_session(address: str | None):
             if address:
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
             else:
-                ray.init(num_cpus=_cores(), include_dashboard=False, logging_level=logging.ERROR,
-                         log_to_driver=False)
+                # "local": a new Ray on this machine; no address would join a `ray start` cluster
+                # running here instead, which is what --address is for.
+                ray.init(address="local", num_cpus=_cores(), include_dashboard=False,
+                         logging_level=logging.ERROR, log_to_driver=False)
         except Exception as exc:  # a wrong address, a cluster of another Ray version
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DeepvisError(f"cannot start or reach Ray{f' at {address}' if address else ''}: {first}") from None
