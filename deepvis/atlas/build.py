@@ -105,6 +105,7 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
     writer = _PartWriter(atlas, layers, units, skipped, part_rows)
     start = time.perf_counter()
     first_batch_at = None
+    first_batch_rows = 0
     processed = 0
     used = {"workers": 1, "threads": torch_threads()}
     try:
@@ -112,7 +113,7 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
                    if engine == "ray" else _local_batches(model, options, layers, root, todo, batch))
         for out_batch in batches:
             if first_batch_at is None:
-                first_batch_at = time.perf_counter()
+                first_batch_at, first_batch_rows = time.perf_counter(), len(out_batch["path"])
             processed += len(out_batch["path"])
             writer.add(out_batch)
             if progress is not None:
@@ -126,7 +127,13 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
         seconds = time.perf_counter() - start
         _record_build(atlas, engine, address, used, batch, processed, writer, seconds, first_batch_at, start)
     result.update(**used, added=writer.added, skipped=len(writer.new_skipped), skipped_files=writer.new_skipped,
-                  seconds=round(seconds, 2), images_per_s=round(processed / seconds, 2) if seconds else None)
+                  seconds=round(seconds, 2), images_per_s=round(processed / seconds, 2) if seconds else None,
+                  first_batch_s=round(first_batch_at - start, 2) if first_batch_at else None)
+    # Past the first batch, which carries the start of Ray and its workers (seconds on a laptop):
+    # the rate a long build runs at.
+    end = start + seconds
+    if first_batch_at is not None and processed > first_batch_rows and end > first_batch_at:
+        result["steady_images_per_s"] = round((processed - first_batch_rows) / (end - first_batch_at), 2)
     return result
 
 

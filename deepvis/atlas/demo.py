@@ -31,3 +31,26 @@ def write_digit_folder(root: str | Path, count: int, seed: int = 0, corrupt: boo
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(data)
     return written
+
+
+def write_photo_folder(root: str | Path, count: int, seed: int = 0, size: tuple[int, int] = (320, 240)) -> int:
+    """``count`` distinct JPEGs under ``root``/<photo>/: seeded random crops of the bundled
+    photos at ``size`` (width, height), a folder of the kind the ImageNet models see."""
+    from PIL import Image
+
+    from deepvis.io.images import read_image
+    from deepvis.resources import sample_images
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    photos = [(p.stem, read_image(p)) for p in sample_images()]
+    for i in range(count):
+        name, image = photos[i % len(photos)]
+        h, w = image.shape[:2]
+        side = int(rng.uniform(0.4, 1.0) * min(h, w))
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        crop = Image.fromarray(image[y:y + side, x:x + side]).resize(size, Image.BILINEAR)
+        path = root / name / f"{name}-{i:06d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        crop.save(path, quality=90)
+    return count

@@ -15,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=positive_int, metavar="N",
                    help="frames to measure (live: 100, saliency: 10); embed: points (10,000); render3d: points "
-                        "(1,000,000)")
+                        "(1,000,000); atlas: images (384)")
     p.add_argument("--seconds", type=positive_float, metavar="S",
                    help="gui-live: how long to measure the window (10); soak: how long to run it (480)")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
@@ -59,6 +59,14 @@ def cmd_bench(args):
 
         result = bench_map_view(points=args.points or 1_000_000)
         print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
+        return
+    if args.name == "atlas":
+        from deepvis.bench.atlas import bench_atlas
+        from deepvis.live.computethread import compute_thread
+
+        options = {"source": args.model, "weights": args.weights, **model_options(args)}
+        result = compute_thread().call(bench_atlas, options, args.input, images=args.frames or 384)
+        print(json.dumps(result) if args.json else "\n".join(f"{k:>24}  {v}" for k, v in result.items()))
         return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of "
