@@ -66,6 +66,16 @@ def cmd_bench(args):
 
         options = {"source": args.model, "weights": args.weights, **model_options(args)}
         result = compute_thread().call(bench_atlas, options, args.input, images=args.frames or 384)
+        # The atlas's map view at a million points; it needs Qt, so the composition root adds it.
+        try:
+            from deepvis.widgets.bench.largemap import bench_map_view
+
+            view = bench_map_view(points=1_000_000)
+            result["map_view_1m_median_ms"] = view["median_ms"]
+            result["map_view_1m_p95_ms"] = view["p95_ms"]
+            result["map_view_1m_per_level"] = {k: v["median_ms"] for k, v in view["per_level"].items()}
+        except DeepvisError as exc:
+            result["map_view_1m_median_ms"] = f"not measured: {exc}"
         print(json.dumps(result) if args.json else "\n".join(f"{k:>24}  {v}" for k, v in result.items()))
         return
     if args.name not in BENCHMARKS:
