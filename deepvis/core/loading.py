@@ -46,6 +46,7 @@ class LoadedModel:
     declared_task: str | None = None  # from the zoo or --task; None: told by a dry run
     declared_output_range: str | None = None  # an image model's: tanh, sigmoid or input; None: detected
     signal: SignalSpec | None = None  # a 1-D model's input (its first convolution is a Conv1d); None: pictures
+    output_shape: tuple | None = field(default=None, repr=False)  # the main output's, from task's dry run
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
@@ -75,6 +76,7 @@ class LoadedModel:
         """
         with torch.inference_mode():
             out = main_output(self.module(self.example_input()))
+        self.output_shape = tuple(out.shape)
         if self.declared_task is not None:
             check_task(self.declared_task, out)
             return self.declared_task
@@ -173,13 +175,11 @@ def _assumed_imagenet_labels(model: "LoadedModel") -> list[str] | None:
     """A user's classifier with exactly 1,000 outputs and no labels is, in practice, an ImageNet
     one: its names beat "class 417", and a note says they were assumed."""
     try:
-        if model.task != "classification":
+        if model.task != "classification":  # its dry run records the output's shape
             return None
-        with torch.inference_mode():
-            out = main_output(model.module(model.example_input()))
     except Exception:  # a model that cannot run on the assumed input says so where it is used
         return None
-    if out.ndim != 2 or out.shape[1] != 1000:
+    if len(model.output_shape) != 2 or model.output_shape[1] != 1000:
         return None
     from deepvis.core.zoo import imagenet_labels
 
