@@ -406,11 +406,15 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
 
 
 def applicable_methods(module: nn.Module, probe: Probe) -> tuple[str, ...]:
-    """The methods that can run on this model: the rollouts only on vision transformers."""
+    """The methods that can run on this model: the rollouts only on vision transformers, guided
+    backprop and deconvolution only where rectifiers are modules they can change (a ViT's
+    GELUs are not: check_method refuses them there)."""
     from deepvis.attribution.attention import attention_modules
 
     vit = token_layout(probe) is not None and bool(attention_modules(module))
-    return tuple(m for m in METHODS if m not in ROLLOUT_METHODS or vit)
+    rectified = any(isinstance(m, (nn.ReLU, nn.ReLU6)) for m in module.modules())
+    return tuple(m for m in METHODS if (m not in ROLLOUT_METHODS or vit)
+                 and (m not in ("guided", "deconv") or rectified))
 
 
 def token_layout(probe: Probe) -> tuple[int, int, int] | None:

@@ -1,0 +1,58 @@
+"""A vision transformer live in the window, as issue 13 asks: a token layer's activation grid
+is the patch grid (each tile a channel's 4x4 map, equal to the engine's), and attention
+rollout and gradient-weighted rollout run in the saliency pane, each map equal to the
+engine's for the frame it explains."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+from deepvis.widgets.window import qtenv  # noqa: E402,F401
+
+from deepvis.attribution.saliency import attribute  # noqa: E402
+from deepvis.core.probe import as_grid  # noqa: E402
+from deepvis.live.computethread import compute_thread  # noqa: E402
+from test_gui import WAIT_MS, open_window, private_settings  # noqa: E402,F401
+from test_gui_attention import picture  # noqa: E402,F401
+
+BLOCK = "encoder.layers.encoder_layer_1"
+
+
+def test_a_vit_live_shows_patch_grids_and_both_rollouts_in_the_saliency_pane(qtbot, open_window, picture):
+    w = open_window(model="test_gui_attention:vit", model_options={"input_size": (32, 32)}, input_spec=picture)
+    s, pane = w.session, w.saliency
+    offered = [pane.method.itemText(i) for i in range(1, pane.method.count())]
+    assert {"attention-rollout", "grad-rollout", "gradcam"} <= set(offered)
+    assert not {"guided", "deconv"} & set(offered)  # a ViT has no ReLUs for them to change
+
+    s.set_layer(BLOCK)
+    qtbot.waitUntil(lambda: s.result is not None and s.result.settings.grid_layer == BLOCK
+                    and s.result.grid is not None, timeout=WAIT_MS)
+    result = s.result
+    state = s.state
+    info = state.probe.layer(BLOCK)
+    assert info.tokens == (1, 4, 4) and info.shape == (16, 4, 4)
+    x = state.model.input_tensor(result.frame.image)
+    _, acts = compute_thread().call(lambda: state.probe.capture(x, [BLOCK]))
+    expected = as_grid(acts[BLOCK], info)[0].numpy()
+    assert result.grid_layout.count == 16
+    for c in (0, 7, 15):
+        np.testing.assert_allclose(result.grid[result.grid_layout.tile_slices(c)], expected[c], rtol=1e-5, atol=1e-6)
+
+    for method in ("attention-rollout", "grad-rollout"):
+        pane.method.setCurrentText(method)
+        qtbot.waitUntil(lambda: s.result is not None and s.result.saliency is not None
+                        and s.result.saliency.settings.method == method, timeout=WAIT_MS)
+        sal = s.result.saliency
+        x = state.model.input_tensor(sal.frame.image)
+        reference = compute_thread().call(
+            lambda: attribute(state.model.module, state.probe, x, method, sal.target))
+        assert sal.map.shape == (32, 32) and np.isfinite(sal.map).all()
+        np.testing.assert_allclose(sal.map, reference, rtol=1e-4, atol=1e-6)
+        qtbot.waitUntil(lambda: pane.panel.data is not None and method in pane.panel.title.text(), timeout=WAIT_MS)
+    # The maps differ: one follows the class's gradient, the other only the attention.
+    pane.method.setCurrentText("attention-rollout")
+    qtbot.waitUntil(lambda: s.result.saliency is not None
+                    and s.result.saliency.settings.method == "attention-rollout", timeout=WAIT_MS)
+    plain = s.result.saliency.map
+    assert not np.allclose(plain, sal.map)
