@@ -65,7 +65,9 @@ class AtlasWorker:
             scores = main_output(output).float()
             if self.classifies and scores.ndim == 2:
                 k = min(TOPK, scores.shape[1])
-                probs, index = torch.softmax(scores, 1).topk(k, 1)
+                # Independent yes/no per class for a multi-label model, else one softmax.
+                probs = torch.sigmoid(scores) if self.model.multilabel else torch.softmax(scores, 1)
+                probs, index = probs.topk(k, 1)
                 out["top_index"][good, :k] = index.cpu().numpy()
                 out["top_prob"][good, :k] = probs.cpu().numpy()
             for name, info in zip(self.layers, self.infos):

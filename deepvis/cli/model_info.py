@@ -116,7 +116,7 @@ def cmd_predict(args):
             output = vae.reconstruct(x, sample=True, generator=torch.Generator().manual_seed(args.sample))
         else:
             output = model.module(x)
-    summary = summarize(output, model.labels, args.top, model.task)
+    summary = summarize(output, model.labels, args.top, model.task, model.multilabel)
     if model.task == "image":
         _print_picture(args, model, output, x, outputs)
         return

@@ -47,6 +47,7 @@ class LoadedModel:
     declared_output_range: str | None = None  # an image model's: tanh, sigmoid or input; None: detected
     signal: SignalSpec | None = None  # a 1-D model's input (its first convolution is a Conv1d); None: pictures
     output_shape: tuple | None = field(default=None, repr=False)  # the main output's, from task's dry run
+    multilabel: bool = False  # a classifier with a sigmoid per class (several may be present)
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
@@ -166,6 +167,7 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
                         declared_output_range=output_range, signal=signal)
     if task is not None:
         _ = model.task  # a declared task the output cannot have is refused here, not on every frame
+    model.multilabel = entry is not None and entry.multilabel
     if entry is None and class_labels is None and signal is None:
         model.labels = _assumed_imagenet_labels(model)
     return model

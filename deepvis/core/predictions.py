@@ -79,8 +79,13 @@ def segmentation_summary(shares, labels: list[str] | None = None, k: int = 5) ->
     return Summary("segmentation", rows, text)
 
 
-def summarize(output, labels: list[str] | None = None, k: int = 5, kind: str | None = None) -> Summary:
-    """Top-k rows for the first sample of a batch; ``kind`` as the model declared it, if it did."""
+def summarize(output, labels: list[str] | None = None, k: int = 5, kind: str | None = None,
+              multilabel: bool = False) -> Summary:
+    """Top-k rows for the first sample of a batch; ``kind`` as the model declared it, if it did.
+
+    ``multilabel``: each output is its own yes/no (a sigmoid each, as digits_vit's "digit k is
+    in the mosaic"), so the scores are independent probabilities and the text names every
+    class at 50 % or more, not the one softmax winner."""
     tensor = main_output(output).detach()
     # One reduction, not an isfinite pass (40 ms on a 21x520x520 map): a NaN or an infinity
     # anywhere makes the sum non-finite, and finite logits cannot overflow a float32 sum.
@@ -89,6 +94,13 @@ def summarize(output, labels: list[str] | None = None, k: int = 5, kind: str | N
     if kind == "image":
         return Summary("image", (), f"output picture {tuple(tensor.shape[1:])}")
     kind = output_kind(tensor) if kind in (None, "other") else kind
+    if kind == "classification" and multilabel:
+        probs = torch.sigmoid(tensor[0].float())
+        values, indices = probs.topk(min(k, probs.numel()))
+        rows = tuple(Prediction(int(i), label_of(labels, int(i)), float(v)) for v, i in zip(values, indices))
+        present = [f"{label_of(labels, int(i))} {float(probs[i]):.0%}" for i in torch.nonzero(probs >= 0.5).flatten()]
+        return Summary(kind, rows, ", ".join(present) if present else f"none present ({rows[0].label} "
+                                                                        f"{rows[0].score:.0%})")
     if kind == "classification":
         probs = probabilities(tensor[:1])[0]
         values, indices = probs.topk(min(k, probs.numel()))

@@ -33,6 +33,7 @@ class ZooEntry:
     after_load: Callable[[nn.Module], nn.Module] = lambda m: m
     source: str = ""  # where the architecture and weights come from, for `deepvis models`
     signal: SignalSpec | None = None  # a 1-D model's input window; None for picture models
+    multilabel: bool = False  # a sigmoid per class (any number present), not one softmax
 
 
 # --- efficientnet_lite0: the default, weights shipped by a pip package ---------------------
@@ -241,7 +242,8 @@ def zoo() -> dict[str, ZooEntry]:
                         "(multi-label: a sigmoid per digit, 4x4 patches, CLS token, 4 pre-norm blocks)",
             build=_committed("digits_vit", "DigitsViT")[0], spec=InputSpec(1, 32, 32, (0.0,), (1.0,)),
             weights_file=_committed("digits_vit", "DigitsViT")[1],
-            labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)"),
+            labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)",
+            multilabel=True),
     ]
     classifiers = [
         ("alexnet", "AlexNet, ImageNet", {}),

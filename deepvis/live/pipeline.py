@@ -443,7 +443,7 @@ class LivePipeline(ResultPublisher):
             dense = _frozen_maps(dense_maps(output, model_input.shape[:2], modes=settings.dense_modes))
             summary = segmentation_summary(shares(dense.labels, dense.classes), self.model.labels, settings.topk)
         else:
-            summary = summarize(output, self.model.labels, settings.topk, task)
+            summary = summarize(output, self.model.labels, settings.topk, task, self.model.multilabel)
         if task == "image":
             picture = image_output(main_output(output), x, self.model.output_range, self.model.spec)
             if picture.error is not None:

@@ -215,7 +215,7 @@ class SignalPlayer(ResultPublisher):
             activation = np.ascontiguousarray(activation if activation.ndim == 2 else activation[:, None])
             activation.flags.writeable = False
         t2 = time.perf_counter()
-        summary = summarize(output, self.model.labels, s.topk, self.model.task)
+        summary = summarize(output, self.model.labels, s.topk, self.model.task, self.model.multilabel)
         t3 = time.perf_counter()
         saliency = None
         if s.saliency:

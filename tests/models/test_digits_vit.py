@@ -161,3 +161,25 @@ def test_loads_through_the_zoo_and_predicts_as_load_pretrained(pretrained):
     X, _, _ = dv.make_mosaics(20, seed=5, split="test")
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(torch.from_numpy(X)), pretrained(torch.from_numpy(X)))
+
+
+def test_predictions_are_per_digit_yes_no_not_one_softmax(pretrained):
+    from deepvis.core.loading import load_model
+    from deepvis.core.predictions import summarize
+
+    loaded = load_model("digits_vit", device="cpu")
+    assert loaded.multilabel and not load_model("digits_cnn", device="cpu").multilabel
+    X, Y, _ = dv.make_mosaics(50, seed=11, split="test")
+    exact = 0
+    for x, y in zip(X, Y):
+        with torch.no_grad():
+            logits = loaded.module(torch.from_numpy(x)[None])
+        summary = summarize(logits, loaded.labels, 10, loaded.task, loaded.multilabel)
+        scores = {row.index: row.score for row in summary.predictions}
+        np.testing.assert_allclose([scores[d] for d in range(10)], torch.sigmoid(logits[0]).numpy(), rtol=1e-6)
+        present = {d for d, p in scores.items() if p >= 0.5}
+        named = {part.split()[0] for part in summary.text.split(", ")} if present else set()
+        assert named == {str(d) for d in present}, summary.text
+        exact += present == set(np.flatnonzero(y).tolist())
+    # Softmax would name one digit per mosaic; most mosaics hold two to four.
+    assert exact >= 40, exact
