@@ -10,11 +10,12 @@ slow paint never builds a queue of stale frames in Qt's event loop.
 import threading
 import time
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from deepvis.live.computethread import compute_thread, outcome
+from deepvis.core.cache import model_fingerprint
 from deepvis.errors import DeepvisError
 from deepvis.io.images import VIDEO_SUFFIXES
 from deepvis.core.loading import LoadedModel, load_model
@@ -54,6 +55,14 @@ class ModelState:
     probe: Probe
     spec_text: str  # what the user asked for, for settings and the title
     autoencoder: object = None  # an image model's encoder/decoder split, when it has one (Autoencoder)
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    def fingerprint(self) -> str:
+        """The weights' digest (``model_fingerprint``), computed once. Call it on the compute
+        thread: it runs torch, and torch on a second thread slows every forward pass."""
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.model)
+        return self._fingerprint
 
 
 class Session(QObject):
@@ -67,6 +76,7 @@ class Session(QObject):
     message = Signal(str)  # errors and notes for the message bar
     busy = Signal(str)  # "" when idle
     saliencyProgress = Signal(float)  # a heavy saliency map's progress 0..1; -1 when it stopped early
+    atlasChanged = Signal(object)  # the Atlas now open, or None when closed
 
     _posted_result = Signal()
     _posted_frame = Signal()
@@ -74,6 +84,7 @@ class Session(QObject):
     _posted_progress = Signal(float)
     _posted_model = Signal(object, object, str)  # ModelState or None, error text, spec
     _posted_source = Signal(object, str, str, int)  # FrameSource or None, error text, spec, request
+    _posted_atlas = Signal(object, str, int)  # (Atlas, first map) or None, error text, request
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -85,6 +96,12 @@ class Session(QObject):
         self.unit: int = 0
         self.settings = LiveSettings()
         self.result: LiveResult | None = None  # the newest result delivered to the GUI thread
+        self.atlas = None  # the open deepvis.atlas Atlas, if any
+        # The map read with it, so the Embedding tab shows it without reading it again:
+        # ((layer, method), coords, info), or None when the atlas has no map (or it is unreadable,
+        # then atlas_map_error says why).
+        self.atlas_map = None
+        self.atlas_map_error = ""
         self.frame: Frame | None = None  # the newest raw frame delivered to the GUI thread
         self._results = _Mailbox()
         self._frames = _Mailbox()
@@ -98,7 +115,10 @@ class Session(QObject):
         self._posted_progress.connect(self.saliencyProgress)
         self._posted_model.connect(self._model_loaded)
         self._posted_source.connect(self._source_opened)
+        self._posted_atlas.connect(self._atlas_opened)
         self._input_request = 0  # opening inputs may finish out of order; the latest request wins
+        self._atlas_request = 0
+        self._atlas_opening = False
 
     # --- model -------------------------------------------------------------------------
 
@@ -200,6 +220,64 @@ class Session(QObject):
     def next_item(self, step: int = 1) -> None:
         if self.source is not None:
             (self.source.next_item if step > 0 else self.source.previous_item)()
+
+    # --- atlas ---------------------------------------------------------------------------
+
+    def open_atlas(self, path) -> None:
+        """Open the atlas at ``path`` off the GUI thread (reading a million rows takes about a
+        second); the atlas open now, if any, stays until the new one is ready, and stays on errors."""
+        self._atlas_request += 1
+        request = self._atlas_request
+        self._atlas_opening = True
+        path = Path(str(path))
+        self.busy.emit(f"opening atlas {path.name}...")
+
+        def work():
+            # Not on the compute thread: this is Parquet and numpy only, and a second of it
+            # there would stall the live view.
+            from deepvis.atlas.store import Atlas
+
+            try:
+                atlas = Atlas(path)
+                atlas.rows()
+                maps = atlas.maps()
+                first, error = None, ""
+                if maps:
+                    try:
+                        first = (maps[0], *atlas.load_map(*maps[0]))
+                    except DeepvisError as exc:  # the atlas is still worth opening
+                        error = str(exc)
+                self._posted_atlas.emit((atlas, first, error), "", request)
+            except DeepvisError as exc:
+                self._posted_atlas.emit(None, " ".join(str(exc).split()), request)
+            except Exception as exc:  # a damaged Parquet part, a folder that vanished: one line
+                self._posted_atlas.emit(None, " ".join(f"cannot open the atlas {path}: {type(exc).__name__}: "
+                                                       f"{exc}".split()), request)
+
+        threading.Thread(target=work, name="deepvis-open-atlas", daemon=True).start()
+
+    @Slot(object, str, int)
+    def _atlas_opened(self, opened, error: str, request: int) -> None:
+        if request != self._atlas_request:  # another atlas was asked for meanwhile
+            return
+        self._atlas_opening = False
+        self.busy.emit("")
+        if opened is None:
+            self.message.emit(error)
+            return
+        self.atlas, self.atlas_map, self.atlas_map_error = opened
+        if self.atlas_map_error:
+            self.message.emit(self.atlas_map_error)
+        self.atlasChanged.emit(self.atlas)
+
+    def close_atlas(self) -> None:
+        self._atlas_request += 1  # an atlas still opening is dropped too
+        if self._atlas_opening:
+            self._atlas_opening = False
+            self.busy.emit("")
+        if self.atlas is not None:
+            self.atlas, self.atlas_map, self.atlas_map_error = None, None, ""
+            self.atlasChanged.emit(None)
 
     # --- selection and settings ----------------------------------------------------------
 
