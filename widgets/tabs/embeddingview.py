@@ -5,7 +5,8 @@ cancelled (the previous map stays). Points are coloured by label; zoomed in far 
 they become their thumbnails. Hover previews, click opens the image as the input, Ctrl+click
 lists its nearest neighbours in feature space, Shift+drag selects a box and counts its
 labels, and the search box highlights labels or file names. While the live input runs on the
-map's model, its frame is a moving star on the map.
+map's model, its frame is a moving star on the map. While an atlas is open, the tab shows its
+map instead (``atlasmode``).
 """
 
 import tempfile
@@ -20,7 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+                               QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
 
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, frames_dataset
@@ -29,12 +30,14 @@ from deepvis.embed.render import label_colors, render_map, write_csv
 from deepvis.errors import DeepvisError
 from deepvis.embed.features import Features, extract_features, pool
 from deepvis.io.images import write_image
+from deepvis.widgets.tabs.atlasmode import AtlasMode
 from deepvis.widgets.window.views import View, register_view
 
 LOD_POINTS = 400  # at most this many points visible: draw thumbnails instead of dots
 MAX_RECORDED = 2000  # frames are kept as the model sees them: 2000 of 224x224 RGB are 300 MB
 RECORD_INTERVAL_S = 0.1
 HOVER_RADIUS_PX = 8
+FIRST_HINT = "Pick a dataset, a layer and a method, then compute; or click Digits map for a first look."
 
 
 @dataclass
@@ -102,6 +105,7 @@ class EmbeddingView(View):
         self._tree = None
         self._nn = None
         self.highlighted: np.ndarray = np.zeros(0, bool)
+        self._map_text = ""  # the info line of the committed map, shown again when an atlas closes
 
         self.dataset = QComboBox()
         self.dataset.addItems(["digits", "folder...", "recorded frames"])
@@ -157,8 +161,7 @@ class EmbeddingView(View):
         self.preview.setFixedSize(150, 150)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setStyleSheet("background: #15161a;")
-        self.info = QLabel("Pick a dataset, a layer and a method, then compute; or click Digits map for a "
-                           "first look.")
+        self.info = QLabel(FIRST_HINT)
         self.info.setWordWrap(True)
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -166,7 +169,14 @@ class EmbeddingView(View):
         self.legend.setWordWrap(True)
         self.legend.setAlignment(Qt.AlignmentFlag.AlignTop)
 
-        row = QHBoxLayout()
+        self.atlas_mode = AtlasMode(session, self.preview, self.info, self.legend, self.color_by)
+        self.stack = QStackedWidget()  # this tab's own map, or an open atlas's
+        self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.atlas_mode)
+
+        self.dataset_row = QWidget()  # what makes a map here; an atlas's maps are made by deepvis atlas map
+        row = QHBoxLayout(self.dataset_row)
+        row.setContentsMargins(0, 0, 0, 0)
         for w in (self.dataset, self.layer, self.method, self.perplexity, self.exaggeration, self.compute,
                   self.cancel, self.digits_demo):
             row.addWidget(w)
@@ -177,7 +187,8 @@ class EmbeddingView(View):
         row2.addWidget(self.search)
         row2.addWidget(self.progress)
         row2.addStretch(1)
-        row2.addWidget(QLabel("export"))
+        self.export_label = QLabel("export")
+        row2.addWidget(self.export_label)
         row2.addWidget(self.export_png)
         row2.addWidget(self.export_csv)
         side = QVBoxLayout()
@@ -188,11 +199,11 @@ class EmbeddingView(View):
         side_box.setLayout(side)
         side_box.setFixedWidth(200)
         body = QHBoxLayout()
-        body.addWidget(self.plot, 1)
+        body.addWidget(self.stack, 1)
         body.addWidget(side_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
+        layout.addWidget(self.dataset_row)
         layout.addLayout(row2)
         layout.addLayout(body, 1)
 
@@ -202,8 +213,8 @@ class EmbeddingView(View):
         self.cancel.clicked.connect(self.stop)
         self.record.toggled.connect(self._set_recording)
         self.dataset.activated.connect(self._dataset_picked)
-        self.search.textChanged.connect(self.find)
-        self.color_by.currentIndexChanged.connect(lambda _i: self._redraw())
+        self.search.textChanged.connect(self._search_changed)
+        self.color_by.currentIndexChanged.connect(lambda _i: self._colour_changed())
         self.export_png.clicked.connect(lambda: self._export("png"))
         self.export_csv.clicked.connect(lambda: self._export("csv"))
         self.scatter.sigClicked.connect(self._clicked)
@@ -218,6 +229,41 @@ class EmbeddingView(View):
         self._posted_live.connect(self._show_live)
         session.modelChanged.connect(self._model_changed)
         session.resultReady.connect(self._on_result)
+        session.atlasChanged.connect(self._atlas_changed)
+
+    # --- atlas mode --------------------------------------------------------------------------
+
+    @property
+    def atlas_shown(self) -> bool:
+        return self.stack.currentWidget() is self.atlas_mode
+
+    def _atlas_changed(self, atlas) -> None:
+        on = atlas is not None
+        # The controls that make and export this tab's own maps, and the frame recorder that
+        # feeds them, have nothing to do with an atlas's map.
+        for w in (self.dataset_row, self.record, self.export_label, self.export_png, self.export_csv):
+            w.setVisible(not on)
+        if on:
+            self.stack.setCurrentWidget(self.atlas_mode)
+            self.atlas_mode.search(self.search.text())
+            return
+        self.stack.setCurrentWidget(self.plot)
+        self.preview.clear()
+        self.info.setText(self._map_text if self.map is not None else FIRST_HINT)
+        self.legend.setText("")
+        self._redraw()
+
+    def _search_changed(self, text: str) -> None:
+        if self.atlas_shown:
+            self.atlas_mode.search(text)
+        else:
+            self.find(text)
+
+    def _colour_changed(self) -> None:
+        if self.atlas_shown:
+            self.atlas_mode.recolour()
+        else:
+            self._redraw()
 
     # --- parameters and jobs ---------------------------------------------------------------
 
@@ -366,9 +412,11 @@ class EmbeddingView(View):
         f, r = state.features, state.result
         quality = f"10-NN accuracy {state.knn:.3f}\n" if state.knn is not None else ""
         skipped = f"\n{len(f.skipped)} unreadable files skipped" if f.skipped else ""
-        self.info.setText(f"{r.method} of {f.layer}\n{len(f)} points from {f.dataset}\n{quality}"
+        self._map_text = (f"{r.method} of {f.layer}\n{len(f)} points from {f.dataset}\n{quality}"
                           f"trustworthiness {'n/a' if state.trust is None else f'{state.trust:.3f}'}\n{r.seconds:.1f} s"
                           f"{', features cached' if f.cached else ''}{skipped}")
+        if not self.atlas_shown:
+            self.info.setText(self._map_text)
         self._request_live_layer()
 
     # --- drawing -----------------------------------------------------------------------------
@@ -402,7 +450,8 @@ class EmbeddingView(View):
             self.box.autoRange(padding=0.05)
         html = " ".join(f"<span style='color: rgb{tuple(int(v) for v in colors[labels.index(n)])}'>■</span> {n}"
                         for n in names[:30])
-        self.legend.setText(html)
+        if not self.atlas_shown:  # the legend is the atlas's while its map shows
+            self.legend.setText(html)
         self._lod_timer.start()
 
     def _update_thumbnails(self) -> None:
@@ -633,3 +682,4 @@ class EmbeddingView(View):
 
     def shutdown(self) -> None:
         self.stop()
+        self.atlas_mode.shutdown()
