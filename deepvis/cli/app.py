@@ -11,6 +11,7 @@ def register(sub) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="PATH", help="image, folder of images, video, or 'pattern'")
     source.add_argument("--camera", type=int, metavar="N", help="camera index")
+    p.add_argument("--atlas", metavar="ATLAS", help="open an atlas (deepvis atlas build) in the Embedding tab")
     p.add_argument("--tab", metavar="NAME", help="tab to show first (Activations, Filters, ...)")
     p.add_argument("--saliency", metavar="METHOD",
                    help="start with this back-prop method in the saliency pane (see deepvis saliency --help)")
@@ -32,6 +33,6 @@ def cmd_gui(args):
     restore = args.model is None and input_spec is None and not args.screenshot
     code = run_gui(model=args.model, weights=args.weights, input_spec=input_spec, tab=args.tab,
                    model_options=options, screenshot=args.screenshot, after_frames=args.after_frames,
-                   restore=restore, saliency=args.saliency)
+                   restore=restore, saliency=args.saliency, atlas=args.atlas)
     if code:
         raise DeepvisError("the window closed with an error")

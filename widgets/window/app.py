@@ -25,7 +25,7 @@ def collect_garbage_on_gui_thread(interval_s: float = 0.5):
 
 
 def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=None, screenshot=None,
-            after_frames=1, restore=True, saliency=None) -> int:
+            after_frames=1, restore=True, saliency=None, atlas=None) -> int:
     check_display()
     from deepvis.widgets.window import qtenv  # noqa: F401  (binding and pyqtgraph options first)
     from PySide6.QtWidgets import QApplication
@@ -38,6 +38,13 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
     titles = [cls.title for cls in registered_views()]
     if tab is not None and tab.lower() not in [t.lower() for t in titles]:
         raise DeepvisError(f"no tab named {tab!r}: tabs are {', '.join(titles)}")
+    if atlas is not None:
+        from pathlib import Path
+
+        from deepvis.atlas.store import MANIFEST
+
+        if not (Path(atlas) / MANIFEST).is_file():
+            raise DeepvisError(f"{atlas} is not an atlas (no {MANIFEST}): build one with deepvis atlas build")
     if saliency is not None:
         from deepvis.attribution.saliency import METHODS
 
@@ -49,7 +56,8 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
     apply_dark_theme(app)
     collector = collect_garbage_on_gui_thread()  # noqa: F841  (kept alive while the app runs)
     window = MainWindow(model=model, weights=weights, input_spec=input_spec, tab=tab, model_options=model_options,
-                        screenshot=screenshot, after_frames=after_frames, restore=restore, saliency=saliency)
+                        screenshot=screenshot, after_frames=after_frames, restore=restore, saliency=saliency,
+                        atlas=atlas)
     window.show()
     code = app.exec()
     window.close()

@@ -2,6 +2,7 @@
 predictions on the right, timings in the status bar; keys like the Deep Visualization
 Toolbox and the mouse for everything."""
 
+import json
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter,
                                QTabWidget)
 
+from deepvis.atlas.store import MANIFEST
 from deepvis.errors import DeepvisError
 from deepvis.io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from deepvis.resources import IMAGES_DIR
@@ -42,7 +44,7 @@ class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
                  tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
                  after_frames: int = 1, restore: bool = True, persist: bool = True, saliency: str | None = None,
-                 without_views: tuple[str, ...] = ()):
+                 without_views: tuple[str, ...] = (), atlas: str | None = None):
         super().__init__()
         self.setWindowTitle("deepvis")
         self.setAcceptDrops(True)
@@ -88,6 +90,7 @@ class MainWindow(QMainWindow):
         s.frameReady.connect(self._refresh_stale)
         s.modelChanged.connect(self._model_changed)
         s.layerChanged.connect(lambda name: self._remember("layer", name))
+        s.atlasChanged.connect(self._atlas_changed)
         if self._screenshot:
             # A model or input that fails leaves nothing to photograph: fail instead of waiting.
             s.message.connect(self._screenshot_failed_on_error)
@@ -121,6 +124,8 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentIndex(names.index(tab.lower()))
             else:
                 self.show_message(f"no tab named {tab!r}; tabs are {', '.join(names)}")
+        if atlas:
+            self.open_atlas(atlas)
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -182,6 +187,7 @@ class MainWindow(QMainWindow):
         self._action(file, "Open video...", lambda: self._open_dialog("video"))
         self._action(file, "Open model...", lambda: self._open_dialog("model"))
         self._action(file, "Open weights...", lambda: self._open_dialog("weights"))
+        self._action(file, "Open atlas...", lambda: self._open_dialog("atlas"))
         file.addSeparator()
         export = file.addMenu("Export pane as PNG")
         export.aboutToShow.connect(lambda: self._fill_export_menu(export))
@@ -286,6 +292,8 @@ class MainWindow(QMainWindow):
     def _open_dialog(self, kind: str) -> None:
         if kind == "folder":
             path = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        elif kind == "atlas":
+            path = QFileDialog.getExistingDirectory(self, "Open an atlas (a folder made by deepvis atlas build)")
         else:
             filters = {"image": "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")",
                        "video": "Videos (" + " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)) + ")",
@@ -296,6 +304,8 @@ class MainWindow(QMainWindow):
             return
         if kind == "model":
             self.load_model(path)
+        elif kind == "atlas":
+            self.open_atlas(path)
         elif kind == "weights":
             self.load_weights(path)
         else:
@@ -317,12 +327,26 @@ class MainWindow(QMainWindow):
             self.load_model(str(p))
         elif self._is_signal(p):
             self.open_input(str(p))
+        elif is_atlas_folder(p):  # before the image folders: an atlas holds no images of its own
+            self.open_atlas(str(p))
         elif p.suffix.lower() in SUPPORTED_3D_SUFFIXES and p.is_file():
             view = next(v for v in self.views if isinstance(v, cloudview.CloudView))
             self.tabs.setCurrentWidget(view)
             view.open_file(str(p))
         else:
             self.open_input(str(p))
+
+    def open_atlas(self, path) -> None:
+        """Open an atlas (off the GUI thread); its map comes up in the Embedding tab."""
+        self.session.open_atlas(path)
+
+    def _atlas_changed(self, atlas) -> None:
+        if atlas is None:
+            return
+        view = next((v for v in self.views if isinstance(v, embeddingview.EmbeddingView)), None)
+        if view is not None:  # a window made without it (benchmarks) has nowhere to show the map
+            self.tabs.setCurrentWidget(view)
+        self.show_message(f"atlas {atlas.path.name}: {len(atlas):,} images")
 
     def _export_dialog(self, widget, name: str) -> None:
         path, _ = QFileDialog.getSaveFileName(self, f"Export {name} as PNG", f"deepvis-{name.replace(' ', '-')}.png",
@@ -489,6 +513,19 @@ class MainWindow(QMainWindow):
         self.unit_pane.pictures.shutdown()
         self.session.close()
         super().closeEvent(event)
+
+
+def is_atlas_folder(path: Path) -> bool:
+    """A folder with an atlas's manifest.json; one that cannot be parsed counts when the folder
+    is laid out as an atlas, so opening it says what is wrong instead of listing no images."""
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return (path / "images").is_dir() or (path / "units.npz").is_file()
+    return isinstance(data, dict) and "format" in data and "layers" in data
 
 
 def _absolute(spec) -> str:
