@@ -1,8 +1,13 @@
 """The selected unit's offline pictures, as in the Yosinski toolbox: an image optimized to excite
 it and the top-k patches of a dataset, computed for the whole layer on demand and cached, so a
-layer computed once shows at once, in any later session."""
+layer computed once shows at once, in any later session.
+
+While an atlas of the window's model is open (same weights) and holds patches of the selected
+layer (``deepvis atlas units``), the top-k come from the atlas instead, over its whole image
+folder, and so do the optimized images it has."""
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QS
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, samples_dataset
 from deepvis.errors import DeepvisError
-from deepvis.core.cache import model_fingerprint
+from deepvis.atlas.units import load_patches, load_visualizations
 from deepvis.optimize.profiles import UnitProfiles, cached_profiles, profile_units
 from deepvis.render.tiling import picture_grid
 from deepvis.optimize.unitviz import (LayerVisualization, UnitVisualizer, VizSettings, layer_cache_file,
@@ -41,19 +46,50 @@ def dataset_for(model, source_spec: str | None) -> Dataset:
     return samples_dataset()
 
 
+@dataclass
+class AtlasPictures:
+    """A layer's pictures from an atlas (``deepvis atlas units``)."""
+
+    name: str
+    rows: int
+    patches: np.ndarray  # (C, k, P, P, 3) uint8
+    values: np.ndarray | None  # (C, k) top responses
+    visualizations: tuple | None  # (images (C, S, S, 3), done (C,)) or None
+
+    def optimized(self, unit: int) -> np.ndarray | None:
+        if self.visualizations is None:
+            return None
+        images, done = self.visualizations
+        return images[unit] if 0 <= unit < len(done) and done[unit] else None
+
+
+def atlas_pictures(atlas, layer: str, fingerprint: str) -> AtlasPictures | None:
+    """The atlas's pictures of ``layer``, if it has patches of it and was built with these
+    weights (its top-k say nothing about another model's units)."""
+    if atlas.manifest["model"].get("fingerprint") != fingerprint or layer not in atlas.layers:
+        return None
+    patches = load_patches(atlas, layer)
+    if patches is None:
+        return None
+    values = atlas.units(layer).values
+    return AtlasPictures(atlas.path.name, len(atlas), patches, values if values.shape[:1] == patches.shape[:1] else None,
+                         load_visualizations(atlas, layer))
+
+
 class UnitPictures(QWidget):
     _posted_profiles = Signal(object, object, str)  # layer, UnitProfiles or None, dataset name
     _posted_viz = Signal(object, object)  # layer, LayerVisualization or None
     _posted_progress = Signal(float)
     _posted_done = Signal(object, str)  # the job's cancel event; "" when finished or stopped, else the error
+    _posted_atlas = Signal(object, object)  # layer, AtlasPictures or None
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
         self.profiles: UnitProfiles | None = None
         self.viz: LayerVisualization | None = None
+        self.atlas_pictures: AtlasPictures | None = None  # the selected layer's, from the open atlas
         self.dataset_name = ""
-        self._fingerprints: dict[int, str] = {}  # id(ModelState) -> weights digest
         self._datasets: dict[tuple, Dataset] = {}  # a layer switch must not re-read the photos or re-list a folder
         self._cancel: threading.Event | None = None
         self.job_layer: str | None = None  # the layer being computed
@@ -92,18 +128,17 @@ class UnitPictures(QWidget):
         self._posted_viz.connect(self._got_viz)
         self._posted_progress.connect(lambda f: self.progress.setValue(int(100 * f)))
         self._posted_done.connect(self._finished)
+        self._posted_atlas.connect(self._got_atlas)
         # A running computation goes on while the user looks at other layers; a new model ends it.
         session.layerChanged.connect(lambda _name: self.look_up())
         session.modelChanged.connect(lambda _state: (self.halt(), self.look_up()))
         session.unitChanged.connect(lambda _unit: self.show_unit())
+        session.atlasChanged.connect(lambda _atlas: self.look_up())
 
     # --- cached pictures -------------------------------------------------------------
 
     def _fingerprint(self, state) -> str:
-        key = id(state)
-        if key not in self._fingerprints:
-            self._fingerprints = {key: model_fingerprint(state.model)}  # only the current model's
-        return self._fingerprints[key]
+        return state.fingerprint()
 
     def _dataset(self, model, spec: str | None, fresh: bool = False) -> Dataset:
         """``dataset_for``, kept between layer switches; ``fresh`` re-lists (a folder may have changed)."""
@@ -114,13 +149,22 @@ class UnitPictures(QWidget):
 
     def look_up(self) -> None:
         """Show what the cache holds for the selected layer (quick: no model runs)."""
-        self.profiles = self.viz = None
+        self.profiles = self.viz = self.atlas_pictures = None
         self.show_unit()
         state, layer, spec = self.session.state, self.session.layer, self.session.source_spec
+        atlas = self.session.atlas
         if state is None or layer is None:
             return
         self._lookup += 1
         ticket = self._lookup
+
+        def from_atlas():
+            try:
+                pictures = atlas_pictures(atlas, layer, self._fingerprint(state))
+            except (DeepvisError, OSError, ValueError, KeyError):
+                pictures = None  # a damaged or older atlas: the pane's own pictures, as without one
+            if ticket == self._lookup:
+                self._posted_atlas.emit(layer, pictures)
 
         def work():
             fp = self._fingerprint(state)
@@ -140,7 +184,14 @@ class UnitPictures(QWidget):
                 self._posted_profiles.emit(layer, profiles, name)
                 self._posted_viz.emit(layer, viz)
 
+        if atlas is not None:
+            compute_thread().submit(from_atlas)
         compute_thread().submit(work).add_done_callback(done)
+
+    def _got_atlas(self, layer, pictures) -> None:
+        if layer == self.session.layer:
+            self.atlas_pictures = pictures
+            self.show_unit()
 
     def _got_profiles(self, layer, profiles, name) -> None:
         if layer == self.session.layer:
@@ -156,12 +207,22 @@ class UnitPictures(QWidget):
         unit = self.session.unit
         waiting = "computing..." if self._cancel is not None and self.job_layer == self.session.layer \
             else "not computed: Compute for this layer"
+        atlas = self.atlas_pictures
         image = self.viz.image(unit) if self.viz is not None else None
+        if atlas is not None and atlas.optimized(unit) is not None:
+            image = atlas.optimized(unit)
         if image is not None:
             self.optimized.set_rgb(image)
         else:
             self.optimized.clear(waiting)
-        if self.profiles is not None and 0 <= unit < len(self.profiles.patches):
+        if atlas is not None and 0 <= unit < len(atlas.patches):
+            patches = atlas.patches[unit]
+            self.top.set_rgb(picture_grid(patches, int(np.ceil(np.sqrt(len(patches)))), border=1, fill=30))
+            self.top.set_title(f"Top {len(patches)} of atlas {atlas.name}")
+            values = atlas.values[unit] if atlas.values is not None else None
+            responses = f"; top responses {values[0]:.3g} ... {values[-1]:.3g}" if values is not None else ""
+            self.info.setText(f"atlas {atlas.name}: top {len(patches)} of {atlas.rows:,} images{responses}")
+        elif self.profiles is not None and 0 <= unit < len(self.profiles.patches):
             patches = self.profiles.patches[unit]
             self.top.set_rgb(picture_grid(patches, int(np.ceil(np.sqrt(len(patches)))), border=1, fill=30))
             values = self.profiles.values[unit]
