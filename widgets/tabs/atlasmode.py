@@ -24,7 +24,7 @@ from deepvis.embed.features import thumbnail
 from deepvis.errors import DeepvisError
 from deepvis.io.images import read_image
 from deepvis.live.computethread import compute_thread, outcome
-from deepvis.widgets.panes.largemap import LargeMapPlot
+from deepvis.widgets.panes.largemap import THUMB_PX, LargeMapPlot
 
 SLICE = 100_000  # rows per numpy call on the worker: each call holds the GIL for tens of ms at most
 SEARCH_DEBOUNCE_MS = 150
@@ -315,6 +315,13 @@ class AtlasMode(QWidget):
         if keep_view:
             self.plot.box.setRange(xRange=view[0], yRange=view[1], padding=0)
             self.plot.update_view()
+        elif self.plot.level == "thumbnails":
+            # Fitted to the points, the thumbnails of the outermost ones would be cut in half.
+            (x0, x1), (y0, y1) = self.plot.box.viewRange()
+            px, py = self.plot.box.viewPixelSize()
+            mx, my = THUMB_PX * px, THUMB_PX * py
+            self.plot.box.setRange(xRange=(x0 - mx, x1 + mx), yRange=(y0 - my, y1 + my), padding=0)
+            self.plot.update_view()
         self.plot.highlight(self.highlighted)
         self._show_legend(codes, names)
 
@@ -350,16 +357,19 @@ class AtlasMode(QWidget):
         path = self.atlas.image_path(row)
         text = self.row_text(row)
         try:
-            image = thumbnail(read_image(path))
+            image = np.ascontiguousarray(read_image(path))
         except DeepvisError:
             self.preview.clear()
             self.preview.setText("file moved\nor deleted")
             text += "\n(not there any more: moved or deleted since the atlas was built)"
         else:
-            image = np.ascontiguousarray(image)
+            # The file itself rather than the map's 32-px thumbnail: a photo keeps its detail,
+            # smoothed down; a digit keeps its crisp pixels, scaled up.
             q = QImage(image.data, image.shape[1], image.shape[0], image.strides[0], QImage.Format.Format_RGB888)
-            self.preview.setPixmap(QPixmap.fromImage(q.copy()).scaled(
-                PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+            smooth = max(image.shape[:2]) > PREVIEW_PX
+            self.preview.setPixmap(QPixmap.fromImage(q).scaled(
+                PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation))
         self.preview.setToolTip(str(path))
         self.info.setText(text)
 
