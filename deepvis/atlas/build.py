@@ -87,6 +87,7 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
     fingerprint = model_fingerprint(model)
 
     atlas = _open_or_create(out, model, options, fingerprint, root, layers, probe, k)
+    atlas.drop_orphan_parts()
     layers = atlas.layers
     k = int(atlas.manifest["k"])
     done = set()
@@ -195,7 +196,8 @@ class _PartWriter:
         self.pending: list[dict] = []
         self.pending_rows = 0
         self.added = 0
-        self.next_part = len(atlas.parts())
+        self.committed = sorted(atlas.included_parts())
+        self.next_part = len(self.committed)
 
     def add(self, batch: dict) -> None:
         errors = np.asarray(batch["error"], dtype=object)
@@ -231,11 +233,12 @@ class _PartWriter:
             tmp = path.with_name(name + ".tmp")
             pq.write_table(pa.table(columns), tmp)
             os.replace(tmp, path)
+            self.committed.append(name)
             self.next_part += 1
             self.added += len(rows["path"])
             self.pending, self.pending_rows = [], 0
         # The unit profiles name the parts they include; committing them second makes the part count.
-        parts = np.array(sorted(p.name for p in self.atlas.parts()))
+        parts = np.array(sorted(self.committed))
         arrays = {"parts": parts}
         for layer in self.layers:
             arrays.update(self.units[layer].to_arrays(f"{layer}/"))

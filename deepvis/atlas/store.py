@@ -12,8 +12,9 @@
       maps/<layer>-<method>.npz   2-D coordinates of every row, in row order, and their quality
 
 A part and the unit profiles that include it are committed in that order, each by an atomic
-rename; a part the unit file does not list (the build was stopped between the two) is removed
-when the atlas is opened, and its images are computed again by the next build.
+rename. Readers see only the parts the unit file lists; a part it does not list (a build
+stopped between the two renames, or one in progress) is removed by the next build, which
+computes its images again. Readers never delete: the app may open an atlas while it grows.
 """
 
 import json
@@ -53,7 +54,6 @@ class Atlas:
             raise DeepvisError(f"{self.path} is an atlas of format {self.manifest.get('format')!r}; "
                                f"this deepvis reads format {FORMAT}")
         self._rows = None
-        self._drop_orphan_parts()
 
     # --- what it holds ------------------------------------------------------------------------
 
@@ -74,6 +74,11 @@ class Atlas:
         return self.manifest["model"].get("labels")
 
     def parts(self) -> list[Path]:
+        """The committed parts: those the unit profiles include."""
+        included = self.included_parts()
+        return [p for p in self._part_files() if p.name in included]
+
+    def _part_files(self) -> list[Path]:
         folder = self.path / "images"
         return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
 
@@ -184,9 +189,10 @@ class Atlas:
         arrays = self._units_arrays()
         return set() if arrays is None else {str(p) for p in arrays["parts"]}
 
-    def _drop_orphan_parts(self) -> None:
+    def drop_orphan_parts(self) -> None:
+        """Remove the parts no unit file lists (for the builder, which alone writes parts)."""
         included = self.included_parts()
-        for part in self.parts():
+        for part in self._part_files():
             if part.name not in included:
                 part.unlink(missing_ok=True)
 

@@ -137,12 +137,14 @@ def test_a_stopped_build_keeps_its_parts_and_resumes(folder, local_atlas, tmp_pa
     # and the unit profiles count exactly the rows kept.
     assert 1100 - len(CORRUPT) <= len(stopped) < COUNT
     assert stopped.units("conv2").stats["count"][0] == len(stopped)
-    # A part written without its unit profiles (a crash between the two) is dropped on open.
+    # A part written without its unit profiles (a crash between the two, or a build still
+    # running) is invisible to readers, which delete nothing; the next build removes it.
     orphan = out / "images" / "part-99999.parquet"
     shutil.copy(stopped.parts()[0], orphan)
-    Atlas(out)
-    assert not orphan.exists()
+    reader = Atlas(out)
+    assert orphan.exists() and orphan not in reader.parts() and len(reader) == len(stopped)
     resumed = build_atlas(OPTIONS, folder[0], out, engine="local")
+    assert not orphan.exists()
     assert resumed["added"] == COUNT - len(stopped)
     atlas, reference = Atlas(out), local_atlas[0]
     ids = sorted(reference.rows()["path"])

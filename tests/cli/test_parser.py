@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 EXPECTED = ["gui", "models", "info", "predict", "activations", "filters", "saliency", "segment", "embed", "dream",
-            "visualize-unit", "profile-units", "interpolate", "segment3d", "receptive-field", "sample", "bench"]
+            "visualize-unit", "profile-units", "interpolate", "segment3d", "receptive-field", "sample", "atlas",
+            "bench"]
 
 
 def test_building_the_parser_imports_no_torch_and_lists_every_command():
