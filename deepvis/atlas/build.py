@@ -90,10 +90,10 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
     atlas.drop_orphan_parts()
     layers = atlas.layers
     k = int(atlas.manifest["k"])
+    import pyarrow.parquet as pq
+
     done = set()
     for part in atlas.parts():
-        import pyarrow.parquet as pq
-
         done.update(pq.read_table(part, columns=["path"])["path"].to_pylist())
     skipped = atlas.skipped()
     todo = [f for f in files if f not in done and f not in skipped]
@@ -121,9 +121,16 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
                 progress(processed, len(todo))
             if cancel is not None and cancel.is_set():
                 batches.close()
-                writer.commit()
                 raise Cancelled()
         writer.commit()
+    except BaseException:
+        # Stopped, or a worker or the cluster failed: what was computed is committed, so the
+        # rerun starts after it.
+        try:
+            writer.commit()
+        except Exception:
+            pass  # the disk that refused the part refuses it again; the rerun computes it
+        raise
     finally:
         seconds = time.perf_counter() - start
         _record_build(atlas, engine, address, used, batch, processed, writer, seconds, first_batch_at, start)
