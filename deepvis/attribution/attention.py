@@ -8,6 +8,10 @@ attention is captured, each ``nn.MultiheadAttention`` runs written out here (sof
 sqrt(d)) v), so the probabilities it returns are the ones its output is made from and carry
 gradients (PyTorch's own path returns a view no gradient reaches), and the forward runs with
 autograd on, which keeps the encoder layers off their fused path; all is restored afterwards.
+timm's attention is switched off its fused path and read where its probabilities enter
+``attn_drop``; Hugging Face attention (transformers 5: q/k/v projections, an attention
+function chosen by ``config._attn_implementation``) is switched to its "eager" function,
+which returns the probabilities its output is made from.
 
 Rollout (Abnar & Zuidema 2020): per block the heads' mean, plus the identity for the residual
 (0.5 A + 0.5 I), rows renormalized, multiplied through the blocks; the CLS row over the patches
@@ -31,9 +35,15 @@ class Attention:
 
 
 def attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    """nn.MultiheadAttention modules, and timm's attention (a ``fused_attn`` switch and an
-    ``attn_drop`` the probabilities pass through on the explicit path)."""
-    return [(path, m) for path, m in module.named_modules() if isinstance(m, nn.MultiheadAttention) or _is_timm(m)]
+    """nn.MultiheadAttention modules, timm's attention (a ``fused_attn`` switch and an
+    ``attn_drop`` the probabilities pass through on the explicit path) and Hugging Face's."""
+    return [(path, m) for path, m in module.named_modules()
+            if isinstance(m, nn.MultiheadAttention) or _is_timm(m) or _is_hf(m)]
+
+
+def _is_hf(m: nn.Module) -> bool:
+    return (all(isinstance(getattr(m, name, None), nn.Linear) for name in ("q_proj", "k_proj", "v_proj"))
+            and hasattr(getattr(m, "config", None), "_attn_implementation"))
 
 
 def _is_timm(m: nn.Module) -> bool:
@@ -46,7 +56,19 @@ def explicit_attention(module: nn.Module, keep_graph: bool = False):
     the yielded list as (path, (B, heads, N, N)); detached unless ``keep_graph``."""
     records: list[tuple[str, torch.Tensor]] = []
     patched, fused, handles = [], [], []
+    configs = {}
     for path, mha in attention_modules(module):
+        if _is_hf(mha):
+            # The eager function returns (output, probabilities); sdpa returns no probabilities.
+            configs.setdefault(id(mha.config), (mha.config, mha.config._attn_implementation))
+            mha.config._attn_implementation = "eager"
+
+            def hook(_mod, _inputs, output, _path=path):
+                weights = output[1]
+                records.append((_path, weights if keep_graph else weights.detach()))
+
+            handles.append(mha.register_forward_hook(hook))
+            continue
         if _is_timm(mha):
             # timm's explicit path: softmax(q k^T) goes through attn_drop (the identity in eval)
             # and on into the output, so its input is the matrix used, gradients included.
@@ -92,6 +114,8 @@ def explicit_attention(module: nn.Module, keep_graph: bool = False):
             mha.fused_attn = was
         for handle in handles:
             handle.remove()
+        for config, implementation in configs.values():
+            config._attn_implementation = implementation
 
 
 def _explicit_supported(mha: nn.MultiheadAttention, call: dict) -> bool:
@@ -136,8 +160,8 @@ def _explicit_forward(mha: nn.MultiheadAttention, call: dict):
 def capture_attention(module: nn.Module, x: torch.Tensor):
     """The model's output and its attention for ``x``."""
     if not attention_modules(module):
-        raise DeepvisError("no attention here: attention maps need nn.MultiheadAttention blocks (a vision "
-                           "transformer)")
+        raise DeepvisError("no attention here: attention maps need a vision transformer's attention blocks "
+                           "(nn.MultiheadAttention, timm or Hugging Face attention)")
     with explicit_attention(module) as records:
         out = module(x)
     if not records:

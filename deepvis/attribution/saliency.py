@@ -336,8 +336,8 @@ def check_method(module: nn.Module, probe: Probe, method: str, layer: str | None
         from deepvis.attribution.attention import attention_modules
 
         if not attention_modules(module) or token_layout(probe) is None:
-            raise DeepvisError(f"{method} needs a vision transformer: nn.MultiheadAttention blocks over the "
-                               f"tokens of a patch embedding")
+            raise DeepvisError(f"{method} needs a vision transformer: attention blocks (nn.MultiheadAttention, "
+                               f"timm or Hugging Face attention) over the tokens of a patch embedding")
         return None
     if method != "gradcam":
         return None
@@ -418,8 +418,11 @@ def applicable_methods(module: nn.Module, probe: Probe) -> tuple[str, ...]:
 
 
 def token_layout(probe: Probe) -> tuple[int, int, int] | None:
-    """(prefix tokens, grid height, grid width) of a vision transformer's tokens; None for others."""
-    return next((layer.tokens for layer in probe.layers if layer.tokens is not None), None)
+    """(prefix tokens, grid height, grid width) of a vision transformer's tokens; None for others.
+    The layout with the most tokens: the blocks', which carry the CLS token, not a patch
+    embedding's output before the CLS token is prepended (Hugging Face's is a layer of its own)."""
+    layouts = [layer.tokens for layer in probe.layers if layer.tokens is not None]
+    return max(layouts, key=lambda t: t[0] + t[1] * t[2]) if layouts else None
 
 
 def _rollout_map(objective: "Objective", x: torch.Tensor, method: str) -> torch.Tensor:

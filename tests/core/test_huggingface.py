@@ -105,3 +105,34 @@ def test_predict_on_the_command_line(folders):
     assert "Loading weights" not in named.stderr  # transformers' progress bars stay out of the CLI
     empty = results["empty"]
     assert empty.returncode == 2 and len(empty.stderr.splitlines()) == 1
+
+
+def test_attention_and_both_rollouts_of_a_hugging_face_vit(folders):
+    """Hugging Face attention runs sdpa, which forms no probabilities to read; while captured
+    it runs the eager function, and the probabilities equal those the model itself reports."""
+    from torch.nn import functional as F
+
+    from deepvis.attribution.attention import capture_attention, rollout
+    from deepvis.attribution.saliency import applicable_methods
+
+    d, net = folders
+    model = load_model(str(d / "named"), device="cpu")
+    probe = Probe(model.module, model.example_input())
+    assert {"attention-rollout", "grad-rollout"} <= set(applicable_methods(model.module, probe))
+    implementation = model.module.config._attn_implementation if hasattr(model.module, "config") else None
+    x = torch.rand(1, 3, 32, 32)
+    _, attention = capture_attention(model.module, x)
+    if implementation is not None:
+        assert model.module.config._attn_implementation == implementation  # restored
+    net.config._attn_implementation = "eager"
+    with torch.no_grad():
+        reference = net(pixel_values=x, output_attentions=True).attentions
+    assert attention.layers == ("vit.layers.0.attention", "vit.layers.1.attention")
+    for got, want in zip(attention.probabilities, reference):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    smap = attribute(model.module, probe, x, "attention-rollout", Target("class", 1))
+    expected = F.interpolate(rollout(reference, 1, (4, 4))[:, None], size=(32, 32), mode="bilinear")[0, 0]
+    np.testing.assert_allclose(smap, expected.numpy(), rtol=1e-5, atol=1e-7)
+    weighted = attribute(model.module, probe, x, "grad-rollout", Target("class", 1))
+    assert weighted.shape == (32, 32) and np.isfinite(weighted).all() and weighted.max() > 0
+    assert not np.allclose(weighted, smap)

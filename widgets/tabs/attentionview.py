@@ -45,7 +45,7 @@ OUTLINE = (0, 220, 255)  # the query patch: cyan stands out on inferno and virid
 GRID_SHADE = 0.7  # patch borders darkened this much where patches are big enough to show them
 STORE_FLOAT16_BYTES = 512 * 2 ** 20  # beyond this the captured matrices are kept in half precision
 NOT_A_VIT = ("This tab shows the attention of vision transformers (ViT/DeiT-style models with nn.MultiheadAttention "
-             "blocks, as torchvision's ViT, or timm's ViTs): where the CLS token or a clicked patch looks, per block "
+             "blocks, as torchvision's ViT, timm's ViTs or Hugging Face ViT folders): where the CLS token or a clicked patch looks, per block "
              "and head, and attention rollout.")
 
 
@@ -132,7 +132,7 @@ def availability(state) -> str:
         return ""
     if has_grid:
         return (f"{name} has patch tokens but no attention module whose probabilities can be read here "
-                f"(nn.MultiheadAttention or timm's Attention). {NOT_A_VIT}")
+                f"(nn.MultiheadAttention, timm's or Hugging Face's). {NOT_A_VIT}")
     if has_attention:
         return (f"{name} has attention modules but no patch grid (no patch embedding before its tokens), so its "
                 f"attention cannot be laid over the picture. {NOT_A_VIT}")
