@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -108,6 +109,9 @@ class Probe:
     def __init__(self, module: nn.Module, example_input: torch.Tensor):
         self.module = module
         self.unavailable_reason: str | None = None
+        # The prefix tokens (CLS, registers) of the first sample, (prefix, C), of each token
+        # layer at its last capture: the grid shows only the patches.
+        self.prefixes: dict[str, np.ndarray] = {}
         self._chain: list[tuple[str, nn.Module]] | None = None
         if isinstance(module, torch.jit.ScriptModule):
             self.layers = self._discover_scripted(example_input)
@@ -246,7 +250,11 @@ class Probe:
                 counts[path] += 1
                 for layer in layers:
                     if layer.call == call:
-                        captured[layer.name] = transform(layer.name, as_grid(_pick(out, layer.keys), layer))
+                        raw = _pick(out, layer.keys)
+                        if layer.tokens is not None and layer.tokens[0]:
+                            # The grid leaves the CLS token (and registers) out; kept apart, small.
+                            self.prefixes[layer.name] = prefix_tokens(raw, layer)[0].detach().float().cpu().numpy()
+                        captured[layer.name] = transform(layer.name, as_grid(raw, layer))
             return hook
 
         handles = [modules[p].register_forward_hook(make_hook(p, ls)) for p, ls in by_path.items()]

@@ -112,6 +112,7 @@ class LiveResult:
     saliency: SaliencyResult | None = None  # of this frame (light methods) or the last one done (heavy)
     image_output: ImageOutput | None = None  # an image model's output picture and its error
     dense: DenseMaps | None = None  # a segmentation net's maps at the model input's resolution
+    prefix: np.ndarray | None = None  # a token grid layer's CLS (and register) vectors, (prefix, C)
 
     def channel(self, index: int) -> np.ndarray:
         """The grid layer's raw activation for one channel, (H, W)."""
@@ -431,6 +432,9 @@ class LivePipeline(ResultPublisher):
                 value.flags.writeable = False
                 activations[name] = value
         grid, layout, levels = tiled.get("grid"), tiled.get("layout"), tiled.get("levels", (0.0, 1.0))
+        prefix = self.probe.prefixes.pop(grid_layer, None) if grid_layer else None
+        if prefix is not None:
+            prefix.flags.writeable = False
         if grid is not None:
             grid.flags.writeable = False
             if settings.normalization == "channel":
@@ -455,7 +459,8 @@ class LivePipeline(ResultPublisher):
         return LiveResult(index=0, frame=frame, model_input=model_input,
                           activations=MappingProxyType(activations), grid=grid, grid_layout=layout,
                           grid_levels=levels, summary=summary, timings=MappingProxyType(timings), fps=0.0,
-                          settings=settings, saliency=saliency, image_output=picture, dense=dense)
+                          settings=settings, saliency=saliency, image_output=picture, dense=dense,
+                          prefix=prefix)
 
     # --- heavy saliency methods --------------------------------------------------------------
 

@@ -56,3 +56,38 @@ def test_a_vit_live_shows_patch_grids_and_both_rollouts_in_the_saliency_pane(qtb
                     and s.result.saliency.settings.method == "attention-rollout", timeout=WAIT_MS)
     plain = s.result.saliency.map
     assert not np.allclose(plain, sal.map)
+
+
+def test_the_unit_pane_shows_the_cls_token_the_grid_leaves_out(qtbot, open_window, picture):
+    import torch
+
+    w = open_window(model="test_gui_attention:vit", model_options={"input_size": (32, 32)}, input_spec=picture)
+    s, pane = w.session, w.unit_pane
+    s.set_layer(BLOCK)
+    s.set_unit(5)
+    qtbot.waitUntil(lambda: s.result is not None and s.result.settings.grid_layer == BLOCK
+                    and s.result.prefix is not None and pane.cls_value is not None, timeout=WAIT_MS)
+    state = s.state
+    x = state.model.input_tensor(s.result.frame.image)
+    tokens = {}
+
+    def cls_of_block():
+        module = state.model.module.get_submodule(BLOCK)
+        handle = module.register_forward_hook(lambda _m, _i, out: tokens.setdefault("out", out.detach()))
+        try:
+            with torch.no_grad():
+                state.model.module(x)
+        finally:
+            handle.remove()
+        return tokens["out"][0, 0].numpy()  # the CLS token comes first in torchvision's ViT
+
+    cls = compute_thread().call(cls_of_block)
+    assert s.result.prefix.shape == (1, 16)
+    np.testing.assert_allclose(s.result.prefix[0], cls, rtol=1e-5, atol=1e-6)
+    qtbot.waitUntil(lambda: pane.cls_value is not None and abs(pane.cls_value - cls[5]) < 1e-5, timeout=WAIT_MS)
+    assert pane.prefix_plot.isVisible() and f"CLS {cls[5]:.4g}" in pane.stats.text()
+    # The patch embedding's convolution has no CLS token: the plot goes.
+    s.set_layer("conv_proj")
+    qtbot.waitUntil(lambda: s.result is not None and s.result.settings.grid_layer == "conv_proj"
+                    and s.result.prefix is None and not pane.prefix_plot.isVisible(), timeout=WAIT_MS)
+    assert "CLS" not in pane.stats.text()

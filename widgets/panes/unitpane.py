@@ -1,4 +1,5 @@
-"""The selected unit: its channel enlarged (optionally over the input), stats and history."""
+"""The selected unit: its channel enlarged (optionally over the input), stats and history, and
+for a transformer's token layer the CLS token's vector, which the patch grid leaves out."""
 
 import time
 from collections import deque
@@ -41,6 +42,17 @@ class UnitPane(DrawnWhenShown, QWidget):
         self.plot.setLabel("left", "max")
         self.curve = self.plot.plot(pen=pg.mkPen("#f0a030", width=1.5))
         self.history: deque[float] = deque(maxlen=HISTORY)
+        # A token layer's CLS vector over all units, the selected unit marked.
+        self.prefix_plot = pg.PlotWidget()
+        self.prefix_plot.setMaximumHeight(75)
+        self.prefix_plot.setMouseEnabled(False, False)
+        self.prefix_plot.hideButtons()
+        self.prefix_plot.setLabel("left", "CLS")
+        self.prefix_plot.setLabel("bottom", "unit")
+        self.prefix_curve = self.prefix_plot.plot(pen=pg.mkPen("#7fb0e0", width=1))
+        self.prefix_mark = self.prefix_plot.plot(pen=None, symbol="o", symbolSize=7, symbolBrush="#f0a030")
+        self.prefix_plot.hide()
+        self.cls_value: float | None = None
         self._plotted_at = 0.0
         row = QHBoxLayout()
         row.addWidget(self.overlay)
@@ -51,6 +63,7 @@ class UnitPane(DrawnWhenShown, QWidget):
         layout.addWidget(self.panel, 3)
         layout.addLayout(row)
         layout.addWidget(self.stats)
+        layout.addWidget(self.prefix_plot)
         layout.addWidget(self.plot)
         self.pictures = UnitPictures(session)
         layout.addWidget(self.pictures, 2)
@@ -85,7 +98,9 @@ class UnitPane(DrawnWhenShown, QWidget):
             self.panel.set_map(np.ascontiguousarray(channel, np.float32), levels, self.colormap)
         self.panel.set_stale(session.stale(result))
         y, x = np.unravel_index(int(np.argmax(channel)), channel.shape)
-        self.stats.setText(f"max {hi:.4g} at (y {y}, x {x})\nmean {float(channel.mean()):.4g}   min {lo:.4g}")
+        cls = self._show_prefix(result.prefix, session.unit)
+        self.stats.setText(f"max {hi:.4g} at (y {y}, x {x})\nmean {float(channel.mean()):.4g}   min {lo:.4g}"
+                           + (f"   CLS {cls:.4g}" if cls is not None else ""))
         # The history is of frames: a still image has one value and the plot would be an empty
         # axis, so it shows only for live input (camera, video, pattern).
         source = session.source
@@ -100,6 +115,20 @@ class UnitPane(DrawnWhenShown, QWidget):
         if now - self._plotted_at > PLOT_INTERVAL_S:
             self._plotted_at = now
             self.curve.setData(np.fromiter(self.history, float), skipFiniteCheck=True)
+
+    def _show_prefix(self, prefix: np.ndarray | None, unit: int) -> float | None:
+        """Plot the CLS vector of a token layer; its value at ``unit``, or None for other layers."""
+        shown = prefix is not None and 0 <= unit < prefix.shape[1]
+        if shown != self.prefix_plot.isVisibleTo(self):
+            self.prefix_plot.setVisible(shown)
+        if not shown:
+            self.cls_value = None
+            return None
+        cls = prefix[0]
+        self.cls_value = float(cls[unit])
+        self.prefix_curve.setData(cls, skipFiniteCheck=True)
+        self.prefix_mark.setData([unit], [self.cls_value])
+        return self.cls_value
 
     def draw_missed(self) -> None:
         self.on_result()
