@@ -11,12 +11,12 @@ import sys
 
 import pytest
 
+# Both bounds are on floors of the memory in use (the resident set after malloc_trim): the
+# minimum of each whole round, and of each method's stretches. Medians and sample slopes read
+# the heavy methods' batches, taken and given back, as growth: 7.7 MB/min on one CI run and
+# 0.11 on the one before with no code between, and a line through four medians read 5.06 for
+# Grad-CAM. The leaks this test was written for grew 3 GB a minute and lift every floor.
 SLOPE_LIMIT_MB_PER_MIN = 5.0
-# Each method's drift is a line through only four or five medians, and a median sits on
-# whatever high-water mark the method before it left in the allocator (smoothgrad's maps
-# before Grad-CAM's): one CI run read 5.06 MB/min for Grad-CAM while the whole process grew
-# 0.11 MB/min. The process-wide slope, fitted to hundreds of samples, keeps the tight limit;
-# the leaks this test was written for grew 3 GB a minute and fail either bound.
 PER_METHOD_LIMIT_MB_PER_MIN = 10.0
 
 
@@ -33,6 +33,7 @@ def test_live_window_soak_has_flat_memory_for_every_saliency_method(tmp_path):
     assert result["rounds"] >= 3, result  # a warm-up round and at least two measured rounds
     for method in methods:
         assert result["frames"][method] > 0, method
-        slope = result["drift_mb_per_min"][method]
+        slope = result["floor_drift_mb_per_min"][method]
         assert slope is not None and slope <= PER_METHOD_LIMIT_MB_PER_MIN, (method, slope)
-    assert result["slope_after_warmup_mb_per_min"] <= SLOPE_LIMIT_MB_PER_MIN
+    assert result["whole_rounds"] >= 3
+    assert result["floor_slope_mb_per_min"] <= SLOPE_LIMIT_MB_PER_MIN
