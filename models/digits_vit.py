@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_committed, train_epoch
 from deepvis.models.digits_cnn import load_split
 from deepvis.models.digits_fcn import upscale
 
@@ -213,19 +213,9 @@ def train(epochs: int = 90, seed: int = 0, progress=None, mosaics: int = 3200, b
     for epoch in range(epochs):
         X_np, Y_np, _ = make_mosaics(mosaics, seed * 100_003 + epoch, "train")
         X, Y = torch.from_numpy(X_np), torch.from_numpy(Y_np)
-        order = torch.randperm(len(X))
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            idx = order[start : start + batch_size]
-            loss = loss_fn(model(_augment(X[idx])), Y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(idx)
+        loss = train_epoch(model, X, Y, loss_fn, optimizer, scheduler, batch_size, clip=1.0, augment=_augment)
         if progress is not None:
-            progress(epoch, total / len(X))
+            progress(epoch, loss)
     model.eval()
     return model
 
@@ -282,10 +272,7 @@ def weights_path() -> pathlib.Path:
 
 def load_pretrained() -> DigitsViT:
     """The committed trained model, on the CPU, in eval mode."""
-    model = DigitsViT()
-    model.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
-    model.eval()
-    return model
+    return load_committed(DigitsViT(), weights_path().name)
 
 
 def _main(argv: list[str] | None = None) -> None:

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_committed, train_epoch
 
 CLASSES = ["sine", "square", "sawtooth", "chirp", "noise bursts"]
 SAMPLE_RATE = 8000
@@ -252,19 +252,9 @@ def train(epochs: int = 20, seed: int = 0, progress=None, signals_per_epoch: int
     for epoch in range(epochs):
         X_np, y_np = make_signals(signals_per_epoch, seed=seed * 100_003 + epoch, split="train")
         X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
-        order = torch.randperm(len(X))
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            idx = order[start : start + batch_size]
-            loss = loss_fn(model(X[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(idx)
+        loss = train_epoch(model, X, y, loss_fn, optimizer, scheduler, batch_size, clip=5.0)
         if progress is not None:
-            progress(epoch, total / len(X))
+            progress(epoch, loss)
     model.eval()
     return model
 
@@ -315,10 +305,7 @@ def weights_path() -> pathlib.Path:
 
 def load_pretrained() -> SignalsWaveNet:
     """The committed trained model, on the CPU, in eval mode."""
-    model = SignalsWaveNet()
-    model.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
-    model.eval()
-    return model
+    return load_committed(SignalsWaveNet(), weights_path().name)
 
 
 def _main(argv: list[str] | None = None) -> None:

@@ -19,9 +19,7 @@ def register(sub) -> None:
     b.add_argument("--out", required=True, metavar="ATLAS", help="the atlas folder (new, or one to extend)")
     b.add_argument("--layers", metavar="L,L,...", help="layers to keep (default: the layer before the head)")
     b.add_argument("--top", type=positive_int, default=9, metavar="K", help="top images kept per unit (9)")
-    b.add_argument("--engine", choices=("auto", "ray", "local"), default="auto",
-                   help="ray (Ray Data), local (this process) or auto: Ray when installed (default)")
-    b.add_argument("--address", metavar="ADDR", help="a Ray cluster (default $RAY_ADDRESS, else a local Ray)")
+    _add_engine(b)
     b.add_argument("--workers", type=positive_int, metavar="N", help="model workers (default: one per CPU, "
                                                                      "or per GPU when the cluster has them)")
     b.add_argument("--batch", type=positive_int, default=64)
@@ -46,11 +44,16 @@ def register(sub) -> None:
                                                             "Ray tasks; cached, a rerun does only the rest)")
     u.add_argument("--size", type=positive_int, default=128, help="visualization size in pixels (128)")
     u.add_argument("--steps", type=positive_int, default=128, help="optimization steps per visualization (128)")
-    u.add_argument("--engine", choices=("auto", "ray", "local"), default="auto")
-    u.add_argument("--address", metavar="ADDR")
+    _add_engine(u)
     u.add_argument("--seed", type=seed_number, default=0)
     u.add_argument("--json", action="store_true")
     u.set_defaults(func=cmd_units)
+
+
+def _add_engine(p) -> None:
+    p.add_argument("--engine", choices=("auto", "ray", "local"), default="auto",
+                   help="ray (Ray), local (this process) or auto: Ray when installed (default)")
+    p.add_argument("--address", metavar="ADDR", help="a Ray cluster (default $RAY_ADDRESS, else a local Ray)")
 
 
 class _Progress:
