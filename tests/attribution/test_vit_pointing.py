@@ -1,8 +1,9 @@
 """Maps on the bundled digits_vit point, not only have the right shape: on 50 held-out 2x2
 mosaics, for a present digit, the quadrant with the largest share of the map holds that digit.
-Gradient-weighted rollout does so almost always; Grad-CAM at the default layer (the last
-block's first norm) clearly above choosing a filled quadrant at random; plain rollout is the
-same map for every class, so it can only say where the ink is."""
+Gradient-weighted rollout and Grad-CAM at the default layer (the last block's first norm) do
+so in at least 80 % of cases, as the issue asks, where choosing a filled quadrant at random
+would in about 41 %; plain rollout is the same map for every class, so it can only say where
+the ink is."""
 
 import numpy as np
 import pytest
@@ -48,9 +49,11 @@ def test_gradient_weighted_rollout_points_at_the_digit(pointing):
     assert rates["grad-rollout"] >= 0.8, rates  # measured 1.0
 
 
-def test_gradcam_points_better_than_chance(pointing):
+def test_gradcam_at_the_default_layer_points_at_the_digit(pointing):
     rates, chance, _ = pointing
-    assert rates["gradcam"] >= chance + 0.1, (rates, chance)  # measured 0.62 against 0.41
+    # Measured 1.0 (0.62 before digits_vit was trained with token labels, see its recipe).
+    assert rates["gradcam"] >= 0.8, (rates, chance)
+    assert chance < 0.5, chance  # the mosaics are not so sparse that any filled quadrant would do
 
 
 def test_plain_rollout_lies_on_the_filled_quadrants(pointing):
