@@ -243,10 +243,9 @@ def train(epochs: int = 90, seed: int = 0, progress=None, mosaics: int = 3200, b
     # time (0.86 against 0.84); lr 2e-3 and above made it worse (0.56 at 5e-3). Weight decay 0.3
     # rather than ViT's usual 0.05, because with ~1,350 distinct training digits the model
     # overfits them (0.95 on training mosaics); 90 epochs rather than 60 gained another 0.03.
-    # (Token weight 1 against 0.5: exact-set 0.936 against 0.918 in the trial runs, Grad-CAM
-    # pointing 1.00 both;
-    # labels on the tokens after the final norm instead: pointing 0.72 and 0.40, they are not
-    # what enters the last block's attention.)
+    # Token weight 1 against 0.5: exact-set 0.936 against 0.918 in trial runs, Grad-CAM pointing
+    # 1.00 both. Labels on the tokens after the final norm instead gave pointing 0.72 and 0.40:
+    # those are not the tokens the last block's attention reads.
     groups = _param_groups(model, weight_decay)
     groups[0]["params"].append(wrapped.token_head.weight)
     groups[1]["params"].append(wrapped.token_head.bias)
