@@ -41,23 +41,28 @@ def attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
             if isinstance(m, nn.MultiheadAttention) or _is_timm(m) or _is_hf(m)]
 
 
+# Both tests look in the module's own dictionaries: getattr on an nn.Module that lacks the name
+# raises and catches an AttributeError inside, which over a ViT's ~150 modules cost a
+# millisecond a capture.
 def _is_hf(m: nn.Module) -> bool:
-    return (all(isinstance(getattr(m, name, None), nn.Linear) for name in ("q_proj", "k_proj", "v_proj"))
-            and hasattr(getattr(m, "config", None), "_attn_implementation"))
+    children = m._modules
+    return (all(isinstance(children.get(name), nn.Linear) for name in ("q_proj", "k_proj", "v_proj"))
+            and hasattr(m.__dict__.get("config"), "_attn_implementation"))
 
 
 def _is_timm(m: nn.Module) -> bool:
-    return hasattr(m, "fused_attn") and isinstance(getattr(m, "attn_drop", None), nn.Module)
+    return "fused_attn" in m.__dict__ and isinstance(m._modules.get("attn_drop"), nn.Module)
 
 
 @contextlib.contextmanager
-def explicit_attention(module: nn.Module, keep_graph: bool = False):
+def explicit_attention(module: nn.Module, keep_graph: bool = False, modules=None):
     """Within the block, every forward of ``module`` records its attention probabilities into
-    the yielded list as (path, (B, heads, N, N)); detached unless ``keep_graph``."""
+    the yielded list as (path, (B, heads, N, N)); detached unless ``keep_graph``. ``modules``:
+    ``attention_modules(module)`` if the caller has them already."""
     records: list[tuple[str, torch.Tensor]] = []
     patched, fused, handles = [], [], []
     configs = {}
-    for path, mha in attention_modules(module):
+    for path, mha in attention_modules(module) if modules is None else modules:
         if _is_hf(mha):
             # The eager function returns (output, probabilities); sdpa returns no probabilities.
             configs.setdefault(id(mha.config), (mha.config, mha.config._attn_implementation))
@@ -102,8 +107,10 @@ def explicit_attention(module: nn.Module, keep_graph: bool = False):
         patched.append(mha)
     # nn.TransformerEncoderLayer takes its fused path whenever autograd is off; other models need
     # autograd only when the probabilities' gradients are wanted (it costs a graph per forward).
-    fused_layers = any(isinstance(m, nn.TransformerEncoderLayer) for m in module.modules())
-    grad = torch.enable_grad() if keep_graph or fused_layers else torch.no_grad()
+    fused_layers = (any(isinstance(mha, nn.MultiheadAttention) for mha in patched)
+                    and any(isinstance(m, nn.TransformerEncoderLayer) for m in module.modules()))
+    # Inference mode, as a bare live forward runs, when nothing will be differentiated.
+    grad = torch.enable_grad() if keep_graph or fused_layers else torch.inference_mode()
     try:
         with grad:
             yield records
@@ -159,10 +166,11 @@ def _explicit_forward(mha: nn.MultiheadAttention, call: dict):
 
 def capture_attention(module: nn.Module, x: torch.Tensor):
     """The model's output and its attention for ``x``."""
-    if not attention_modules(module):
+    modules = attention_modules(module)
+    if not modules:
         raise DeepvisError("no attention here: attention maps need a vision transformer's attention blocks "
                            "(nn.MultiheadAttention, timm or Hugging Face attention)")
-    with explicit_attention(module) as records:
+    with explicit_attention(module, modules=modules) as records:
         out = module(x)
     if not records:
         raise DeepvisError("the attention modules did not run for this input")

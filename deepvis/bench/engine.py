@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepvis.bench.attention import bench_attention_capture, has_attention
 from deepvis.live.computethread import compute_thread
 from deepvis.core.device import synchronize
 from deepvis.errors import DeepvisError
@@ -161,6 +162,10 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
                             saliency=SaliencySettings(saliency) if saliency else None)
     pipeline = LivePipeline(model, source, settings, probe=probe, on_result=stages, recompute_static=static)
     figures = interleaved_rounds(pipeline, bare, compute, max(1, frames // block), block, warmup)
+    attention = None
+    if has_attention(model):
+        # The second figure for transformers: what the Attention tab's capture adds.
+        attention = compute.call(lambda: bench_attention_capture(model, inputs, rounds=max(1, frames // block // 2)))
     return {
         "benchmark": "live",
         "model": model.name,
@@ -174,6 +179,7 @@ def bench_live(model: LoadedModel, input_spec=None, frames: int = 100, layer: st
         "torch_threads": torch.get_num_threads(),
         **figures,
         "stage_ms": stages.means_ms(),
+        **({"attention_capture": attention} if attention else {}),
     }
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from deepvis.errors import Cancelled, DeepvisError
+from deepvis.live.allocator import keep_freed_memory
 
 IDLE_WAIT_S = 0.05
 
@@ -173,5 +174,7 @@ def compute_thread() -> ComputeThread:
     global _instance
     with _instance_lock:
         if _instance is None:
+            # The live views allocate and free the same frames' worth of memory again and again.
+            keep_freed_memory()
             _instance = ComputeThread()
         return _instance
