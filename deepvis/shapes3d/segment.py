@@ -64,6 +64,7 @@ class PointModel:
         self.resolution = resolution
         self.ours = hasattr(module, "input_transform") and hasattr(module, "global_pool")
         self._part_names = part_names
+        self._layers: list[str] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -78,12 +79,24 @@ class PointModel:
 
     def layers(self) -> list[str]:
         """Modules whose output has one column per point (or voxel): what the feature colouring
-        can show. Found by a dry run, since a module's name says nothing about its output."""
+        can show. Found by a dry run, since a module's name says nothing about its output; the
+        run happens once, in ``load_point_model`` (on the thread that loads), so that a view
+        asking later runs no torch: a forward on the GUI thread starts a second OpenMP team,
+        after which every live frame on the compute thread ran 2.5x slower (libgomp stops
+        spinning when its threads outnumber the cores)."""
+        if self._layers is None:
+            self._layers = self._find_layers()
+        return list(self._layers)
+
+    def _find_layers(self) -> list[str]:
+        if isinstance(self.module, torch.jit.ScriptModule):
+            return []  # Python hooks cannot reach inside compiled code
         names: list[str] = []
         n = 64
         x = torch.zeros(1, 3, n) if self.kind == "points" else torch.zeros(1, 1, *(3 * [self.resolution]))
         if self.kind == "points":
             x = torch.from_numpy(parts3d.make_shape("chair", np.random.default_rng(0), n)[0].T[None].copy())
+        x = x.to(self.device)
         handles = []
         for name, m in self.module.named_modules():
             if not name or list(m.children()):
@@ -111,6 +124,7 @@ def load_point_model(spec: str | None = None, weights: str | None = None, device
 
     model = _load_point_model(spec or DEFAULT_3D_MODEL, weights)
     model.module.to(resolve_device(device))
+    model.layers()  # the dry run, here rather than on whichever thread asks first
     return model
 
 

@@ -6,6 +6,8 @@ existed. These tests pin down the cure: the GL view is made when its tab is firs
 lives in a window of its own, embedded in the tab.
 """
 
+import re
+import sys
 import time
 
 import pytest
@@ -53,6 +55,42 @@ def test_hidden_views_do_no_per_frame_work(open_window, qtbot, monkeypatch):
     assert len(drawn) == count, "the hidden activation grid was redrawn"
     window.tabs.setCurrentWidget(grid)
     qtbot.waitUntil(lambda: len(drawn) > count, timeout=WAIT_MS)  # shown again: the newest result
+
+
+# Ops that start an OpenMP parallel region on inputs of any size. One of them on the GUI thread
+# starts a second libgomp team; from then on libgomp puts idle workers to sleep after every
+# region and each live frame on the compute thread ran 2.5x slower (the 3-D tab's layer list
+# did a dry run of PointNet on the GUI thread: EfficientNet-Lite0's bare forward fell from 45
+# to 17 fps for the rest of the session). Benchmarks normalised by a bare loop in the same
+# process did not see it: the bare loop slowed alike.
+_MODEL_OPS = re.compile(r"conv|linear|[bm]m$|matmul|addmm|batch_norm|layer_norm|softmax|einsum|pool|interpolate")
+
+
+def test_no_tab_runs_the_model_on_the_gui_thread(open_window, qtbot):
+    window = open_window(model="digits_cnn", input_spec="pattern")
+    qtbot.waitUntil(lambda: window.session.results_seen > 2, timeout=WAIT_MS)
+    calls = []
+
+    def profile(_frame, event, func):
+        if event == "c_call" and _MODEL_OPS.search(getattr(func, "__name__", "")):
+            owner = getattr(func, "__self__", None)
+            if "torch" in (getattr(func, "__module__", None) or type(owner).__module__ or ""):
+                calls.append(func.__name__)
+
+    sys.setprofile(profile)  # this thread only: the GUI thread
+    try:
+        for index in range(window.tabs.count()):
+            window.tabs.setCurrentIndex(index)
+            seen = window.session.results_seen
+            qtbot.waitUntil(lambda: window.session.results_seen > seen + 2, timeout=WAIT_MS)
+            qtbot.wait(300)
+        cloud = next(v for v in window.views if v.title == "3-D")
+        window.tabs.setCurrentWidget(cloud)
+        qtbot.waitUntil(lambda: cloud.seg is not None and cloud.layer_box.count() > 1, timeout=WAIT_MS)
+    finally:
+        sys.setprofile(None)
+    assert calls == [], sorted(set(calls))
+    window.tabs.setCurrentIndex(0)
 
 
 def test_latent_tab_samples_nothing_until_shown(open_window, qtbot):

@@ -131,6 +131,7 @@ def test_a_users_torchscript_point_model(tmp_path):
     expected = net(torch.from_numpy(pts.T.copy())[None])[0].argmax(0).numpy()
     np.testing.assert_array_equal(seg.labels, expected)
     assert seg.part_names == ["part 0", "part 1", "part 2", "part 3"] and seg.critical is None
+    assert model.layers() == []  # no hooks inside compiled code: the 3-D tab offers no feature colouring
     image_model = tmp_path / "image.pt"
     torch.jit.save(torch.jit.script(torch.nn.Conv2d(3, 4, 3)), str(image_model))
     with pytest.raises(DeepvisError, match="per-point scores"):
