@@ -91,3 +91,18 @@ def test_the_unit_pane_shows_the_cls_token_the_grid_leaves_out(qtbot, open_windo
     qtbot.waitUntil(lambda: s.result is not None and s.result.settings.grid_layer == "conv_proj"
                     and s.result.prefix is None and not pane.prefix_plot.isVisible(), timeout=WAIT_MS)
     assert "CLS" not in pane.stats.text()
+
+
+def test_input_options_stay_with_the_command_lines_model(qtbot, open_window, picture):
+    # Opened as `deepvis gui --model ... --input-size 32`: that size is the ViT's. digits_cnn
+    # opened from the window afterwards takes its own 8x8 input (it failed to load with 32x32);
+    # the ViT opened again gets the size back.
+    w = open_window(model="test_gui_attention:vit", model_options={"input_size": (32, 32)}, input_spec=picture)
+    s = w.session
+    qtbot.waitUntil(lambda: s.result is not None, timeout=WAIT_MS)
+    w.load_model("digits_cnn")
+    qtbot.waitUntil(lambda: s.state is not None and s.state.model.name == "digits_cnn", timeout=WAIT_MS)
+    assert s.state.model.spec.shape == (1, 8, 8)
+    w.load_model("test_gui_attention:vit")
+    qtbot.waitUntil(lambda: s.state is not None and s.state.model.name != "digits_cnn", timeout=WAIT_MS)
+    assert s.state.model.spec.shape[1:] == (32, 32)

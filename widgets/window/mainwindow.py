@@ -40,6 +40,10 @@ SCREENSHOT_TIMEOUT_MS = 180_000
 STATUS_INTERVAL_S = 0.25
 
 
+SESSION_OPTIONS = ("device", "trust_pickle")
+"""Model options that hold for every model opened in the window, not only the command line's."""
+
+
 class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
                  tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
@@ -111,6 +115,7 @@ class MainWindow(QMainWindow):
             if saved and (str(saved).startswith(("camera", "pattern")) or Path(str(saved)).exists()):
                 input_spec = str(saved)
         self.open_input(input_spec or str(IMAGES_DIR))
+        self._options_model = model  # the model the input options (--input-size, --mean...) were given for
         self.load_model(model, weights)
         saliency = saliency or (self.settings.value("saliency") if restore else None)
         if saliency and self.saliency.method.findText(str(saliency)) >= 0:
@@ -240,7 +245,13 @@ class MainWindow(QMainWindow):
 
     def load_model(self, spec, weights=None) -> None:
         self._requested_model = (spec, weights)
-        self.session.load_model(spec, weights, **self.model_options)
+        options = self.model_options
+        if spec != self._options_model:
+            # --input-size, --mean, --labels and the like describe the command line's model; another
+            # model opened here brings its own (a 32x32 size made digits_cnn fail to load). The
+            # device and the pickle opt-in stay for the session.
+            options = {k: v for k, v in options.items() if k in SESSION_OPTIONS}
+        self.session.load_model(spec, weights, **options)
 
     def open_input(self, spec) -> bool:
         if self._is_signal(spec):
