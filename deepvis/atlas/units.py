@@ -20,15 +20,23 @@ VIS_STEPS = 128
 VIS_BATCH = 16  # units per visualization task
 
 
+def atlas_model_source(atlas: Atlas) -> tuple[str | None, str | None, dict]:
+    """(source, weights, load_model's other options): how the atlas's build loaded its model."""
+    m = atlas.manifest["model"]
+    options = dict(m.get("options") or {"source": m.get("source")})
+    source, weights = options.pop("source", None), options.pop("weights", None)
+    # JSON made the sizes lists; load_model takes tuples.
+    return source, weights, {key: (tuple(v) if isinstance(v, list) else v) for key, v in options.items()}
+
+
 def load_atlas_model(atlas: Atlas, device: str = "auto"):
     """The atlas's model, loaded as its build loaded it; refused if the weights changed since."""
     from deepvis.core.cache import model_fingerprint
     from deepvis.core.loading import load_model
 
     m = atlas.manifest["model"]
-    options = dict(m.get("options") or {"source": m.get("source")})
-    model = load_model(options.pop("source", None), options.pop("weights", None), device=device,
-                       **{key: (tuple(v) if isinstance(v, list) else v) for key, v in options.items()})
+    source, weights, options = atlas_model_source(atlas)
+    model = load_model(source, weights, device=device, **options)
     if model_fingerprint(model) != m["fingerprint"]:
         raise DeepvisError(f"{m['name']} no longer has the weights {atlas.path} was built with "
                            f"(fingerprint {m['fingerprint'][:12]}): rebuild the atlas")

@@ -167,7 +167,7 @@ def test_the_map_of_an_atlas_hover_click_search_and_colours(qtbot, open_window, 
     j = plot.point_at(*coords[i])  # the point found there (another may lie on top of row i)
     assert j >= 0 and np.allclose(coords[j], coords[i], atol=np.abs(coords).max() / 50)
     mouse_move(plot.plot.viewport(), viewport_pos(plot, coords[i]))
-    qtbot.waitUntil(lambda: mode.hovered_row == j, timeout=5000)
+    qtbot.waitUntil(lambda: mode.hovered_row == j, timeout=WAIT_MS)
     assert rows["path"][j] in view.info.text() and f"label: {rows['label'][j]}" in view.info.text()
     assert view.preview.pixmap() is not None and not view.preview.pixmap().isNull()
 
@@ -350,3 +350,12 @@ def test_a_million_rows_open_without_stalling_the_window(qtbot, open_window, big
     # Its images are not there: hovering says so instead of failing.
     mode.show_row(12)
     assert "moved or deleted" in view.info.text() and rows["path"][12] in view.info.text()
+
+
+def test_an_atlas_named_alone_brings_its_model(qtbot, open_window, small_atlas):
+    from deepvis.atlas.store import Atlas
+
+    # `deepvis gui --atlas A` with no --model: A's model live, not the default EfficientNet.
+    w = open_window(atlas=str(small_atlas))
+    qtbot.waitUntil(lambda: w.session.state is not None and w.session.atlas is not None, timeout=WAIT_MS)
+    assert w.session.state.model.name == Atlas(small_atlas).model_name == "digits_cnn"

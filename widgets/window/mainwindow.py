@@ -106,6 +106,10 @@ class MainWindow(QMainWindow):
             self.resize(1440, 900)
         if restore and self.settings.value("colormap"):
             self.grid.set_colormap(str(self.settings.value("colormap")))
+        if atlas and model is None:
+            # `deepvis gui --atlas A` shows A's model live, as its build loaded it.
+            model, weights, options = self._atlas_model(atlas)
+            self.model_options = {**options, **self.model_options}
         self._initial_layer = self.settings.value("layer") if restore and not model else None
         if model is None and restore:
             model = self.settings.value("model") or None
@@ -346,6 +350,16 @@ class MainWindow(QMainWindow):
             view.open_file(str(p))
         else:
             self.open_input(str(p))
+
+    def _atlas_model(self, path) -> tuple[str | None, str | None, dict]:
+        from deepvis.atlas.store import Atlas
+        from deepvis.atlas.units import atlas_model_source
+
+        try:
+            return atlas_model_source(Atlas(Path(str(path))))
+        except (DeepvisError, KeyError, TypeError) as exc:  # the atlas's own error comes when it opens
+            log.debug("no model from atlas %s: %s", path, exc)
+            return None, None, {}
 
     def open_atlas(self, path) -> None:
         """Open an atlas (off the GUI thread); its map comes up in the Embedding tab."""
