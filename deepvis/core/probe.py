@@ -208,6 +208,9 @@ class Probe:
     def default_layer(self) -> LayerInfo:
         """A rectified spatial layer about half way through: what DVT users look at first."""
         spatial = [layer for layer in self.layers if layer.spatial and layer.path]
+        if not spatial:
+            # A 1-D model: channels x time steps are its maps (the output, a vector, shows nothing).
+            spatial = [layer for layer in self.layers if len(layer.shape) == 2 and layer.path]
         rectified = [layer for layer in spatial if layer.type_name in ACTIVATION_TYPES]
         candidates = rectified or [layer for layer in spatial if layer.is_conv] or spatial
         if not candidates:

@@ -114,3 +114,12 @@ def test_a_picture_model_gets_an_explanation_not_an_empty_tab(qtbot, open_window
     view.open_demo()
     qtbot.waitUntil(lambda: view.result is not None, timeout=WAIT_MS)
     assert view.body.isVisible() and view.overview_curve.getData()[0] is not None
+
+
+def test_a_1d_model_with_nothing_to_play_plays_the_demo_recording(qtbot, open_window):
+    w = open_window(model="signals_wavenet")  # no recording given: the tab comes up playing the demo
+    view = _signals_view(w)
+    assert w.tabs.currentWidget() is view
+    qtbot.waitUntil(lambda: view.result is not None, timeout=WAIT_MS)
+    assert view.body.isVisible() and not view.empty.isVisible()
+    assert view.recording_name.endswith("deepvis-demo-signals.wav")

@@ -270,6 +270,15 @@ class SignalView(View):
             elif self.recording is not None:
                 self._build_player(self.recording, self.recording_name)
         self._show_state()
+        self._first_look()
+
+    def _first_look(self) -> None:
+        # A 1-D model with nothing to play, in view: the demo recording plays, as the 3-D tab
+        # opens on the bundled chair, so that a first look shows what the tab does.
+        # Only before anything was asked to play: a recording given on the command line is still
+        # being read when the model arrives.
+        if self.isVisible() and self._is_1d() and self._building == 0 and self._waiting_file is None:
+            self.open_demo()
 
     # --- opening recordings ----------------------------------------------------------------------
 
@@ -420,6 +429,7 @@ class SignalView(View):
         super().showEvent(event)
         if self.result is None and self.player is not None and self.player.latest() is not None:
             self.draw(self.player.latest())
+        self._first_look()
 
     def draw(self, result) -> None:
         self.result = result
