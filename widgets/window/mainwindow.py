@@ -357,8 +357,7 @@ class MainWindow(QMainWindow):
 
         try:
             return atlas_model_source(Atlas(Path(str(path))))
-        except (DeepvisError, KeyError, TypeError) as exc:  # the atlas's own error comes when it opens
-            log.debug("no model from atlas %s: %s", path, exc)
+        except (DeepvisError, KeyError, TypeError):  # the atlas's own error is shown when it opens
             return None, None, {}
 
     def open_atlas(self, path) -> None:
