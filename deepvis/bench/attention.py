@@ -33,7 +33,7 @@ def bench_attention_capture(model: LoadedModel, inputs: list, rounds: int = 5, b
     def timed(fn, n):
         synchronize(model.device)
         start = time.perf_counter()
-        for i in range(n):
+        for _ in range(n):
             fn()
         synchronize(model.device)
         return time.perf_counter() - start
