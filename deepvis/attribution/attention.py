@@ -44,13 +44,18 @@ def attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
 # Both tests look in the module's own dictionaries: getattr on an nn.Module that lacks the name
 # raises and catches an AttributeError inside, which over a ViT's ~150 modules cost a
 # millisecond a capture.
+# (TorchScript modules are neither: their forward cannot be switched or hooked.)
 def _is_hf(m: nn.Module) -> bool:
+    if isinstance(m, torch.jit.ScriptModule):
+        return False
     children = m._modules
     return (all(isinstance(children.get(name), nn.Linear) for name in ("q_proj", "k_proj", "v_proj"))
             and hasattr(m.__dict__.get("config"), "_attn_implementation"))
 
 
 def _is_timm(m: nn.Module) -> bool:
+    if isinstance(m, torch.jit.ScriptModule):
+        return False
     return "fused_attn" in m.__dict__ and isinstance(m._modules.get("attn_drop"), nn.Module)
 
 

@@ -117,3 +117,16 @@ def test_rollout_on_a_cnn_is_refused(digits):
     probe = Probe(digits.module, digits.example_input())
     with pytest.raises(DeepvisError, match="needs a vision transformer"):
         attribute(digits.module, probe, digits.example_input(), "attention-rollout", Target("class", 0))
+
+
+def test_a_torchscript_model_has_no_attention_to_switch_and_says_so():
+    # Its submodules' dictionaries are TorchScript's own (no .get): the checks must not raise.
+    from testnets import Functional
+
+    from deepvis.attribution.attention import attention_modules, capture_attention
+    from deepvis.errors import DeepvisError
+
+    scripted = torch.jit.script(Functional().eval())
+    assert attention_modules(scripted) == []
+    with pytest.raises(DeepvisError, match="no attention here"):
+        capture_attention(scripted, torch.rand(1, 1, 8, 8))
