@@ -112,14 +112,18 @@ class DigitsViT(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1 + GRID * GRID, dim) tokens: row-major patch order, CLS first, the token layout
+        deepvis expects (prefix, then grid), positions added."""
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        return torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1) + self.pos_embed
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, SIZE, SIZE):
             # The learned positions fit exactly one grid; any other size would fail later with
             # a shape error about token counts.
             raise ValueError(f"DigitsViT takes (N, 1, {SIZE}, {SIZE}) inputs, got {tuple(x.shape)}")
-        # Row-major patch order, CLS first: the token layout deepvis expects (prefix, then grid).
-        x = self.patch_embed(x).flatten(2).transpose(1, 2)
-        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1) + self.pos_embed
+        x = self.embed(x)
         for block in self.blocks:
             x = block(x)
         # The norm runs over all tokens (not only CLS) so that its output is a full token map
@@ -214,8 +218,7 @@ class TokenLabelled(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
-        t = m.patch_embed(x).flatten(2).transpose(1, 2)
-        t = torch.cat([m.cls_token.expand(len(t), -1, -1), t], dim=1) + m.pos_embed
+        t = m.embed(x)
         for block in m.blocks[:-1]:
             t = block(t)
         tokens = self.token_head(m.blocks[-1].norm1(t)[:, 1:])

@@ -37,25 +37,22 @@ class Attention:
 def attention_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """nn.MultiheadAttention modules, timm's attention (a ``fused_attn`` switch and an
     ``attn_drop`` the probabilities pass through on the explicit path) and Hugging Face's."""
-    return [(path, m) for path, m in module.named_modules()
-            if isinstance(m, nn.MultiheadAttention) or _is_timm(m) or _is_hf(m)]
+    # TorchScript modules are none of these: their forward cannot be switched or hooked (and
+    # their submodule dictionaries have no .get).
+    return [(path, m) for path, m in module.named_modules() if not isinstance(m, torch.jit.ScriptModule)
+            and (isinstance(m, nn.MultiheadAttention) or _is_timm(m) or _is_hf(m))]
 
 
 # Both tests look in the module's own dictionaries: getattr on an nn.Module that lacks the name
 # raises and catches an AttributeError inside, which over a ViT's ~150 modules cost a
 # millisecond a capture.
-# (TorchScript modules are neither: their forward cannot be switched or hooked.)
 def _is_hf(m: nn.Module) -> bool:
-    if isinstance(m, torch.jit.ScriptModule):
-        return False
     children = m._modules
     return (all(isinstance(children.get(name), nn.Linear) for name in ("q_proj", "k_proj", "v_proj"))
             and hasattr(m.__dict__.get("config"), "_attn_implementation"))
 
 
 def _is_timm(m: nn.Module) -> bool:
-    if isinstance(m, torch.jit.ScriptModule):
-        return False
     return "fused_attn" in m.__dict__ and isinstance(m._modules.get("attn_drop"), nn.Module)
 
 
