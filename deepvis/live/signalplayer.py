@@ -79,7 +79,8 @@ class SignalPlayer(ResultPublisher):
         self._step_lock = threading.RLock()
         self._position = 0  # the window's start when paused, or where playback was anchored
         self._anchor: float | None = None  # the wall-clock time of _position while playing in real time
-        self._version = 0
+        self._version = 0  # settings changes: the same window is computed again
+        self._seeks = 0  # moves by the user: a step in flight must not move the window after them
         self._done = None  # (start, version) of the last result
 
     # --- control ---------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class SignalPlayer(ResultPublisher):
         with self._cond:
             self._position = int(min(max(start, 0), self.last_start))
             self._anchor = None
-            self._version += 1
+            self._seeks += 1  # not the version: paused on the window already shown, nothing to compute
         self._compute.wake()
 
     def _check(self, settings: PlaybackSettings) -> None:
@@ -179,7 +180,7 @@ class SignalPlayer(ResultPublisher):
             if key == self._done:
                 return False
             self._done = key
-            version = self._version
+            moves = (self._version, self._seeks)
         try:
             result = self._process(start, s)
         except DeepvisError as exc:
@@ -193,7 +194,7 @@ class SignalPlayer(ResultPublisher):
             self._report(f"{type(exc).__name__} while processing a window: {first}")
             return True
         with self._cond:
-            if s.playing and (s.speed == 0 or self.rate is None) and self._version == version:
+            if s.playing and (s.speed == 0 or self.rate is None) and (self._version, self._seeks) == moves:
                 # Stepping as fast as the model runs: the next window is the next hop.
                 after = start + self.hop
                 self._position = after if after <= self.last_start else (0 if s.loop else self.last_start)

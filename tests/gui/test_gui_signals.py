@@ -51,8 +51,9 @@ def test_signals_tab_plays_a_recording_through_the_model(qtbot, open_window, rec
     # Paused and moved to signal 17: the drawn window, map and prediction are the model's.
     view.set_playing(False)
     view.seek_seconds(17 * WINDOW / SAMPLE_RATE)
+    # (Playing, the player passes window 17 too: the result must be one computed paused.)
     qtbot.waitUntil(lambda: view.result is not None and view.result.start == 17 * WINDOW and
-                    view.result.activation is not None, timeout=WAIT_MS)
+                    not view.result.settings.playing and view.result.activation is not None, timeout=WAIT_MS)
     result = view.result
     _, y = view.window_curve.getData()
     np.testing.assert_allclose(y, view.player.data[0, 17 * WINDOW:18 * WINDOW], atol=1e-6)

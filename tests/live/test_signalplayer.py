@@ -126,6 +126,9 @@ def test_paused_it_recomputes_only_on_a_seek_or_a_settings_change(wavenet, recor
         assert again.start == 5000 and again.activation is not None
         time.sleep(0.3)
         assert player.published == 3
+        player.seek(5000)  # the window already shown: nothing to compute
+        time.sleep(0.3)
+        assert player.published == 3
 
 
 def test_bad_settings_and_models_are_one_line_errors(wavenet, digits, recording):
