@@ -107,7 +107,7 @@ def test_latent_tab_samples_nothing_until_shown(open_window, qtbot):
 def test_gui_bench_with_the_3d_tab_visited_matches_a_window_without_it():
     from deepvis.widgets.bench.gui_live import bench_gui_live
 
-    options = dict(seconds=6.0, warmup_s=2.0, engine_frames=40, rounds=3, startup=False)
+    options = dict(seconds=6.0, warmup_s=2.0, engine_frames=40, rounds=3, startup=False, dwell_s=1.0)
     start = time.monotonic()
     # A B B A: the machine's speed drifts over minutes; this order cancels a steady drift.
     runs = {"with": [], "without": []}

@@ -21,9 +21,9 @@ from deepvis.core.probe import Probe
 def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warmup_s: float = 3.0,
                    engine_frames: int = 150, weights=None, model_options=None, saliency: str | None = None,
                    rounds: int = 5, bare_block: int = 10, visit_tabs: bool = True, without_views=(),
-                   startup: bool = True) -> dict:
+                   startup: bool = True, dwell_s: float = 2.0) -> dict:
     """``visit_tabs``: show every tab once before measuring on the Activations tab, as a user
-    who has looked around has the window; ``without_views``: tab titles to leave out of the
+    who has looked around has the window, ``dwell_s`` on each; ``without_views``: tab titles to leave out of the
     window (the 3-D view, to compare); ``startup``: also time a fresh ``deepvis gui`` to its
     first painted frame, in a process of its own."""
     from deepvis.widgets.window.app import check_display
@@ -82,8 +82,8 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
         for index in range(window.tabs.count()):
             window.tabs.setCurrentIndex(index)
             visited.append(window.tabs.tabText(index))
-            dwell_end = time.monotonic() + 2.0
-            pump_until(lambda: time.monotonic() > dwell_end, 3.0)
+            dwell_end = time.monotonic() + dwell_s
+            pump_until(lambda: time.monotonic() > dwell_end, dwell_s + 1.0)
         window.tabs.setCurrentIndex(0)
     clock.start()
     ticker.start(10)

@@ -84,7 +84,7 @@ def drift_slope(stretches: list[tuple[np.ndarray, np.ndarray]], level=np.median)
 
 
 def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights=None, model_options=None,
-               methods=None, stretch_s: float = 15.0, sample_s: float = 1.0) -> dict:
+               methods=None, stretch_s: float | None = None, sample_s: float = 1.0) -> dict:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from deepvis.attribution.saliency import applicable_methods
@@ -112,6 +112,10 @@ def bench_soak(model_spec=None, input_spec=None, seconds: float = 480.0, weights
     samples: list[tuple[str, int, float, float]] = []  # method, round, seconds, live MB
     rss: list[float] = []
     frames = {m: 0 for m in methods}
+    if stretch_s is None:
+        # Up to 15 s a method, short enough for the warm-up round (half a stretch a method)
+        # and three whole rounds: 3.5 stretches a method, and a margin for the sampling.
+        stretch_s = max(min(15.0, seconds / (3.7 * len(methods))), 2 * sample_s)
     warm_round_s = max(5.0, stretch_s / 2)
     round_index = 0
     while time.monotonic() - start < seconds:
