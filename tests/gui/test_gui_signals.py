@@ -124,3 +124,5 @@ def test_a_1d_model_with_nothing_to_play_plays_the_demo_recording(qtbot, open_wi
     qtbot.waitUntil(lambda: view.result is not None, timeout=WAIT_MS)
     assert view.body.isVisible() and not view.empty.isVisible()
     assert view.recording_name.endswith("deepvis-demo-signals.wav")
+    # The picture docks say where a 1-D model's input goes, not "waiting for input".
+    assert "Signals tab" in w.input_pane.raw.canvas.placeholder and w.input_pane.raw.canvas.qimage is None

@@ -6,11 +6,14 @@ from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown
 
 
+OPEN_INPUT = "open an image, folder, video or camera"
+
+
 class InputPane(DrawnWhenShown, QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
-        self.raw = ImagePanel("Input", placeholder="open an image, folder, video or camera", session=session)
+        self.raw = ImagePanel("Input", placeholder=OPEN_INPUT, session=session)
         self.seen = ImagePanel("What the model sees", session=session)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -19,6 +22,17 @@ class InputPane(DrawnWhenShown, QWidget):
         session.frameReady.connect(self.on_frame)
         session.resultReady.connect(self.on_result)
         session.sourceChanged.connect(lambda name: self.raw.set_title(f"Input · {name}"))
+        session.modelChanged.connect(self.on_model)
+
+    def on_model(self, state) -> None:
+        # A 1-D model gets no pictures: say where its input goes instead of "waiting".
+        if state is not None and state.model.signal is not None:
+            self.raw.clear(f"{state.model.name} takes signals, not pictures: the Signals tab plays "
+                           f"recordings through it")
+            self.seen.clear("")
+        elif self.raw.data is None:
+            self.raw.clear(OPEN_INPUT)
+            self.seen.clear("waiting for input...")
 
     def on_frame(self) -> None:
         frame = self.session.frame
