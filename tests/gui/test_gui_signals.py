@@ -126,3 +126,22 @@ def test_a_1d_model_with_nothing_to_play_plays_the_demo_recording(qtbot, open_wi
     assert view.recording_name.endswith("deepvis-demo-signals.wav")
     # The picture docks say where a 1-D model's input goes, not "waiting for input".
     assert "Signals tab" in w.input_pane.raw.canvas.placeholder and w.input_pane.raw.canvas.qimage is None
+
+
+def test_screenshots_of_a_1d_model_do_not_wait_for_pictures(tmp_path):
+    """`--screenshot` waited for a picture result that a 1-D model never gives (180 s, then
+    failed): it takes the Signals tab once it has drawn, or an asked tab once the model is in."""
+    import os
+    import subprocess
+    import sys
+
+    from deepvis.io.images import read_image
+
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    for tab in (None, "Filters"):
+        out = tmp_path / f"{tab}.png"
+        command = [sys.executable, "-m", "deepvis", "gui", "--model", "signals_wavenet", "--screenshot", str(out)]
+        proc = subprocess.run(command + (["--tab", tab] if tab else []), capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        assert read_image(out).std() > 10

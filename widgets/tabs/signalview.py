@@ -73,6 +73,7 @@ class SignalView(View):
     _posted_result = Signal()
     _posted_error = Signal(str)
     _posted_player = Signal(object, object, str)  # SignalPlayer or None, filter responses, error
+    drawn = Signal(int)  # results drawn so far (a --screenshot waits for them)
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
@@ -80,6 +81,7 @@ class SignalView(View):
         self.recording: Recording | None = None
         self.recording_name = ""
         self.result = None  # the newest SignalResult drawn
+        self.drawn_count = 0
         self.timeline: dict[int, np.ndarray] = {}  # window start -> every class's probability
         self.filters = None  # (taps, freqs, magnitude) of the first convolution
         self._pending = None
@@ -471,6 +473,8 @@ class SignalView(View):
                           f" of {player.samples / rate:.1f} s · {result.fps:.0f} windows/s · forward "
                           f"{result.timings['forward']:.1f} ms" +
                           (f" · gradient {result.timings['saliency']:.1f} ms" if result.saliency is not None else ""))
+        self.drawn_count += 1
+        self.drawn.emit(self.drawn_count)
 
     def _draw_predictions(self, result) -> None:
         rows = []

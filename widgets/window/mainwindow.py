@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.model_options = dict(model_options or {})
         self._screenshot = (screenshot, max(1, after_frames)) if screenshot else None
+        self._tab_asked = bool(tab)  # then a 1-D model does not bring the Signals tab to the front
         self._previous_input: str | None = None
         self._status_at = 0.0
         self.failure: str | None = None  # why a --screenshot run gave up
@@ -95,6 +96,9 @@ class MainWindow(QMainWindow):
         s.modelChanged.connect(self._model_changed)
         s.layerChanged.connect(lambda name: self._remember("layer", name))
         s.atlasChanged.connect(self._atlas_changed)
+        for view in self.views:
+            if isinstance(view, signalview.SignalView):
+                view.drawn.connect(self._signal_drawn)
         if self._screenshot:
             # A model or input that fails leaves nothing to photograph: fail instead of waiting.
             s.message.connect(self._screenshot_failed_on_error)
@@ -428,9 +432,16 @@ class MainWindow(QMainWindow):
         shape = (model.signal.describe() if model.signal is not None else
                  f"{model.spec.channels}x{model.spec.height}x{model.spec.width}")
         self.model_label.setText(f"{model.name} · {model.device} · {shape}")
-        if model.signal is not None and not self._screenshot:
-            # The picture views have nothing to show a 1-D model: its tab comes to the front.
-            self.tabs.setCurrentWidget(next(v for v in self.views if isinstance(v, signalview.SignalView)))
+        if model.signal is not None:
+            signals = next(v for v in self.views if isinstance(v, signalview.SignalView))
+            if not self._tab_asked:
+                # The picture views have nothing to show a 1-D model: its tab comes to the front.
+                self.tabs.setCurrentWidget(signals)
+            if self._screenshot and self.tabs.currentWidget() is not signals:
+                # No picture results will come for a 1-D model: the asked tab as it is now.
+                path, self._screenshot = self._screenshot[0], None
+                QTimer.singleShot(500, lambda: self._take_screenshot(path))
+        self._tab_asked = False  # the command line's tab holds for its model, not later ones
         self.setWindowTitle(f"deepvis · {model.name}")
         spec, weights = self._requested_model
         self._loaded_spec = spec
@@ -473,6 +484,12 @@ class MainWindow(QMainWindow):
         still = source is not None and not source.is_live  # a still image gives one result, not N
         if self._screenshot and (self.session.results_seen >= self._screenshot[1] or
                                  (still and not self.session.stale(result))):
+            path, self._screenshot = self._screenshot[0], None
+            QTimer.singleShot(50, lambda: self._take_screenshot(path))
+
+    def _signal_drawn(self, count: int) -> None:
+        # A 1-D model's results are the Signals tab's windows, not the picture pipeline's.
+        if self._screenshot and count >= self._screenshot[1]:
             path, self._screenshot = self._screenshot[0], None
             QTimer.singleShot(50, lambda: self._take_screenshot(path))
 
