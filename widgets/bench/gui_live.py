@@ -22,10 +22,10 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
                    engine_frames: int = 150, weights=None, model_options=None, saliency: str | None = None,
                    rounds: int = 5, bare_block: int = 10, visit_tabs: bool = True, without_views=(),
                    startup: bool = True, dwell_s: float = 2.0) -> dict:
-    """``visit_tabs``: show every tab once before measuring on the Activations tab, as a user
-    who has looked around has the window, ``dwell_s`` on each; ``without_views``: tab titles to leave out of the
-    window (the 3-D view, to compare); ``startup``: also time a fresh ``deepvis gui`` to its
-    first painted frame, in a process of its own."""
+    """``visit_tabs``: show every tab once, ``dwell_s`` each, before measuring on the
+    Activations tab, as a user who has looked around has the window; ``without_views``: tab
+    titles to leave out of the window (the 3-D view, to compare); ``startup``: also time a
+    fresh ``deepvis gui`` to its first painted frame, in a process of its own."""
     from deepvis.widgets.window.app import check_display
 
     check_display()
