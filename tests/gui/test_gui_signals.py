@@ -126,6 +126,13 @@ def test_a_1d_model_with_nothing_to_play_plays_the_demo_recording(qtbot, open_wi
     assert view.recording_name.endswith("deepvis-demo-signals.wav")
     # The picture docks say where a 1-D model's input goes, not "waiting for input".
     assert "Signals tab" in w.input_pane.raw.canvas.placeholder and w.input_pane.raw.canvas.qimage is None
+    assert "Signals tab" in w.unit_pane.panel.canvas.placeholder and w.unit_pane.panel.badge.isHidden()
+    assert "Signals tab" in w.predictions.text
+    # A picture model after it: the docks wait for pictures again.
+    w.session.load_model("digits_cnn")
+    qtbot.waitUntil(lambda: w.session.state.model.signal is None, timeout=WAIT_MS)
+    assert "Signals tab" not in w.input_pane.raw.canvas.placeholder + w.unit_pane.panel.canvas.placeholder
+    assert "Signals tab" not in w.predictions.text
 
 
 def test_screenshots_of_a_1d_model_do_not_wait_for_pictures(tmp_path):

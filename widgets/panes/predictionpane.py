@@ -19,6 +19,15 @@ class PredictionPane(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         session.resultReady.connect(self.on_result)
+        session.modelChanged.connect(self._model_changed)
+
+    def _model_changed(self, state) -> None:
+        if state.model.signal is not None:  # its predictions are per window, in the Signals tab
+            self.rows, self.kind, self.stale = (), "classification", False
+            self.text = f"{state.model.name} takes signals: the Signals tab shows its predictions per window"
+        elif not self.rows:
+            self.text = "waiting for input..."
+        self.update()
 
     def on_result(self) -> None:
         result = self.session.result
