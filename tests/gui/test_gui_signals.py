@@ -128,11 +128,14 @@ def test_a_1d_model_with_nothing_to_play_plays_the_demo_recording(qtbot, open_wi
     assert "Signals tab" in w.input_pane.raw.canvas.placeholder and w.input_pane.raw.canvas.qimage is None
     assert "Signals tab" in w.unit_pane.panel.canvas.placeholder and w.unit_pane.panel.badge.isHidden()
     assert "Signals tab" in w.predictions.text
+    pictures = w.unit_pane.pictures  # optimized pictures are for picture models: not offered
+    assert not pictures.compute.isEnabled() and "picture models" in pictures.optimized.canvas.placeholder
     # A picture model after it: the docks wait for pictures again.
     w.session.load_model("digits_cnn")
     qtbot.waitUntil(lambda: w.session.state.model.signal is None, timeout=WAIT_MS)
     assert "Signals tab" not in w.input_pane.raw.canvas.placeholder + w.unit_pane.panel.canvas.placeholder
     assert "Signals tab" not in w.predictions.text
+    assert pictures.compute.isEnabled()
 
 
 def test_screenshots_of_a_1d_model_do_not_wait_for_pictures(tmp_path):

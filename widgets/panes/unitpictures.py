@@ -131,7 +131,7 @@ class UnitPictures(QWidget):
         self._posted_atlas.connect(self._got_atlas)
         # A running computation goes on while the user looks at other layers; a new model ends it.
         session.layerChanged.connect(lambda _name: self.look_up())
-        session.modelChanged.connect(lambda _state: (self.halt(), self.look_up()))
+        session.modelChanged.connect(lambda _state: (self.halt(), self._enable(), self.look_up()))
         session.unitChanged.connect(lambda _unit: self.show_unit())
         session.atlasChanged.connect(lambda _atlas: self.look_up())
 
@@ -153,7 +153,7 @@ class UnitPictures(QWidget):
         self.show_unit()
         state, layer, spec = self.session.state, self.session.layer, self.session.source_spec
         atlas = self.session.atlas
-        if state is None or layer is None:
+        if state is None or layer is None or not self._takes_pictures():
             return
         self._lookup += 1
         ticket = self._lookup
@@ -203,7 +203,21 @@ class UnitPictures(QWidget):
             self.viz = viz
             self.show_unit()
 
+    def _takes_pictures(self) -> bool:
+        state = self.session.state
+        return state is None or state.model.signal is None
+
+    def _enable(self) -> None:
+        # Optimized pictures and a dataset's top images are for picture models; a 1-D model
+        # was handed a picture batch and failed with a shape error.
+        self.compute.setEnabled(self._cancel is None and self._takes_pictures())
+
     def show_unit(self) -> None:
+        if not self._takes_pictures():
+            for panel in (self.optimized, self.top):
+                panel.clear("picture models only")
+            self.info.setText("")
+            return
         unit = self.session.unit
         waiting = "computing..." if self._cancel is not None and self.job_layer == self.session.layer \
             else "not computed: Compute for this layer"
@@ -240,6 +254,10 @@ class UnitPictures(QWidget):
         s = self.session
         if s.state is None or s.layer is None:
             s.message.emit("load a model first")
+            return
+        if not self._takes_pictures():
+            s.message.emit(f"unit pictures: {s.state.model.name} takes signals; optimized pictures and top images "
+                           f"are for picture models")
             return
         self.halt()
         state, layer, unit, spec = s.state, s.layer, s.unit, s.source_spec
@@ -279,7 +297,7 @@ class UnitPictures(QWidget):
         if cancel is not self._cancel:
             return  # a stopped job ending after its successor started
         self._cancel = self.job_layer = None
-        self.compute.setEnabled(True)
+        self._enable()
         self.stop.setEnabled(False)
         self.progress.setVisible(False)
         self.show_unit()
