@@ -49,14 +49,11 @@ class ImageCanvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def show_rgb(self, image: np.ndarray, scale: int = 1, shape=None) -> None:
+        image = np.ascontiguousarray(image)
         h, w = image.shape[:2]
-        # 32-bit pixels, the raster engine's own format: it draws them scaled 3-4x faster than
-        # 24-bit RGB (0.13 against 0.51 ms for a 224 px input shown at 400 px), and the
-        # conversion costs a tenth of that saving. (Little-endian memory order: B, G, R, 255.)
-        bgrx = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGRA)
-        self._buffer, self._scale = bgrx, scale
+        self._buffer, self._scale = image, scale
         self.shape = shape or (h, w)
-        self.qimage = QImage(bgrx.data, w, h, bgrx.strides[0], QImage.Format.Format_RGB32)
+        self.qimage = QImage(image.data, w, h, image.strides[0], QImage.Format.Format_RGB888)
         self.update()
 
     def clear(self, text: str) -> None:
