@@ -26,7 +26,7 @@ class InputPane(DrawnWhenShown, QWidget):
 
     def on_model(self, state) -> None:
         # A 1-D model gets no pictures: say where its input goes instead of "waiting".
-        if state is not None and state.model.signal is not None:
+        if self.session.takes_signals:
             self.raw.clear(f"{state.model.name} takes signals, not pictures: the Signals tab plays "
                            f"recordings through it")
             self.seen.clear("")

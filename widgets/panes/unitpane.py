@@ -74,12 +74,8 @@ class UnitPane(DrawnWhenShown, QWidget):
         self.overlay.toggled.connect(lambda _v: self.on_result())
         self.opacity.valueChanged.connect(lambda _v: self.on_result())
 
-    def _is_1d(self) -> bool:
-        state = self.session.state
-        return state is not None and state.model.signal is not None
-
     def _model_changed(self, state) -> None:
-        if self._is_1d():  # no picture results will come: say where the units are shown
+        if self.session.takes_signals:  # no picture results will come: say where the units are shown
             self.panel.clear(f"{state.model.name} takes signals: the Signals tab maps the layer's channels over time")
             self.panel.set_stale(False)
         elif self.panel.data is None:
@@ -95,7 +91,7 @@ class UnitPane(DrawnWhenShown, QWidget):
         if self.hidden_now():
             return
         if result is None or result.settings.grid_layer != session.layer:
-            self.panel.set_stale(not self._is_1d())
+            self.panel.set_stale(not self.session.takes_signals)
             return
         try:
             channel = result.channel(session.unit)

@@ -153,7 +153,7 @@ class UnitPictures(QWidget):
         self.show_unit()
         state, layer, spec = self.session.state, self.session.layer, self.session.source_spec
         atlas = self.session.atlas
-        if state is None or layer is None or not self._takes_pictures():
+        if state is None or layer is None or self.session.takes_signals:
             return
         self._lookup += 1
         ticket = self._lookup
@@ -203,17 +203,13 @@ class UnitPictures(QWidget):
             self.viz = viz
             self.show_unit()
 
-    def _takes_pictures(self) -> bool:
-        state = self.session.state
-        return state is None or state.model.signal is None
-
     def _enable(self) -> None:
         # Optimized pictures and a dataset's top images are for picture models; a 1-D model
         # was handed a picture batch and failed with a shape error.
-        self.compute.setEnabled(self._cancel is None and self._takes_pictures())
+        self.compute.setEnabled(self._cancel is None and not self.session.takes_signals)
 
     def show_unit(self) -> None:
-        if not self._takes_pictures():
+        if self.session.takes_signals:
             for panel in (self.optimized, self.top):
                 panel.clear("picture models only")
             self.info.setText("")
@@ -255,7 +251,7 @@ class UnitPictures(QWidget):
         if s.state is None or s.layer is None:
             s.message.emit("load a model first")
             return
-        if not self._takes_pictures():
+        if self.session.takes_signals:
             s.message.emit(f"unit pictures: {s.state.model.name} takes signals; optimized pictures and top images "
                            f"are for picture models")
             return

@@ -235,21 +235,18 @@ class SignalView(View):
         state = self.session.state
         return state.model if state is not None else None
 
-    def _is_1d(self) -> bool:
-        return self.model is not None and self.model.signal is not None
-
     def _show_state(self) -> None:
-        ready = self._is_1d() and self.recording is not None
+        ready = self.session.takes_signals and self.recording is not None
         self.body.setVisible(ready)
         self.empty.setVisible(not ready)
         for w in (self.open_button, self.demo_button):
-            w.setEnabled(self._is_1d())
+            w.setEnabled(self.session.takes_signals)
         for w in (self.play_button, self.save_button, self.timeline_button):
             w.setEnabled(ready)
-        self.load_wavenet.setVisible(not self._is_1d())
+        self.load_wavenet.setVisible(not self.session.takes_signals)
         if self.model is None:
             self.placeholder.setText("loading a model...")
-        elif not self._is_1d():
+        elif not self.session.takes_signals:
             self.placeholder.setText(f"{self.model.name} takes pictures. This tab plays recordings through 1-D "
                                      f"models (a Conv1d first): .wav, .npy or .csv signals, live as a sliding "
                                      f"window. The bundled signals_wavenet classifies sine, square, sawtooth, "
@@ -279,7 +276,7 @@ class SignalView(View):
         # opens on the bundled chair, so that a first look shows what the tab does.
         # Only before anything was asked to play: a recording given on the command line is still
         # being read when the model arrives.
-        if self.isVisible() and self._is_1d() and self._building == 0 and self._waiting_file is None:
+        if self.isVisible() and self.session.takes_signals and self._building == 0 and self._waiting_file is None:
             self.open_demo()
 
     # --- opening recordings ----------------------------------------------------------------------
@@ -299,7 +296,7 @@ class SignalView(View):
 
     def open_file(self, path: str) -> None:
         """Read a recording and play it; a file that fails leaves the current one playing."""
-        if not self._is_1d():
+        if not self.session.takes_signals:
             # Kept for the next 1-D model: at start-up the recording is opened before the model loads.
             self._waiting_file = path
             if self.session.state is not None:

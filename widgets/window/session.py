@@ -383,6 +383,11 @@ class Session(QObject):
     def add_paint_time(self, ms: float) -> None:
         self.paint_ms += ms
 
+    @property
+    def takes_signals(self) -> bool:
+        """A 1-D model is loaded: its input and results live in the Signals tab, not the picture views."""
+        return self.state is not None and self.state.model.signal is not None
+
     def stale(self, result: LiveResult | None = None) -> bool:
         """A result lags when its frame is older than the newest frame or its settings are out of date."""
         result = result or self.result
