@@ -439,8 +439,7 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentWidget(signals)
             if self._screenshot and self.tabs.currentWidget() is not signals:
                 # No picture results will come for a 1-D model: the asked tab as it is now.
-                path, self._screenshot = self._screenshot[0], None
-                QTimer.singleShot(500, lambda: self._take_screenshot(path))
+                self._screenshot_in(500)
         self._tab_asked = False  # the command line's tab holds for its model, not later ones
         self.setWindowTitle(f"deepvis · {model.name}")
         spec, weights = self._requested_model
@@ -484,14 +483,12 @@ class MainWindow(QMainWindow):
         still = source is not None and not source.is_live  # a still image gives one result, not N
         if self._screenshot and (self.session.results_seen >= self._screenshot[1] or
                                  (still and not self.session.stale(result))):
-            path, self._screenshot = self._screenshot[0], None
-            QTimer.singleShot(50, lambda: self._take_screenshot(path))
+            self._screenshot_in(50)
 
     def _signal_drawn(self, count: int) -> None:
         # A 1-D model's results are the Signals tab's windows, not the picture pipeline's.
         if self._screenshot and count >= self._screenshot[1]:
-            path, self._screenshot = self._screenshot[0], None
-            QTimer.singleShot(50, lambda: self._take_screenshot(path))
+            self._screenshot_in(50)
 
     def _remember(self, key: str, value) -> None:
         if self.persist:
@@ -514,6 +511,11 @@ class MainWindow(QMainWindow):
             # Queued: a failure found while the window is built comes before the event loop
             # runs, and an exit() called then is lost (the run waited for its timeout).
             QTimer.singleShot(0, lambda: QApplication.instance().exit(2))
+
+    def _screenshot_in(self, ms: int) -> None:
+        """Take the pending screenshot once the paint events now queued have run."""
+        path, self._screenshot = self._screenshot[0], None
+        QTimer.singleShot(ms, lambda: self._take_screenshot(path))
 
     def _take_screenshot(self, path: str) -> None:
         ok = self.export_png(self, path)
