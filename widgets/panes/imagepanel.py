@@ -7,6 +7,7 @@ rate on a small machine that time is taken from the forward pass (measured: the 
 frame rate rose from 23 to 32 fps when the input panes moved to this path).
 """
 
+import functools
 import time
 
 import numpy as np
@@ -36,6 +37,7 @@ class ImageCanvas(QWidget):
         self.shape: tuple[int, int] | None = None  # (H, W) of the image in image coordinates
         self.qimage: QImage | None = None
         self._buffer: np.ndarray | None = None  # the memory the QImage borrows
+        self._bgrx: np.ndarray | None = None  # show_rgb's 32-bit pixels, kept between frames
         self._scale = 1  # image pixels per displayed pixel (maps are thinned before colouring)
         self.source: QRectF | None = None  # zoomed region in image coordinates; None = all
         self.cursor: QRectF | None = None
@@ -49,11 +51,24 @@ class ImageCanvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def show_rgb(self, image: np.ndarray, scale: int = 1, shape=None) -> None:
-        image = np.ascontiguousarray(image)
+        # 32-bit pixels, the raster engine's own format: it draws them scaled 3-4x faster than
+        # 24-bit RGB (0.13 against 0.51 ms for a 224 px input shown at 400 px), and the
+        # conversion costs a tenth of that saving. (Little-endian memory order: B, G, R, 255.)
+        # Converted into the same memory each frame: a new 1-2 MB array a frame for each pane
+        # is allocator churn that the live soak can see.
         h, w = image.shape[:2]
-        self._buffer, self._scale = image, scale
+        if self._bgrx is None or self._bgrx.shape[:2] != (h, w):
+            self._bgrx = np.empty((h, w, 4), np.uint8)
+        cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGRA, dst=self._bgrx)
+        self.show_pixels(self._bgrx.view(np.uint32)[..., 0], scale, shape)
+
+    def show_pixels(self, pixels: np.ndarray, scale: int = 1, shape=None) -> None:
+        """(H, W) uint32 pixels 0xffRRGGBB (Qt's RGB32)."""
+        pixels = np.ascontiguousarray(pixels)
+        h, w = pixels.shape
+        self._buffer, self._scale = pixels, scale
         self.shape = shape or (h, w)
-        self.qimage = QImage(image.data, w, h, image.strides[0], QImage.Format.Format_RGB888)
+        self.qimage = QImage(pixels.data, w, h, pixels.strides[0], QImage.Format.Format_RGB32)
         self.update()
 
     def clear(self, text: str) -> None:
@@ -161,6 +176,7 @@ class ImagePanel(QWidget):
         self.canvas = ImageCanvas(placeholder, on_paint=session.add_paint_time if session is not None else None)
         self.hovered, self.clicked, self.drawn = self.canvas.hovered, self.canvas.clicked, self.canvas.drawn
         self.data: np.ndarray | None = None  # what was last given to show (before colouring)
+        self._pixels: np.ndarray | None = None  # the coloured map, written in place each frame
         self.badge = QLabel("stale", self.canvas)
         self.badge.setStyleSheet("background: rgba(200, 120, 0, 200); color: white; padding: 1px 6px;"
                                  "border-radius: 3px; font-size: 10px;")
@@ -190,7 +206,9 @@ class ImagePanel(QWidget):
         if self.canvas.source is None:
             step = max(1, int(min(h / max(1, self.canvas.height()), w / max(1, self.canvas.width()))))
         thin = values[::step, ::step] if step > 1 else values
-        self.canvas.show_rgb(colorize(thin, levels, colormap), scale=step, shape=(h, w))
+        if self._pixels is None or self._pixels.shape != thin.shape[:2]:
+            self._pixels = np.empty(thin.shape[:2], np.uint32)
+        self.canvas.show_pixels(colorize(thin, levels, colormap, out=self._pixels), scale=step, shape=(h, w))
 
     def clear(self, text: str = "") -> None:
         self.data = None
@@ -211,16 +229,34 @@ class ImagePanel(QWidget):
         self.canvas.update()
 
 
-def colorize(values: np.ndarray, levels: tuple[float, float], colormap: str) -> np.ndarray:
-    """Float map -> RGB uint8 through ``levels`` and a colormap; NaN (tile padding) in grey."""
+def colorize(values: np.ndarray, levels: tuple[float, float], colormap: str, out: np.ndarray | None = None) -> np.ndarray:
+    """Float map -> (H, W) uint32 pixels 0xffRRGGBB through ``levels`` and a colormap; NaN
+    (tile padding) in grey. ``out``: an (H, W) uint32 array to write them into."""
     values = np.asarray(values, np.float32)
     lo, hi = levels
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    # OpenCV's saturating scale-and-cast and table lookup are several times faster than numpy's
-    # here; values below ``lo`` are clipped first because convertScaleAbs takes |x|.
+    # OpenCV's saturating scale-and-cast is several times faster than numpy's here; values
+    # below ``lo`` are clipped first because convertScaleAbs takes |x|.
     index = cv2.convertScaleAbs(np.maximum(values, lo), alpha=scale, beta=-lo * scale)
-    rgb = cv2.LUT(cv2.merge((index, index, index)), lut(colormap).reshape(256, 1, 3))
+    # One lookup of whole 32-bit pixels: 0.5 ms for a 640x640 grid, against 3 ms for OpenCV's
+    # per-channel table and the conversion to Qt's format, and 3.4 ms more for the padding
+    # as a boolean-mask assignment into RGB.
+    # (mode="clip" lets take write straight into ``out``; a uint8 index is always in range.)
+    pixels = np.take(_packed_lut(colormap), index, out=out, mode="clip")
     nan = np.isnan(values)
     if nan.any():
-        rgb[nan] = NAN_COLOR
-    return rgb
+        np.copyto(pixels, _packed(NAN_COLOR), where=nan)
+    return pixels
+
+
+def _packed(rgb) -> np.uint32:
+    r, g, b = (int(c) for c in rgb)
+    return np.uint32(0xFF000000 | r << 16 | g << 8 | b)
+
+
+@functools.lru_cache(maxsize=None)
+def _packed_lut(colormap: str) -> np.ndarray:
+    table = lut(colormap).astype(np.uint32)
+    packed = np.uint32(0xFF000000) | table[:, 0] << 16 | table[:, 1] << 8 | table[:, 2]
+    packed.flags.writeable = False
+    return packed
