@@ -7,11 +7,12 @@ from collections import deque
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QSlider, QVBoxLayout, QWidget
 from PySide6.QtCore import Qt
 
 from deepvis.render.colormaps import apply_colormap
 from deepvis.widgets.panes.imagepanel import ImagePanel
+from deepvis.widgets.panes.readout import Readout
 from deepvis.widgets.panes.unitpictures import UnitPictures
 from deepvis.widgets.window.views import DrawnWhenShown
 
@@ -30,11 +31,7 @@ class UnitPane(DrawnWhenShown, QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(60)
         self.opacity.setMaximumWidth(90)
-        self.stats = QLabel("\n")
-        self.stats.setStyleSheet("font-family: monospace;")
-        # Text that changes every frame must not change the label's size: a relayout of the
-        # pane per frame costs more than the text itself.
-        self.stats.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.stats = Readout(lines=2)
         self.plot = pg.PlotWidget()
         self.plot.setMaximumHeight(110)
         self.plot.setMouseEnabled(False, False)
