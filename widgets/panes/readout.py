@@ -30,7 +30,6 @@ class Readout(QWidget):
     def setText(self, text: str) -> None:
         if text != self._text:
             self._text = text
-            self.setToolTip(text)  # the whole text where the pane is too narrow for it
             self.update()
 
     def paintEvent(self, _event) -> None:
