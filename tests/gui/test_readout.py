@@ -56,3 +56,13 @@ def test_readout_text_changes_ask_no_relayout_where_a_label_does(qtbot):
     assert len(colours) > 2
     # Two lines fit its fixed height.
     assert readout.height() >= 2 * readout.fontMetrics().lineSpacing()
+
+
+def test_a_readouts_width_comes_from_its_sample_not_its_text(qtbot):
+    short, long = Readout(sample="9.9 fps"), Readout(sample="capture 00.0  forward 000.0  render 00.0 ms")
+    for readout in (short, long):
+        qtbot.addWidget(readout)
+    assert long.sizeHint().width() > 2 * short.sizeHint().width()
+    hint = long.sizeHint()
+    long.setText("x" * 200)
+    assert long.sizeHint() == hint

@@ -7,7 +7,7 @@ relayout once a frame, and the main window repaint twice. A readout's height is 
 line count and its text only repaints its own pixels.
 """
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFontDatabase, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -15,14 +15,23 @@ MARGIN = 3
 
 
 class Readout(QWidget):
-    def __init__(self, lines: int = 1, parent=None):
+    """``sample``: the longest text expected, which sets the width asked of the layout (the
+    text itself never does); without one the readout takes the width it is given."""
+
+    def __init__(self, lines: int = 1, sample: str = "", parent=None):
         super().__init__(parent)
         self._text = ""
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 2 * MARGIN)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._hint = QSize(self.fontMetrics().horizontalAdvance(sample) + 2 * MARGIN + 2 if sample else 0,
+                           self.height())
+        self.setSizePolicy(QSizePolicy.Policy.Preferred if sample else QSizePolicy.Policy.Ignored,
+                           QSizePolicy.Policy.Fixed)
         # It paints its whole rectangle, so nothing beneath repaints with it.
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def sizeHint(self) -> QSize:
+        return self._hint
 
     def text(self) -> str:
         return self._text

@@ -27,6 +27,7 @@ from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.layerlist import LayerList
 from deepvis.widgets.panes.outputpane import OutputPane
 from deepvis.widgets.panes.predictionpane import PredictionPane
+from deepvis.widgets.panes.readout import Readout
 from deepvis.widgets.window.recorder import Recorder
 from deepvis.widgets.panes.saliencypane import SaliencyPane
 from deepvis.widgets.window.session import Session
@@ -166,9 +167,12 @@ class MainWindow(QMainWindow):
 
     def _status_bar(self) -> None:
         bar = self.statusBar()
-        self.fps_label = QLabel("")
+        # Readouts, not labels: a label's new text relayouted the status bar and repainted the
+        # main window four times a second.
+        self.fps_label = Readout(sample="still image")
         self.fps_label.setMinimumWidth(80)
-        self.stage_label = QLabel("")
+        self.stage_label = Readout(sample="capture 00.0  preprocess 0.0  forward 000.0  saliency 000.0  tile 0.0  "
+                                          "predict 0.0  render 00.0 ms")
         self.stage_label.setMinimumWidth(380)
         self.model_label = QLabel("")
         self.message_label = QLabel("")
