@@ -22,6 +22,7 @@ from deepvis.io.images import quiet_cv2
 cv2 = quiet_cv2()
 
 BACKGROUND = QColor("#1e1f22")
+NAN_PIXEL = np.uint32(0xFF000000 | int(NAN_COLOR[0]) << 16 | int(NAN_COLOR[1]) << 8 | int(NAN_COLOR[2]))
 
 
 class ImageCanvas(QWidget):
@@ -38,7 +39,7 @@ class ImageCanvas(QWidget):
         self.shape: tuple[int, int] | None = None  # (H, W) of the image in image coordinates
         self.qimage: QImage | None = None
         self._buffer: np.ndarray | None = None  # the memory the QImage borrows
-        self._bgrx: np.ndarray | None = None  # show_rgb's 32-bit pixels, kept between frames
+        self._reused: np.ndarray | None = None  # 32-bit pixels written in place frame after frame
         self._scale = 1  # image pixels per displayed pixel (maps are thinned before colouring)
         self.source: QRectF | None = None  # zoomed region in image coordinates; None = all
         self.cursor: QRectF | None = None
@@ -55,13 +56,17 @@ class ImageCanvas(QWidget):
         # 32-bit pixels, the raster engine's own format: it draws them scaled 3-4x faster than
         # 24-bit RGB (0.13 against 0.51 ms for a 224 px input shown at 400 px), and the
         # conversion costs a tenth of that saving. (Little-endian memory order: B, G, R, 255.)
-        # Converted into the same memory each frame: a new 1-2 MB array a frame for each pane
-        # is allocator churn that the live soak can see.
         h, w = image.shape[:2]
-        if self._bgrx is None or self._bgrx.shape[:2] != (h, w):
-            self._bgrx = np.empty((h, w, 4), np.uint8)
-        cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGRA, dst=self._bgrx)
-        self.show_pixels(self._bgrx.view(np.uint32)[..., 0], scale, shape)
+        pixels = self.reused_pixels(h, w)
+        cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGRA, dst=pixels.view(np.uint8).reshape(h, w, 4))
+        self.show_pixels(pixels, scale, shape)
+
+    def reused_pixels(self, h: int, w: int) -> np.ndarray:
+        """An (h, w) uint32 array that this canvas hands out again on the next frame of that
+        size: a new 1-2 MB array a frame for each pane is allocator churn the live soak sees."""
+        if self._reused is None or self._reused.shape != (h, w):
+            self._reused = np.empty((h, w), np.uint32)
+        return self._reused
 
     def show_pixels(self, pixels: np.ndarray, scale: int = 1, shape=None) -> None:
         """(H, W) uint32 pixels 0xffRRGGBB (Qt's RGB32)."""
@@ -194,7 +199,6 @@ class ImagePanel(QWidget):
         self.canvas = ImageCanvas(placeholder, on_paint=session.add_paint_time if session is not None else None)
         self.hovered, self.clicked, self.drawn = self.canvas.hovered, self.canvas.clicked, self.canvas.drawn
         self.data: np.ndarray | None = None  # what was last given to show (before colouring)
-        self._pixels: np.ndarray | None = None  # the coloured map, written in place each frame
         self.badge = QLabel("stale", self.canvas)
         self.badge.setStyleSheet("background: rgba(200, 120, 0, 200); color: white; padding: 1px 6px;"
                                  "border-radius: 3px; font-size: 10px;")
@@ -224,9 +228,8 @@ class ImagePanel(QWidget):
         if self.canvas.source is None:
             step = max(1, int(min(h / max(1, self.canvas.height()), w / max(1, self.canvas.width()))))
         thin = values[::step, ::step] if step > 1 else values
-        if self._pixels is None or self._pixels.shape != thin.shape[:2]:
-            self._pixels = np.empty(thin.shape[:2], np.uint32)
-        self.canvas.show_pixels(colorize(thin, levels, colormap, out=self._pixels), scale=step, shape=(h, w))
+        pixels = colorize(thin, levels, colormap, out=self.canvas.reused_pixels(*thin.shape[:2]))
+        self.canvas.show_pixels(pixels, scale=step, shape=(h, w))
 
     def clear(self, text: str = "") -> None:
         self.data = None
@@ -263,16 +266,10 @@ def colorize(values: np.ndarray, levels: tuple[float, float], colormap: str, out
     if out is None:
         out = np.empty(index.shape, np.uint32)
     cv2.LUT(index, _packed_lut(colormap).view(np.int32), dst=out.view(np.int32))
-    pixels = out
     nan = np.isnan(values)
     if nan.any():
-        np.copyto(pixels, _packed(NAN_COLOR), where=nan)
-    return pixels
-
-
-def _packed(rgb) -> np.uint32:
-    r, g, b = (int(c) for c in rgb)
-    return np.uint32(0xFF000000 | r << 16 | g << 8 | b)
+        np.copyto(out, NAN_PIXEL, where=nan)
+    return out
 
 
 @functools.lru_cache(maxsize=None)
