@@ -24,6 +24,9 @@ def register(sub) -> None:
                         "a forward and a backward pass; soak: the methods to cycle, comma-separated "
                         "(default off and every method)")
     p.add_argument("--points", type=positive_int, metavar="N", help="map-view: points on the map (1,000,000)")
+    p.add_argument("--without-tab", action="append", default=[], metavar="TITLE",
+                   help="gui-live: leave this tab out of the window (repeatable), to measure what it costs "
+                        "(e.g. 3-D: its OpenGL view must not slow the window)")
     p.add_argument("--json", action="store_true")
     # The benchmark drives the compute thread from outside, as the GUI does.
     p.set_defaults(func=cmd_bench, on_compute_thread=False)
@@ -32,12 +35,15 @@ def register(sub) -> None:
 def cmd_bench(args):
     from deepvis.bench.engine import BENCHMARKS
 
+    if args.without_tab and args.name != "gui-live":
+        raise DeepvisError("--without-tab applies to the gui-live benchmark")
     if args.name == "gui-live":
         # Needs Qt, so it lives with the views; the CLI only dispatches to it.
         from deepvis.widgets.bench.gui_live import bench_gui_live
 
         result = bench_gui_live(args.model, args.input, seconds=args.seconds or 10.0, weights=args.weights,
-                                model_options=model_options(args), saliency=args.saliency)
+                                model_options=model_options(args), saliency=args.saliency,
+                                without_views=tuple(args.without_tab))
         print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
         return
     if args.name == "soak":

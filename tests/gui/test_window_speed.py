@@ -8,12 +8,12 @@ lives in a window of its own, embedded in the tab.
 
 import re
 import sys
-import time
 
 import pytest
 
 pytest.importorskip("PySide6")
 from deepvis.widgets.window import qtenv  # noqa: E402,F401
+from PySide6.QtGui import QSurface  # noqa: E402
 from PySide6.QtOpenGLWidgets import QOpenGLWidget  # noqa: E402
 
 from test_gui import WAIT_MS, open_window, private_settings  # noqa: E402,F401
@@ -34,6 +34,10 @@ def test_no_gl_widget_is_in_the_main_window_before_or_after_the_3d_tab(open_wind
     assert _gl_widgets_in(window) == []
     assert isinstance(cloud.canvas.native, QOpenGLWidget)
     assert cloud.canvas.native.window() is not window
+    # What the slowdown came from, read off Qt itself: a GL widget in its tree switches the
+    # top-level's surface to OpenGL, and every repaint of the window is then composed with GL.
+    # (`deepvis bench gui-live --without-tab 3-D` measures the frame rate either way.)
+    assert window.windowHandle().surfaceType() == QSurface.SurfaceType.RasterSurface
     # And the first look shows something: the bundled chair, segmented.
     qtbot.waitUntil(lambda: cloud.seg is not None, timeout=WAIT_MS)
     assert cloud.seg.category == "chair"
@@ -100,21 +104,3 @@ def test_latent_tab_samples_nothing_until_shown(open_window, qtbot):
     assert latent.generator is None
     window.tabs.setCurrentWidget(latent)
     qtbot.waitUntil(lambda: latent.generator is not None, timeout=WAIT_MS)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_gui_bench_with_the_3d_tab_visited_matches_a_window_without_it():
-    from deepvis.widgets.bench.gui_live import bench_gui_live
-
-    options = dict(seconds=6.0, warmup_s=2.0, engine_frames=40, rounds=3, startup=False, dwell_s=1.0)
-    start = time.monotonic()
-    # A B B A: the machine's speed drifts over minutes; this order cancels a steady drift.
-    runs = {"with": [], "without": []}
-    for kind in ("with", "without", "without", "with"):
-        result = bench_gui_live("efficientnet_lite0", without_views=("3-D",) if kind == "without" else (), **options)
-        assert ("3-D" in result["tabs_visited"]) == (kind == "with")
-        runs[kind].append(result["ratio_to_bare"])
-    print(runs, f"{time.monotonic() - start:.0f} s")
-    mean = {kind: sum(values) / len(values) for kind, values in runs.items()}
-    assert mean["with"] >= 0.9 * mean["without"], runs

@@ -32,7 +32,15 @@ def bench_gui_live(model_spec=None, input_spec=None, seconds: float = 10.0, warm
     from deepvis.widgets.window import qtenv  # noqa: F401
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
 
+    from deepvis.errors import DeepvisError
     from deepvis.widgets.bench.window import open_bench_window
+    from deepvis.widgets.window import mainwindow  # noqa: F401 (importing it registers the tabs)
+    from deepvis.widgets.window.views import registered_views
+
+    titles = [view.title for view in registered_views()]
+    unknown = [title for title in without_views if title not in titles]
+    if unknown:
+        raise DeepvisError(f"no tab {unknown[0]!r} to leave out: the tabs are {', '.join(titles)}")
 
     options = dict(model_options or {})
     input_spec = str(input_spec or default_bench_video())
