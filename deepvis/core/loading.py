@@ -28,7 +28,7 @@ from deepvis.core.predictions import main_output, output_kind
 from deepvis.core.defaults import DEFAULT_MODEL
 from deepvis.core.hfsource import build_hf, is_hf_folder
 from deepvis.core.timmsource import build_timm, is_timm_source
-from deepvis.core.zoo import ZooEntry, get_entry, zoo
+from deepvis.core.zoo import ZooEntry, get_entry, zoo_names
 
 DEFAULT_SIZE = (224, 224)
 
@@ -252,7 +252,7 @@ def _from_source(source: str, trust_pickle: bool) -> tuple[nn.Module, bool]:
                            f"as --model ZOO_NAME or --model package.module:factory and this file as --weights")
     if ":" in source and not source.startswith(":"):
         return _from_factory(source), False
-    names = list(zoo())
+    names = zoo_names()
     close = difflib.get_close_matches(source.lower(), names, n=3)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise DeepvisError(f"unknown model {source!r}: {hint}use a zoo name (deepvis models), a TorchScript or "

@@ -187,7 +187,8 @@ def _torchvision_entry(name, description, task="classification", size=None, **pr
 
 
 @lru_cache(maxsize=1)
-def zoo() -> dict[str, ZooEntry]:
+def _bundled() -> dict[str, ZooEntry]:
+    """The models deepvis and its pip dependencies ship, with their weights."""
     imagenet = InputSpec(3, 224, 224, IMAGENET_MEAN, IMAGENET_STD)
     entries = [
         ZooEntry(
@@ -245,34 +246,54 @@ def zoo() -> dict[str, ZooEntry]:
             labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)",
             multilabel=True),
     ]
-    classifiers = [
-        ("alexnet", "AlexNet, ImageNet", {}),
-        ("vgg11", "VGG-11, ImageNet", {}),
-        ("vgg16", "VGG-16, ImageNet", {}),
-        ("resnet18", "ResNet-18, ImageNet", {}),
-        ("resnet34", "ResNet-34, ImageNet", {}),
-        ("resnet50", "ResNet-50, ImageNet", {}),
-        ("googlenet", "GoogLeNet (Inception v1), ImageNet",
-         {"aux_logits": True, "transform_input": True, "init_weights": False}),
-        ("inception_v3", "Inception v3, ImageNet, 299x299",
-         {"aux_logits": True, "transform_input": True, "init_weights": False}),
-        ("squeezenet1_1", "SqueezeNet 1.1, ImageNet", {}),
-        ("mobilenet_v2", "MobileNet v2, ImageNet", {}),
-        ("mobilenet_v3_large", "MobileNet v3 large, ImageNet", {}),
-        ("efficientnet_b0", "EfficientNet-B0 (torchvision), ImageNet", {}),
-        ("convnext_tiny", "ConvNeXt-Tiny, ImageNet", {}),
-    ]
-    for name, description, layout in classifiers:
-        entries.append(_torchvision_entry(name, description, **layout))
-    segmenters = [
-        ("fcn_resnet50", "FCN ResNet-50 semantic segmentation, 21 VOC classes", {"aux_loss": True}),
-        ("lraspp_mobilenet_v3_large", "LR-ASPP MobileNet v3 segmentation, 21 VOC classes", {}),
-        ("deeplabv3_mobilenet_v3_large", "DeepLabV3 MobileNet v3 segmentation, 21 VOC classes", {"aux_loss": True}),
-    ]
-    for name, description, layout in segmenters:
-        entries.append(_torchvision_entry(name, description, task="segmentation", size=520, **layout))
     return {e.name: e for e in entries}
 
 
+# name -> (description, task, input side or None for the weights' crop, architecture options)
+TORCHVISION_MODELS = {
+    "alexnet": ("AlexNet, ImageNet", "classification", None, {}),
+    "vgg11": ("VGG-11, ImageNet", "classification", None, {}),
+    "vgg16": ("VGG-16, ImageNet", "classification", None, {}),
+    "resnet18": ("ResNet-18, ImageNet", "classification", None, {}),
+    "resnet34": ("ResNet-34, ImageNet", "classification", None, {}),
+    "resnet50": ("ResNet-50, ImageNet", "classification", None, {}),
+    "googlenet": ("GoogLeNet (Inception v1), ImageNet", "classification", None,
+                  {"aux_logits": True, "transform_input": True, "init_weights": False}),
+    "inception_v3": ("Inception v3, ImageNet, 299x299", "classification", None,
+                     {"aux_logits": True, "transform_input": True, "init_weights": False}),
+    "squeezenet1_1": ("SqueezeNet 1.1, ImageNet", "classification", None, {}),
+    "mobilenet_v2": ("MobileNet v2, ImageNet", "classification", None, {}),
+    "mobilenet_v3_large": ("MobileNet v3 large, ImageNet", "classification", None, {}),
+    "efficientnet_b0": ("EfficientNet-B0 (torchvision), ImageNet", "classification", None, {}),
+    "convnext_tiny": ("ConvNeXt-Tiny, ImageNet", "classification", None, {}),
+    "fcn_resnet50": ("FCN ResNet-50 semantic segmentation, 21 VOC classes", "segmentation", 520, {"aux_loss": True}),
+    "lraspp_mobilenet_v3_large": ("LR-ASPP MobileNet v3 segmentation, 21 VOC classes", "segmentation", 520, {}),
+    "deeplabv3_mobilenet_v3_large": ("DeepLabV3 MobileNet v3 segmentation, 21 VOC classes", "segmentation", 520,
+                                     {"aux_loss": True}),
+}
+"""torchvision's architectures in the zoo. Their entries are made when first asked for: reading
+a weights enum imports torchvision, which imports torch's compiler (1.2 s of every command
+that opens a bundled model, and of the app's start)."""
+
+
+@lru_cache(maxsize=None)
+def _torchvision_zoo_entry(name: str) -> ZooEntry:
+    description, task, size, layout = TORCHVISION_MODELS[name]
+    return _torchvision_entry(name, description, task=task, size=size, **layout)
+
+
+def zoo_names() -> list[str]:
+    """Every zoo name, in listing order, without building an entry."""
+    return [*_bundled(), *TORCHVISION_MODELS]
+
+
+def zoo() -> dict[str, ZooEntry]:
+    """Every zoo entry (this imports torchvision)."""
+    return {name: get_entry(name) for name in zoo_names()}
+
+
 def get_entry(name: str) -> ZooEntry | None:
-    return zoo().get(name.lower().replace("-", "_"))
+    key = name.lower().replace("-", "_")
+    if key in TORCHVISION_MODELS:
+        return _torchvision_zoo_entry(key)
+    return _bundled().get(key)

@@ -34,3 +34,19 @@ def test_help_of_every_command_works_without_torch():
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, (command, proc.stderr[-800:])
         assert "usage: deepvis" in proc.stdout
+
+
+def test_a_bundled_model_opens_without_importing_torchvision():
+    # torchvision imports torch's compiler: 1.2 s of every command on a bundled model, until
+    # the zoo's torchvision entries were made when first asked for.
+    script = (
+        "import sys, json\nfrom deepvis.cli import main\n"
+        "assert main(['info', '--model', 'digits_cnn', '--json']) == 0\n"
+        "assert 'torchvision' not in sys.modules, 'a bundled model imported torchvision'\n"
+        "from deepvis.core.zoo import get_entry, zoo_names\n"
+        "assert 'resnet18' in zoo_names() and 'torchvision' not in sys.modules\n"
+        "print(json.dumps(list(get_entry('ResNet18').spec.shape)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert proc.stdout.strip().splitlines()[-1] == "[3, 224, 224]"  # torchvision's entry, read when asked for
