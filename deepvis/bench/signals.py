@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from deepvis.bench.engine import StageTimes, interleaved_rounds
+from deepvis.bench.rounds import StageTimes, interleaved_rounds
 from deepvis.core.loading import LoadedModel
 from deepvis.core.probe import Probe
 from deepvis.errors import DeepvisError

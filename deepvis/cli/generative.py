@@ -144,6 +144,7 @@ def _encoding_generator(args):
     from deepvis.core.loading import load_model
     from deepvis.core.zoo import get_entry
     from deepvis.generative.autoencoders import find_autoencoder
+    from deepvis.generative.generators import decoder_generator
 
     spec = args.generator or "digits_vae"
     entry = get_entry(spec)
@@ -152,4 +153,4 @@ def _encoding_generator(args):
                            f"digits_vae); {spec} is a GAN: project with Project input in the app instead")
     model = load_model(spec, args.weights, device=args.device or "cpu", trust_pickle=args.trust_pickle,
                        task="image" if entry is None else None)
-    return find_autoencoder(model, args.encoder, args.decoder).as_generator()
+    return decoder_generator(find_autoencoder(model, args.encoder, args.decoder))

@@ -7,7 +7,8 @@ of one shape (mean and log-variance), or by mean and log-variance heads (``fc_mu
 ``fc_logvar`` and their common spellings) after the encoder. Its latent is then the mean:
 reconstructions and projections are deterministic unless a sample is asked for.
 
-The decoder becomes a :class:`~deepvis.generative.generators.Generator`, so the Latent tab's
+The decoder becomes a :class:`~deepvis.generative.generators.Generator`
+(``generators.decoder_generator``), so the Latent tab's
 grids, paths, walks and directions work on it, and its encoder projects a picture into the
 latent in one pass (the amortized inverse, against iGAN's optimization).
 """
@@ -19,7 +20,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepvis.core.imagemodel import pixel_bounds
 from deepvis.core.loading import LoadedModel
 from deepvis.errors import DeepvisError
 
@@ -70,36 +70,6 @@ class Autoencoder:
         x = torch.cat([self.model.input_tensor(np.asarray(image)) for image in images])
         with torch.inference_mode():
             return self.encode(x).float().cpu()
-
-    def as_generator(self):
-        """The decoder as a Generator whose encoder projects pictures."""
-        from deepvis.generative.generators import Generator
-
-        model = self.model
-        lo, hi = pixel_bounds(model.output_range, model.spec)
-        return Generator(module=_Decoding(self), nz=self.nz, name=model.name, out_range=(lo, hi), device=model.device,
-                         flat_input=True, encoder=self.encode_images, variational=self.variational)
-
-
-class _Decoding(nn.Module):
-    """The decoder taking flat latent rows, as generators do."""
-
-    def __init__(self, autoencoder: Autoencoder):
-        super().__init__()
-        self.autoencoder = autoencoder
-        decoder = autoencoder.decoder
-        if isinstance(decoder, nn.Module):
-            self.decoder = decoder  # registered, so probes list the decoder's layers
-        else:
-            owner = getattr(decoder, "__self__", None)
-            inner = getattr(owner, "decoder", None)
-            if isinstance(inner, nn.Module):
-                self.decoder = inner  # a decode() method around its decoder: the layers keep their names
-            elif isinstance(owner, nn.Module):
-                self.model = owner
-
-    def forward(self, z):
-        return self.autoencoder.decode(z)
 
 
 def _tensor(value) -> torch.Tensor:

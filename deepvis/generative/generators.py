@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepvis.core.imagemodel import pixel_bounds
 from deepvis.errors import DeepvisError
+from deepvis.generative.autoencoders import Autoencoder, find_autoencoder
 
 
 @dataclass
@@ -87,6 +89,36 @@ class Generator:
         return isinstance(first, nn.ConvTranspose2d)
 
 
+def decoder_generator(autoencoder: Autoencoder) -> Generator:
+    """An autoencoder's decoder as a Generator whose encoder projects pictures."""
+    model = autoencoder.model
+    lo, hi = pixel_bounds(model.output_range, model.spec)
+    return Generator(module=_Decoding(autoencoder), nz=autoencoder.nz, name=model.name, out_range=(lo, hi),
+                     device=model.device, flat_input=True, encoder=autoencoder.encode_images,
+                     variational=autoencoder.variational)
+
+
+class _Decoding(nn.Module):
+    """The decoder taking flat latent rows, as generators do."""
+
+    def __init__(self, autoencoder: Autoencoder):
+        super().__init__()
+        self.autoencoder = autoencoder
+        decoder = autoencoder.decoder
+        if isinstance(decoder, nn.Module):
+            self.decoder = decoder  # registered, so probes list the decoder's layers
+        else:
+            owner = getattr(decoder, "__self__", None)
+            inner = getattr(owner, "decoder", None)
+            if isinstance(inner, nn.Module):
+                self.decoder = inner  # a decode() method around its decoder: the layers keep their names
+            elif isinstance(owner, nn.Module):
+                self.model = owner
+
+    def forward(self, z):
+        return self.autoencoder.decode(z)
+
+
 def dcgan_from_state_dict(state: dict) -> nn.Module:
     """The examples-layout DCGAN generator that ``state`` (keys ``main.<i>.*``) belongs to."""
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
@@ -140,10 +172,9 @@ def load_generator(spec: str | None = None, weights: str | None = None, device: 
     entry = get_entry(spec)
     if entry is not None and entry.task == "image":
         from deepvis.core.loading import load_model
-        from deepvis.generative.autoencoders import find_autoencoder
 
         model = load_model(spec, weights, device=str(dev), trust_pickle=trust_pickle)
-        return find_autoencoder(model).as_generator()
+        return decoder_generator(find_autoencoder(model))
     if spec == "digits_gan":
         from deepvis.models.digits_gan import weights_path
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
 
 from deepvis.live.computethread import compute_thread
 from deepvis.errors import Cancelled, DeepvisError
-from deepvis.generative.generators import Generator, load_generator
+from deepvis.generative.generators import Generator, decoder_generator, load_generator
 from deepvis.io.images import write_gif, write_image, write_video
 from deepvis.generative.latent import (MODES, edit, invert, lerp, model_features, path, principal_directions, project,
                                        slerp)
@@ -262,7 +262,7 @@ class LatentView(View):
         def work():
             from deepvis.core.probe import Probe
 
-            generator = autoencoder.as_generator()
+            generator = decoder_generator(autoencoder)
             directions, variance = principal_directions(generator, min(DIRECTIONS, generator.nz))
             return generator, directions, variance, Probe(generator.module, generator.example_input())
 
