@@ -29,12 +29,15 @@ def weights_path() -> pathlib.Path:
 
 
 def build_generator(nz: int = NZ, width: int = 256) -> nn.Module:
-    from deepvis.generative.generators import _DCGAN
-
-    return _DCGAN(nn.Sequential(
+    """The generator as its weights name it: a ``main`` Sequential, the PyTorch DCGAN example's
+    layout, which ``deepvis.generative.generators`` rebuilds from any such state dict (so this
+    recipe needs nothing from it). Call ``main`` to generate."""
+    generator = nn.Module()
+    generator.main = nn.Sequential(
         nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True),  # 4x4
         nn.ConvTranspose2d(width, 1, 4, 2, 1, bias=False), nn.Tanh(),  # 8x8
-    ))
+    )
+    return generator
 
 
 def build_discriminator(width: int = 64) -> nn.Module:
@@ -57,7 +60,7 @@ def train(iterations: int = 6000, seed: int = 0, batch: int = 64, log=print) -> 
     start = time.perf_counter()
     for step in range(iterations):
         real = data[torch.randint(0, len(data), (batch,))]
-        fake = g(torch.randn(batch, NZ, 1, 1))
+        fake = g.main(torch.randn(batch, NZ, 1, 1))
         opt_d.zero_grad()
         (loss(d(real), ones * 0.9) + loss(d(fake.detach()), zeros)).backward()  # one-sided label smoothing
         opt_d.step()
