@@ -16,28 +16,6 @@ def load_committed(model, filename: str):
     return model.eval()
 
 
-def train_epoch(model, X, y, loss_fn, optimizer, scheduler, batch_size: int, clip: float, augment=None) -> float:
-    """One pass over (X, y) in shuffled minibatches (torch's global generator), gradients
-    clipped to ``clip``, the scheduler stepped per batch; ``augment`` is applied to each batch's
-    inputs. Returns the mean loss."""
-    import torch
-    from torch import nn
-
-    order = torch.randperm(len(X))
-    total = 0.0
-    for start in range(0, len(X), batch_size):
-        idx = order[start : start + batch_size]
-        inputs = X[idx] if augment is None else augment(X[idx])
-        loss = loss_fn(model(inputs), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        scheduler.step()
-        total += loss.item() * len(idx)
-    return total / len(X)
-
-
 def read_checkpoint(path) -> tuple[dict, dict]:
     """A committed ``{"state_dict", "meta"}`` checkpoint: its weights and their metadata."""
     import torch

@@ -15,16 +15,16 @@ Retrain and overwrite the committed weights with::
 
 from __future__ import annotations
 
-import argparse
 import pathlib
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_committed
 from deepvis.models.digits_cnn import load_split
+from deepvis.models.recipe import (adam_cosine, fit, recipe_arguments, save_weights, seeded, steps_per_epoch,
+                                   timed_training)
 
 LATENT = 16
 
@@ -73,38 +73,15 @@ def train(epochs: int = 100, seed: int = 0, progress=None, batch_size: int = 32)
     ``progress``, if given, is called as ``progress(epoch, mean_loss)`` after each epoch; the
     loss is the binary cross-entropy per pixel.
     """
-    # Init and shuffling both draw from torch's global generator, so seeding it fixes the run.
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    seeded(seed)
     X_train, _, _, _ = load_split()
     X = torch.from_numpy(X_train)
-
     model = DigitsAE()
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps_per_epoch = -(-len(X) // batch_size)
-    # Cosine decay without warm-up, as for digits_cnn: a short run still learns, and the
-    # near-zero rate at the end settles the weights.
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    optimizer, scheduler = adam_cosine(model, 2e-3, epochs, steps_per_epoch(len(X), batch_size))
     # BCE rather than MSE: the pixels are ink intensities in [0, 1], and BCE keeps pushing
     # faint strokes towards their value where MSE's gradient has already died away.
-    loss_fn = nn.BCELoss()
-
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(X))
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            x = X[order[start : start + batch_size]]
-            loss = loss_fn(model(x), x)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(x)
-        if progress is not None:
-            progress(epoch, total / len(X))
-    model.eval()
-    return model
+    return fit(model, epochs, lambda epoch: (X, X), progress, loss_fn=nn.BCELoss(), optimizer=optimizer,
+               scheduler=scheduler, batch_size=batch_size)
 
 
 @torch.no_grad()
@@ -122,30 +99,17 @@ def weights_path() -> pathlib.Path:
 
 def load_pretrained() -> DigitsAE:
     """The committed trained model, on the CPU, in eval mode."""
-    model = DigitsAE()
-    model.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
-    model.eval()
-    return model
+    return load_committed(DigitsAE(), weights_path().name)
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepvis.models.digits_ae", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=100, help="passes over the training split (default 100)")
-    parser.add_argument("--seed", type=int, default=0, help="torch/numpy seed; the committed weights use 0")
-    parser.add_argument("--out", type=pathlib.Path, default=weights_path(), help="where to save the state dict")
-    args = parser.parse_args(argv)
-
-    t0 = time.perf_counter()
-    model = train(args.epochs, args.seed, progress=lambda e, loss: print(f"epoch {e + 1:3d}  loss {loss:.4f}"))
-    elapsed = time.perf_counter() - t0
+    args = recipe_arguments("digits_ae", __doc__, 100, weights_path()).parse_args(argv)
+    model, seconds = timed_training(train, args.epochs, args.seed)
     X_train, X_test, _, _ = load_split()
     baseline = float(((X_test - X_train.mean(axis=0)) ** 2).mean())
-    print(f"trained in {elapsed:.1f} s; held-out MSE {reconstruction_mse(model, X_test):.5f} "
+    print(f"trained in {seconds:.1f} s; held-out MSE {reconstruction_mse(model, X_test):.5f} "
           f"(mean-digit baseline {baseline:.5f})")
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out)
-    print(f"saved {args.out}")
+    save_weights(model, args.out)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,15 @@ Retrain and overwrite the committed weights with::
 
 from __future__ import annotations
 
-import argparse
 import pathlib
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_committed
+from deepvis.models.recipe import (adam_cosine, fit, recipe_arguments, save_weights, seeded, steps_per_epoch,
+                                   timed_training)
 
 LABELS = [str(i) for i in range(10)]
 INPUT_SIZE = (8, 8)
@@ -97,39 +97,14 @@ def train(epochs: int = 40, seed: int = 0, progress=None, batch_size: int = 32) 
 
     ``progress``, if given, is called as ``progress(epoch, mean_loss)`` after each epoch.
     """
-    # All randomness (init, shuffling, jitter, noise, dropout) draws from torch's global
-    # generator, so seeding it (and numpy's, for good measure) fixes the whole run.
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    # All randomness (init, shuffling, jitter, noise, dropout) draws from the global generators.
+    seeded(seed)
     X_train, _, y_train, _ = load_split()
-    X = torch.from_numpy(X_train)
-    y = torch.from_numpy(y_train)
-
+    X, y = torch.from_numpy(X_train), torch.from_numpy(y_train)
     model = DigitsCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps_per_epoch = -(-len(X) // batch_size)
-    # Cosine decay without warm-up: full rate from the first step, so even a two-epoch run
-    # learns, and a rate near zero at the end settles the weights on this small set.
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
-
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(X))
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            idx = order[start : start + batch_size]
-            logits = model(_augment(X[idx]))
-            loss = loss_fn(logits, y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(idx)
-        if progress is not None:
-            progress(epoch, total / len(X))
-    model.eval()
-    return model
+    optimizer, scheduler = adam_cosine(model, 2e-3, epochs, steps_per_epoch(len(X), batch_size))
+    return fit(model, epochs, lambda epoch: (X, y), progress, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+               scheduler=scheduler, batch_size=batch_size, augment=_augment)
 
 
 @torch.no_grad()
@@ -147,28 +122,15 @@ def weights_path() -> pathlib.Path:
 
 def load_pretrained() -> DigitsCNN:
     """The committed trained model, on the CPU, in eval mode."""
-    model = DigitsCNN()
-    model.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
-    model.eval()
-    return model
+    return load_committed(DigitsCNN(), weights_path().name)
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepvis.models.digits_cnn", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=40, help="passes over the training split (default 40)")
-    parser.add_argument("--seed", type=int, default=0, help="torch/numpy seed; the committed weights use 0")
-    parser.add_argument("--out", type=pathlib.Path, default=weights_path(), help="where to save the state dict")
-    args = parser.parse_args(argv)
-
-    t0 = time.perf_counter()
-    model = train(args.epochs, args.seed, progress=lambda e, loss: print(f"epoch {e + 1:3d}  loss {loss:.4f}"))
-    elapsed = time.perf_counter() - t0
+    args = recipe_arguments("digits_cnn", __doc__, 40, weights_path()).parse_args(argv)
+    model, seconds = timed_training(train, args.epochs, args.seed)
     _, X_test, _, y_test = load_split()
-    print(f"trained in {elapsed:.1f} s; held-out accuracy {evaluate(model, X_test, y_test):.4f}")
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out)
-    print(f"saved {args.out}")
+    print(f"trained in {seconds:.1f} s; held-out accuracy {evaluate(model, X_test, y_test):.4f}")
+    save_weights(model, args.out)
 
 
 if __name__ == "__main__":

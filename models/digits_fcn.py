@@ -28,18 +28,17 @@ accuracy of 0.995 and mIoU of 0.957. Retrain and overwrite the committed weights
 
 from __future__ import annotations
 
-import argparse
 import functools
 import pathlib
-import time
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_committed
 from deepvis.models.digits_cnn import load_split
+from deepvis.models.recipe import fit, recipe_arguments, save_weights, seeded, steps_per_epoch, timed_training
 
 LABELS = ["background"] + [str(d) for d in range(10)]
 NUM_CLASSES = 11
@@ -278,36 +277,19 @@ def train(epochs: int = 20, seed: int = 0, progress=None, scenes: int = 1000, ba
     """
     # Init, shuffling and batch order draw from torch's global generator; the scenes from
     # their own seeds. Seeding torch fixes the whole run.
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    seeded(seed)
     model = DigitsFCN(batch_norm=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    steps_per_epoch = -(-scenes // batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * steps_per_epoch,
-                                                    pct_start=0.15)
-    loss_fn = nn.CrossEntropyLoss()
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * steps_per_epoch(
+        scenes, batch_size), pct_start=0.15)
 
-    model.train()
-    for epoch in range(epochs):
+    def data(epoch):
         images, masks = make_scenes(scenes, seed * 1000 + epoch, "train")
-        X = torch.from_numpy(images)
-        Y = torch.from_numpy(masks)
-        order = torch.randperm(len(X))
-        total, seen = 0.0, 0
-        for start in range(0, len(X), batch_size):
-            idx = order[start : start + batch_size]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            loss = loss_fn(model(X[idx]), Y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        if progress is not None:
-            progress(epoch, total / seen)
-    return fold_batch_norm(model.eval())
+        return torch.from_numpy(images), torch.from_numpy(masks)
+
+    fit(model, epochs, data, progress, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer, scheduler=scheduler,
+        batch_size=batch_size, min_batch=2)  # batch norm needs two samples
+    return fold_batch_norm(model)
 
 
 @torch.no_grad()
@@ -360,33 +342,19 @@ def weights_path() -> pathlib.Path:
 
 def load_pretrained() -> DigitsFCN:
     """The committed trained model, on the CPU, in eval mode."""
-    model = DigitsFCN()
-    model.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
-    model.eval()
-    return model
+    return load_committed(DigitsFCN(), weights_path().name)
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepvis.models.digits_fcn", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20, help="passes, each over fresh scenes (default 20)")
+    parser = recipe_arguments("digits_fcn", __doc__, 20, weights_path(), "passes, each over fresh scenes (default 20)")
     parser.add_argument("--scenes", type=int, default=1000, help="fresh training scenes per epoch (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="torch and scene seed; the committed weights use 0")
-    parser.add_argument("--out", type=pathlib.Path, default=weights_path(), help="where to save the state dict")
     args = parser.parse_args(argv)
-
-    t0 = time.perf_counter()
-    model = train(args.epochs, args.seed, scenes=args.scenes,
-                  progress=lambda e, loss: print(f"epoch {e + 1:3d}  loss {loss:.4f}  {time.perf_counter() - t0:.0f} s",
-                                                 flush=True))
-    elapsed = time.perf_counter() - t0
+    model, seconds = timed_training(train, args.epochs, args.seed, scenes=args.scenes)
     conf = confusion(model, *held_out())
-    print(f"trained in {elapsed:.1f} s; held-out ({HELD_OUT_SCENES} test-split scenes, seed {HELD_OUT_SEED}): "
+    print(f"trained in {seconds:.1f} s; held-out ({HELD_OUT_SCENES} test-split scenes, seed {HELD_OUT_SEED}): "
           f"pixel accuracy {pixel_accuracy(conf):.4f}, mIoU {mean_iou(conf):.4f}")
     print("  IoU " + ", ".join(f"{name} {v:.3f}" for name, v in zip(LABELS, class_iou(conf))))
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out)
-    print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    save_weights(model, args.out)
 
 
 if __name__ == "__main__":

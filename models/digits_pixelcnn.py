@@ -28,10 +28,8 @@ weights with::
 
 from __future__ import annotations
 
-import argparse
 import math
 import pathlib
-import time
 
 import numpy as np
 import torch
@@ -39,8 +37,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from deepvis.errors import Cancelled
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_committed
 from deepvis.models.digits_cnn import load_split
+from deepvis.models.recipe import adam_cosine, fit, recipe_arguments, save_weights, seeded, steps_per_epoch, timed_training
 
 LEVELS = 17
 INPUT_SIZE = (8, 8)
@@ -283,33 +282,15 @@ def train(kind: str = "gated", epochs: int | None = None, seed: int = 0, progres
     ``progress(epoch, mean_loss)`` after each epoch, the loss in bits per pixel.
     """
     epochs = EPOCHS[kind] if epochs is None else epochs
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    seeded(seed)
     X_train, _, _, _ = load_split()
     X = torch.from_numpy(X_train)
     targets = _levels(X)
-
     model = build(kind)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps_per_epoch = -(-len(X) // batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(X))
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            idx = order[start:start + batch_size]
-            loss = F.cross_entropy(model(X[idx]), targets[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(idx)
-        if progress is not None:
-            progress(epoch, total / len(X) / math.log(2))
-    model.eval()
-    return model
+    optimizer, scheduler = adam_cosine(model, 2e-3, epochs, steps_per_epoch(len(X), batch_size))
+    in_bits = None if progress is None else (lambda epoch, nats: progress(epoch, nats / math.log(2)))
+    return fit(model, epochs, lambda epoch: (X, targets), in_bits, loss_fn=F.cross_entropy, optimizer=optimizer,
+               scheduler=scheduler, batch_size=batch_size)
 
 
 def weights_path(kind: str = "gated") -> pathlib.Path:
@@ -321,37 +302,23 @@ def weights_path(kind: str = "gated") -> pathlib.Path:
 
 def load_pretrained(kind: str = "gated") -> nn.Module:
     """The committed trained model of ``kind``, on the CPU, in eval mode."""
-    model = build(kind)
-    model.load_state_dict(torch.load(weights_path(kind), map_location="cpu", weights_only=True))
-    model.eval()
-    return model
+    return load_committed(build(kind), weights_path(kind).name)
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepvis.models.digits_pixelcnn",
-                                     description=__doc__.splitlines()[0])
+    parser = recipe_arguments("digits_pixelcnn", __doc__, None, None,
+                              f"passes over the training split (default {EPOCHS['plain']} plain, {EPOCHS['gated']} "
+                              f"gated)", "where to save the state dict (default: the committed weights of --kind)")
     parser.add_argument("--kind", choices=KINDS, default="gated", help="plain or gated PixelCNN (default gated)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"passes over the training split (default {EPOCHS['plain']} plain, {EPOCHS['gated']} gated)")
-    parser.add_argument("--seed", type=int, default=0, help="torch/numpy seed; the committed weights use 0")
-    parser.add_argument("--out", type=pathlib.Path, default=None,
-                        help="where to save the state dict (default: the committed weights of --kind)")
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else weights_path(args.kind)
-
-    t0 = time.perf_counter()
-    model = train(args.kind, args.epochs, args.seed,
-                  progress=lambda e, loss: print(f"epoch {e + 1:3d}  loss {loss:.4f} bits/pixel", flush=True))
-    elapsed = time.perf_counter() - t0
+    model, seconds = timed_training(train, args.kind, args.epochs, args.seed)
     _, X_test, _, _ = load_split()
     nll = nll_bits_per_dim(model, X_test)
     share = confident_share(sample(model, 200, seed=0))
-    print(f"trained in {elapsed:.1f} s; held-out NLL {nll:.4f} bits/pixel "
+    print(f"trained in {seconds:.1f} s; held-out NLL {nll:.4f} bits/pixel "
           f"(uniform {math.log2(LEVELS):.2f}); {share:.1%} of 200 samples read by digits_cnn with confidence >= 0.9")
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out)
-    print(f"saved {out}")
+    save_weights(model, out)
 
 
 if __name__ == "__main__":

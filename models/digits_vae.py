@@ -17,18 +17,17 @@ Retrain and overwrite the committed weights with::
 
 from __future__ import annotations
 
-import argparse
 import pathlib
-import time
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepvis.models import WEIGHTS_DIR
+from deepvis.models import WEIGHTS_DIR, load_committed
 from deepvis.models.digits_ae import reconstruction_mse
 from deepvis.models.digits_cnn import load_split
+from deepvis.models.recipe import (adam_cosine, fit, recipe_arguments, save_weights, seeded, steps_per_epoch,
+                                   timed_training)
 
 LATENT = 16
 HIDDEN = 128
@@ -124,39 +123,24 @@ def train(epochs: int = 150, seed: int = 0, progress=None, batch_size: int = 32)
     loss is reconstruction + BETA * KL in nats per digit (the full weight, also during the
     warm-up, so that epochs compare).
     """
-    # Init, shuffling and the reparameterisation noise all draw from torch's global
-    # generator, so seeding it fixes the whole run.
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    # Init, shuffling and the reparameterisation noise all draw from the global generators.
+    seeded(seed)
     X_train, _, _, _ = load_split()
     X = torch.from_numpy(X_train)
-
     model = DigitsVAE()
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps_per_epoch = -(-len(X) // batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    warmup_steps = WARMUP_EPOCHS * steps_per_epoch
+    steps = steps_per_epoch(len(X), batch_size)
+    optimizer, scheduler = adam_cosine(model, 2e-3, epochs, steps)
+    warmup_steps = WARMUP_EPOCHS * steps
+    step = [0]
 
-    model.train()
-    step = 0
-    for epoch in range(epochs):
-        order = torch.randperm(len(X))
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            x = X[order[start : start + batch_size]]
-            rec, kl = loss_terms(model, x)
-            beta = BETA * min(1.0, (step + 1) / warmup_steps)
-            loss = rec + beta * kl
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            total += (rec.item() + BETA * kl.item()) * len(x)
-        if progress is not None:
-            progress(epoch, total / len(X))
-    model.eval()
-    return model
+    def batch_loss(x, _):
+        rec, kl = loss_terms(model, x)
+        beta = BETA * min(1.0, (step[0] + 1) / warmup_steps)
+        step[0] += 1
+        return rec + beta * kl, rec.item() + BETA * kl.item()
+
+    return fit(model, epochs, lambda epoch: (X, X), progress, loss_fn=None, batch_loss=batch_loss,
+               optimizer=optimizer, scheduler=scheduler, batch_size=batch_size)
 
 
 def weights_path() -> pathlib.Path:
@@ -166,32 +150,19 @@ def weights_path() -> pathlib.Path:
 
 def load_pretrained() -> DigitsVAE:
     """The committed trained model, on the CPU, in eval mode."""
-    model = DigitsVAE()
-    model.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
-    model.eval()
-    return model
+    return load_committed(DigitsVAE(), weights_path().name)
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepvis.models.digits_vae", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=150, help="passes over the training split (default 150)")
-    parser.add_argument("--seed", type=int, default=0, help="torch/numpy seed; the committed weights use 0")
-    parser.add_argument("--out", type=pathlib.Path, default=weights_path(), help="where to save the state dict")
-    args = parser.parse_args(argv)
-
-    t0 = time.perf_counter()
-    model = train(args.epochs, args.seed, progress=lambda e, loss: print(f"epoch {e + 1:3d}  loss {loss:.3f}"))
-    elapsed = time.perf_counter() - t0
+    args = recipe_arguments("digits_vae", __doc__, 150, weights_path()).parse_args(argv)
+    model, seconds = timed_training(train, args.epochs, args.seed)
     X_train, X_test, _, _ = load_split()
     baseline = float(((X_test - X_train.mean(axis=0)) ** 2).mean())
     with torch.no_grad():
         rec, kl = loss_terms(model, torch.from_numpy(X_test))
-    print(f"trained in {elapsed:.1f} s; held-out MSE {reconstruction_mse(model, X_test):.5f} "
+    print(f"trained in {seconds:.1f} s; held-out MSE {reconstruction_mse(model, X_test):.5f} "
           f"(mean-digit baseline {baseline:.5f}); held-out reconstruction {rec:.2f} nats, KL {kl:.2f} nats")
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out)
-    print(f"saved {args.out}")
+    save_weights(model, args.out)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepvis.models import WEIGHTS_DIR, load_committed, train_epoch
+from deepvis.models import WEIGHTS_DIR, load_committed
+from deepvis.models.recipe import train_epoch
 from deepvis.models.digits_cnn import load_split
 from deepvis.models.digits_fcn import upscale
 

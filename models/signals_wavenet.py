@@ -40,7 +40,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepvis.models import WEIGHTS_DIR, load_committed, train_epoch
+from deepvis.models import WEIGHTS_DIR, load_committed
+from deepvis.models.recipe import train_epoch
 
 CLASSES = ["sine", "square", "sawtooth", "chirp", "noise bursts"]
 SAMPLE_RATE = 8000
