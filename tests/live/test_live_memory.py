@@ -23,8 +23,8 @@ from deepvis.live.computethread import compute_thread
 from deepvis.live.pipeline import LiveSettings, SaliencySettings
 
 METHODS = (None, "gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam")
-WARM_FRAMES = 3  # what a method allocates once (Captum's modules, hooks, caches) is in after these
-MEASURED_FRAMES = 4
+WARM_FRAMES = 2  # what a method allocates once (Captum's modules, hooks, caches) is in after these
+MEASURED_FRAMES = 3
 
 
 def census() -> dict:
