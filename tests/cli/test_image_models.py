@@ -71,7 +71,7 @@ def cli(tmp_path_factory):
         "gan_from_images": ["interpolate", "--generator", "digits_gan", "--from-images", files["a"], files["b"],
                             "--out", d / "never3.png"],
     }
-    results = run_commands(commands, d, workers=4)
+    results = run_commands(commands, d)
     return results, files, d, (X_test[a, 0], X_test[b, 0])
 
 

@@ -37,7 +37,7 @@ def cli(tmp_path_factory):
         "sample_classifier": ["sample", "--model", "digits_cnn", "--out", d / "never.png"],
         "dims": ["receptive-field", "--model", "testnets:CausalStack", "--at", "3,3", "--out", d / "never.png"],
     }
-    results = run_commands(commands, d, workers=3)
+    results = run_commands(commands, d)
     return results, d
 
 

@@ -59,7 +59,7 @@ def cli(tmp_path_factory):
                       d / "table.json", "--out", d / "never.png"],
         "classifier": ["segment", "--model", "digits_cnn", "--input", one, "--out", d / "never.png"],
     }
-    results = run_commands(commands, d, workers=3)
+    results = run_commands(commands, d)
     return results, d, masks
 
 

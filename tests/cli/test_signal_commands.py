@@ -47,7 +47,7 @@ def cli(tmp_path_factory):
         "guided": ["saliency", *factory, "--input", d / "chirp.wav", "--method", "guided", "--target", "1",
                    "--out", d / "guided.png", "--npy", d / "guided.npy"],
     }
-    results = run_commands(commands, d, workers=3)
+    results = run_commands(commands, d)
     window = torch.from_numpy(fit_signal(read_signal(d / "chirp.wav"), 1, 2048, 8000))[None]
     return results, d, window, y
 

@@ -97,7 +97,7 @@ def test_predict_on_the_command_line(folders):
     results = run_commands({
         "named": ["predict", "--model", d / "named", "--input", sample_image("cat"), "--json"],
         "empty": ["predict", "--model", d / "empty", "--input", sample_image("cat")],
-    }, d, workers=2)
+    }, d)
     named = results["named"]
     assert named.returncode == 0, named.stderr
     rows = json.loads(named.stdout)

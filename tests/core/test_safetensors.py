@@ -58,7 +58,7 @@ def test_predict_with_safetensors_weights_on_the_command_line(weights):
         "safetensors": ["predict", "--model", "digits_cnn", "--weights", d / "digits.safetensors", "--input", image,
                         "--json"],
         "truncated": ["predict", "--model", "digits_cnn", "--weights", d / "truncated.safetensors", "--input", image],
-    }, d, workers=2)
+    }, d)
     assert results["safetensors"].returncode == 0, results["safetensors"].stderr
     assert json.loads(results["safetensors"].stdout) == json.loads(results["builtin"].stdout)
     bad = results["truncated"]
