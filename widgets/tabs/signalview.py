@@ -85,6 +85,7 @@ class SignalView(View):
         self.timeline: dict[int, np.ndarray] = {}  # window start -> every class's probability
         self.filters = None  # (taps, freqs, magnitude) of the first convolution
         self._pending = None
+        self._unrecorded: list[tuple] = []  # (player, start, probabilities) of results not yet in the timeline
         self._pending_lock = threading.Lock()
         self._building = 0  # players requested; a slower older request is dropped
         self._waiting_file: str | None = None  # opened before a 1-D model was loaded
@@ -397,8 +398,14 @@ class SignalView(View):
     # --- results ---------------------------------------------------------------------------------
 
     def _result_arrived(self, player, result) -> None:
-        """On the compute thread: keep the newest; post only when none is waiting."""
+        """On the compute thread: every result's class probabilities are kept for the timeline;
+        only the newest result is drawn, posted when none is waiting. (Played faster than the
+        window paints, a timeline of the drawn results only had holes until the recording had
+        looped many times.)"""
+        row = self._timeline_row(result)
         with self._pending_lock:
+            if row is not None:
+                self._unrecorded.append((player, result.start, row))
             post = self._pending is None
             self._pending = (player, result)
         if post:
@@ -407,22 +414,26 @@ class SignalView(View):
     def _draw_pending(self) -> None:
         with self._pending_lock:
             pending, self._pending = self._pending, None
+            rows, self._unrecorded = self._unrecorded, []
+        for player, start, probs in rows:
+            if player is self.player:  # not a player stopped since (another file or model)
+                self.timeline[start] = probs
         if pending is None or pending[0] is not self.player:
-            return  # a player stopped since (another file or model)
-        result = pending[1]
-        self._record(result)
+            return
         if not self.isVisible():
             return  # drawn when shown: the timeline was recorded all the same
-        self.draw(result)
+        self.draw(pending[1])
 
-    def _record(self, result) -> None:
-        labels = self.model.labels if self.model is not None else None
+    def _timeline_row(self, result) -> np.ndarray | None:
+        """Every class's probability in ``result`` (a classifier's), for the timeline."""
+        model = self.model
+        labels = model.labels if model is not None else None
         if not labels or result.summary.kind != "classification":
-            return
+            return None
         probs = np.zeros(len(labels), np.float32)
         for p in result.summary.predictions:
             probs[p.index] = p.score
-        self.timeline[result.start] = probs
+        return probs
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
