@@ -3,8 +3,7 @@ fitted on a sample), unit patches equal to ``profile_units``', feature visualiza
 tasks equal to the single-process ones, and the CLI's one-line errors."""
 
 import shutil
-import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from deepvis.embed.projection import knn_accuracy
 from deepvis.errors import DeepvisError
 
 from atlasdata import COUNT, by_path
+from clirun import run_command
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_unit_visualizations_as_ray_tasks_equal_the_single_process_ones(atlas_co
 
 
 def deepvis(*args):
-    return subprocess.run([sys.executable, "-m", "deepvis", *args], capture_output=True, text=True, timeout=300)
+    return run_command(args, Path.cwd())
 
 
 def test_cli_builds_maps_and_refuses_with_one_line(folder, tmp_path, local_atlas):

@@ -339,14 +339,29 @@ GUI_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,argv", GUI_CASES, ids=[c[0] for c in GUI_CASES])
-def test_hostile_gui_start_exits_2_soon(name, argv, bad, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
-    args = [a.format(d=bad, o=out) for a in argv]
-    proc = subprocess.run([sys.executable, "-m", "deepvis", *args], capture_output=True, text=True, timeout=120,
-                          cwd=out, env=env)
+@pytest.fixture(scope="module")
+def gui_runs(bad, tmp_path_factory):
+    """Every GUI case in a process of its own, three at a time: each pays Qt's and torch's
+    imports, and they wait on those more than on the cores. -> {name: (process, output folder)}."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start(case):
+        name, argv = case
+        root = tmp_path_factory.mktemp(name)
+        out = root / "out"
+        out.mkdir()
+        env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"))
+        args = [a.format(d=bad, o=out) for a in argv]
+        return name, (subprocess.run([sys.executable, "-m", "deepvis", *args], capture_output=True, text=True,
+                                     timeout=120, cwd=out, env=env), out)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(start, GUI_CASES))
+
+
+@pytest.mark.parametrize("name", [c[0] for c in GUI_CASES])
+def test_hostile_gui_start_exits_2_soon(name, gui_runs):
+    proc, out = gui_runs[name]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr[-1500:]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-1500:]
