@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("PySide6")
 from deepvis.widgets.window import qtenv  # noqa: E402,F401
 
-from PySide6.QtCore import QEvent, QObject  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QObject  # noqa: E402
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget  # noqa: E402
 
 from deepvis.widgets.panes.readout import Readout  # noqa: E402
@@ -33,12 +33,14 @@ def _requests_for(qtbot, widget) -> tuple[int, QWidget]:
     parent.resize(300, 120)
     parent.show()
     qtbot.waitExposed(parent)
-    qtbot.wait(20)
+    # Posted events are delivered at once, not after a wait: what showing asked for first, then
+    # each text change's requests, however slow the machine.
+    QCoreApplication.sendPostedEvents()
     counter = LayoutRequests()
     parent.installEventFilter(counter)
     for i in range(10):
         widget.setText(f"max {1.5 ** i:.4g} at (y {i}, x {i * 7})\nmean {i / 3:.4g}")
-        qtbot.wait(5)
+        QCoreApplication.sendPostedEvents()
     parent.removeEventFilter(counter)
     return counter.count, parent
 
