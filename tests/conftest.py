@@ -1,5 +1,7 @@
 """Shared fixtures: the bundled photos and small real models (no downloads, no mocks)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -53,3 +55,12 @@ def resnet18_random():
 
     torch.manual_seed(0)
     return load_model("resnet18", "none", device="cpu", input_size=(64, 64))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/gui opens real windows: marked ``gui`` (deselect it with
+    ``-m "not gui"`` where Qt's platform libraries are missing)."""
+    gui = Path(__file__).resolve().parent / "gui"
+    for item in items:
+        if gui in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.gui)

@@ -20,6 +20,8 @@ from deepvis.errors import Cancelled, DeepvisError
 
 from atlasdata import COUNT, LAYERS, OPTIONS, by_path
 
+pytestmark = pytest.mark.slow  # Ray starts and processes
+
 
 def test_one_row_per_readable_image_and_the_corrupt_files_listed(folder, local_atlas, ray_atlas):
     root, readable = folder
@@ -159,7 +161,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_a_ray_cluster_at_an_address_builds_the_same_atlas(folder, local_atlas, tmp_path):
     ray_cli = Path(sys.executable).with_name("ray")
     port = _free_port()

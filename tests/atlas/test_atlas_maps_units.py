@@ -17,6 +17,8 @@ from deepvis.errors import DeepvisError
 from atlasdata import COUNT, by_path
 from clirun import run_command
 
+pytestmark = pytest.mark.slow  # Ray starts and processes
+
 
 @pytest.fixture
 def atlas_copy(local_atlas, tmp_path):
@@ -76,7 +78,6 @@ def test_unit_patches_equal_profile_units(atlas_copy, folder, digits):
     assert compared > units.channels // 2
 
 
-@pytest.mark.slow
 def test_unit_visualizations_as_ray_tasks_equal_the_single_process_ones(atlas_copy, digits):
     units = [0, 5, 17, 40]
     ray = visualize_units(atlas_copy, "conv2", engine="ray", size=32, steps=8, units=units)

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Ray starts and processes
 
-@pytest.mark.slow
+
 def test_bench_atlas_reports_ray_against_one_process_and_the_map_view():
     proc = subprocess.run([sys.executable, "-m", "deepvis", "bench", "atlas", "--model", "digits_cnn", "--frames", "96",
                            "--json"], capture_output=True, text=True, timeout=600)

@@ -56,12 +56,14 @@ def mosaic_shares(lite0, mosaic_input):
 # Measured (cat target: cat quadrant share; espresso target: coffee quadrant share):
 #   gradcam 0.93 / 0.80, smoothgrad 0.40 / 0.36, guided 0.45 / 0.30, gradient 0.32 / 0.37,
 #   integrated-gradients 0.20 / 0.39, deconv 0.21 / 0.27.
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gradcam", "smoothgrad"])
 def test_gradcam_and_smoothgrad_point_at_the_class_in_a_mosaic(mosaic_shares, method):
     assert mosaic_shares[method, "cat"].argmax() == 0
     assert mosaic_shares[method, "espresso"].argmax() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gradient", "guided", "integrated-gradients", "smoothgrad", "gradcam"])
 def test_methods_are_class_sensitive(mosaic_shares, method):
     cat, espresso = mosaic_shares[method, "cat"], mosaic_shares[method, "espresso"]
@@ -69,6 +71,7 @@ def test_methods_are_class_sensitive(mosaic_shares, method):
     assert cat[0] > espresso[0] + 0.05 and espresso[1] > cat[1] + 0.05
 
 
+@pytest.mark.slow
 def test_deconv_is_class_insensitive_as_published(mosaic_shares):
     """Zeiler-Fergus deconvolution ignores the forward pass's ReLU masks on the way back, so its
     map mostly reconstructs the image whatever the class (Nie, Zhang & Patel, ICML 2018). We

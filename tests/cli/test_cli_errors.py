@@ -20,6 +20,8 @@ from PIL import Image
 from deepvis.io.images import read_image
 from deepvis.resources import sample_image
 
+pytestmark = pytest.mark.slow  # real `deepvis` processes
+
 CAT_CLASSES = {"Egyptian cat", "tabby", "tiger cat"}
 
 

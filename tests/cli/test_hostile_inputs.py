@@ -359,6 +359,7 @@ def gui_runs(bad, tmp_path_factory):
         return dict(pool.map(start, GUI_CASES))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [c[0] for c in GUI_CASES])
 def test_hostile_gui_start_exits_2_soon(name, gui_runs):
     proc, out = gui_runs[name]

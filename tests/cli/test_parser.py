@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 EXPECTED = ["gui", "models", "info", "predict", "activations", "filters", "saliency", "segment", "embed", "dream",
             "visualize-unit", "profile-units", "interpolate", "segment3d", "receptive-field", "sample", "atlas",
             "bench"]
@@ -26,6 +28,7 @@ def test_building_the_parser_imports_no_torch_and_lists_every_command():
     assert heavy == "none"
 
 
+@pytest.mark.slow
 def test_help_of_every_command_works_without_torch():
     for command in EXPECTED:
         script = (f"import sys\nfrom deepvis.cli import main\n"
@@ -36,6 +39,7 @@ def test_help_of_every_command_works_without_torch():
         assert "usage: deepvis" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_bundled_model_opens_without_importing_torchvision():
     # torchvision imports torch's compiler: 1.2 s of every command on a bundled model, until
     # the zoo's torchvision entries were made when first asked for.

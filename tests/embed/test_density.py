@@ -48,6 +48,7 @@ def random_rects(rng, coords, count):
         yield float(a), float(b), float(c), float(d)
 
 
+@pytest.mark.slow
 def test_inside_equals_a_brute_force_mask():
     coords, labels = clusters(100_000)
     index = PointIndex(coords, labels)

@@ -31,6 +31,7 @@ def digit_map(digit_features):
     return project(digit_features.vectors, "tsne")
 
 
+@pytest.mark.slow
 def test_penultimate_layer_map_keeps_neighbours(digit_features, digit_map):
     assert digit_features.layer == "relu4" and digit_features.vectors.shape == (1797, 128)
     knn = knn_accuracy(digit_map.coords, digit_features.labels, k=10, folds=5)
@@ -39,6 +40,7 @@ def test_penultimate_layer_map_keeps_neighbours(digit_features, digit_map):
     assert digit_map.iterations < 750  # the settle check stopped before the full schedule
 
 
+@pytest.mark.slow
 def test_transform_places_held_out_digits_by_their_class(digit_features):
     rng = np.random.default_rng(0)
     order = rng.permutation(len(digit_features))
@@ -65,6 +67,7 @@ def test_pca_map_and_missing_umap(digit_features):
             project(digit_features.vectors, "umap")
 
 
+@pytest.mark.slow
 def test_progress_streams_layouts_and_cancel_stops(digit_features):
     seen = []
     project(digit_features.vectors[:400], "tsne", progress=lambda it, total, coords: seen.append((it, coords)))
@@ -131,6 +134,7 @@ def test_folder_labels_corrupt_files_and_cancel(digits, tmp_path):
         folder_dataset(empty)
 
 
+@pytest.mark.slow
 def test_embed_command_writes_png_and_csv(tmp_path, capsys):
     from deepvis.cli import main
     from deepvis.io.images import read_image
@@ -149,6 +153,7 @@ def test_embed_command_writes_png_and_csv(tmp_path, capsys):
     assert code == 2 and "not a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_embed_reports_both_paths(digits):
     from deepvis.bench.engine import bench_embed
 

@@ -64,6 +64,7 @@ def test_vae_decoder_is_a_generator_with_an_encoder():
     torch.testing.assert_close(z, mean, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_encoder_projection_then_refinement_beats_optimization_alone():
     g = load_generator("digits_vae")
     _, X_test, _, _ = load_split()

@@ -263,6 +263,7 @@ def test_settings_persist_across_sessions(qtbot, open_window, clip):
     qtbot.waitUntil(lambda: "render" in again.stage_label.text(), timeout=WAIT_MS)
 
 
+@pytest.mark.slow
 def test_screenshot_command(tmp_path):
     import subprocess
     import sys
@@ -280,6 +281,7 @@ def test_screenshot_command(tmp_path):
     assert image.std() > 10
 
 
+@pytest.mark.slow
 def test_screenshot_of_a_model_that_cannot_load_fails_fast(tmp_path):
     import os
     import subprocess

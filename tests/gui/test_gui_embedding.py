@@ -28,6 +28,7 @@ def computed(qtbot, view):
     return view.map
 
 
+@pytest.mark.slow
 def test_digits_map_hover_click_select_search(qtbot, open_window, tmp_path):
     w = open_window(model="digits_cnn", input_spec="pattern")
     view = embedding_view(w)
@@ -81,6 +82,7 @@ def test_digits_map_hover_click_select_search(qtbot, open_window, tmp_path):
     assert (tmp_path / "map.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_live_marker_follows_the_input_and_cancel_keeps_the_map(qtbot, open_window, tmp_path):
     w = open_window(model="digits_cnn", input_spec="pattern")
     view = embedding_view(w)

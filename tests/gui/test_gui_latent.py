@@ -84,6 +84,7 @@ def test_pick_scrub_play_directions_export(qtbot, open_window, tmp_path):
     assert read_image(tmp_path / "latent.png").shape[0] >= 512
 
 
+@pytest.mark.slow
 def test_project_input_finds_a_generated_digit(qtbot, open_window, tmp_path):
     w = open_window(model="digits_cnn", input_spec="pattern")
     view = latent_view(w)

@@ -60,6 +60,7 @@ def bar_colours(view):
     return [brush.color().name() for brush in view.bars.opts["brushes"]]
 
 
+@pytest.mark.slow
 def test_pictures_bars_stop_and_errors(qtbot, open_window, tmp_path):
     w = open_window(model="digits_pixelcnn")
     view = sample_view(w)
@@ -147,6 +148,7 @@ def test_pictures_bars_stop_and_errors(qtbot, open_window, tmp_path):
     np.testing.assert_array_equal(view.pictures, shown)
 
 
+@pytest.mark.slow
 def test_a_classifier_in_the_window_samples_a_bundled_pixelcnn(qtbot, open_window):
     w = open_window(model="digits_cnn")
     view = sample_view(w)

@@ -28,6 +28,7 @@ def _signals_view(w):
     return next(v for v in w.views if v.title == "Signals")
 
 
+@pytest.mark.slow
 def test_signals_tab_plays_a_recording_through_the_model(qtbot, open_window, recording, tmp_path):
     path, classes = recording
     w = open_window(model="signals_wavenet", input_spec=str(path))
@@ -138,6 +139,7 @@ def test_a_1d_model_with_nothing_to_play_plays_the_demo_recording(qtbot, open_wi
     assert pictures.compute.isEnabled()
 
 
+@pytest.mark.slow
 def test_screenshots_of_a_1d_model_do_not_wait_for_pictures(tmp_path):
     """`--screenshot` waited for a picture result that a 1-D model never gives (180 s, then
     failed): it takes the Signals tab once it has drawn, or an asked tab once the model is in."""

@@ -22,6 +22,7 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(unitpictures, "VIZ_STEPS", 24)
 
 
+@pytest.mark.slow
 def test_compute_a_layer_then_browse_its_units(qtbot, open_window):
     w = open_window(model="digits_cnn", input_spec="pattern")
     pictures = w.unit_pane.pictures
@@ -59,6 +60,7 @@ def test_compute_a_layer_then_browse_its_units(qtbot, open_window):
     assert pictures.viz.done.all()
 
 
+@pytest.mark.slow
 def test_stop_keeps_the_finished_batches_and_compute_resumes(qtbot, open_window, monkeypatch):
     # Steps only set how long a batch runs: this test is about which batches finish, not the pictures.
     monkeypatch.setattr(unitpictures, "VIZ_STEPS", 10)

@@ -70,6 +70,7 @@ def test_hidden_views_do_no_per_frame_work(open_window, qtbot, monkeypatch):
 _MODEL_OPS = re.compile(r"conv|linear|[bm]m$|matmul|addmm|batch_norm|layer_norm|softmax|einsum|pool|interpolate")
 
 
+@pytest.mark.slow
 def test_no_tab_runs_the_model_on_the_gui_thread(open_window, qtbot):
     window = open_window(model="digits_cnn", input_spec="pattern")
     qtbot.waitUntil(lambda: window.session.results_seen > 2, timeout=WAIT_MS)

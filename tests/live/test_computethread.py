@@ -54,6 +54,7 @@ raise SystemExit(3)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("matmuls", [300, 10**6])  # ends within the grace time; never ends
 def test_the_cli_exits_with_its_code_while_the_compute_thread_is_inside_torch(matmuls):
     # Without the shutdown, every such exit aborted ("terminate called without an active

@@ -23,7 +23,10 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
+
+pytestmark = pytest.mark.slow  # a fresh interpreter for its census
 
 METHODS = (None, "gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam")
 WARM_FRAMES = 1  # what a method allocates once (Captum's modules, hooks, caches) is in after one frame

@@ -128,6 +128,7 @@ def test_vae_shapes_names_and_determinism(split):
     assert z.shape == mu.shape and not torch.equal(z, mu)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_short_training_from_scratch_learns_and_is_deterministic(name, split):
     module = MODULES[name]

@@ -161,6 +161,7 @@ def test_held_out_nll(models):
     assert NLL_BOUND["gated"] < math.log2(LEVELS) / 2
 
 
+@pytest.mark.slow
 def test_gated_samples_are_confident_digits(gated_samples):
     assert gated_samples.shape == (SAMPLES, 1, H, W) and gated_samples.dtype == np.float32
     assert gated_samples.min() >= 0 and gated_samples.max() <= 1
@@ -172,6 +173,7 @@ def test_gated_samples_are_confident_digits(gated_samples):
     assert share >= MIN_CONFIDENT_SHARE
 
 
+@pytest.mark.slow
 def test_sampling_is_deterministic_per_seed(models):
     model = models["gated"]
     first = sample(model, 20, seed=0)
@@ -184,6 +186,7 @@ def test_sampling_is_deterministic_per_seed(models):
     assert torch.equal(state, torch.get_rng_state())
 
 
+@pytest.mark.slow
 def test_temperature_controls_diversity(models, gated_samples):
     model = models["gated"]
     cold = sample(model, 50, seed=0, temperature=0.01)

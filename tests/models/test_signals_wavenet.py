@@ -32,6 +32,7 @@ def input_gradient(model, x, t):
     return x.grad[0, 0].abs()
 
 
+@pytest.mark.slow
 def test_committed_weights_score_on_fresh_test_signals(model):
     path = sw.weights_path()
     assert path.stat().st_size <= MAX_WEIGHTS_BYTES
@@ -156,6 +157,7 @@ def test_generated_signals_have_their_frequencies():
         assert np.mean(level < 0.08) > 0.2 and level.max() > 0.2
 
 
+@pytest.mark.slow
 def test_short_training_from_scratch_lowers_the_loss():
     losses = []
     model = sw.train(epochs=3, seed=0, signals_per_epoch=320, batch_size=16,

@@ -54,6 +54,7 @@ def test_cancel_and_bad_settings(lite0, small_cat):
         next(Dreamer(lite0).run(small_cat, DreamSettings("nope")))
 
 
+@pytest.mark.slow
 def test_dream_command_and_bench(tmp_path, capsys, digits):
     from deepvis.bench.engine import bench_dream
     from deepvis.cli import main

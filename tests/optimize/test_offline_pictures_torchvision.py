@@ -35,6 +35,7 @@ def test_dream(squeezenet):
     assert dreamer.score(steps[-1].image, settings) > 1.3 * dreamer.score(photo, settings)
 
 
+@pytest.mark.slow
 def test_unit_visualization_beats_every_bundled_photo(squeezenet):
     viz = UnitVisualizer(squeezenet)
     # Unit 3 is silent on the starting noise: without the redirected ReLU gradient it stays at 0.

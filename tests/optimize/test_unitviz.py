@@ -2,12 +2,14 @@
 unit far more than any bundled photo does."""
 
 import numpy as np
+import pytest
 
 from deepvis.io.images import read_image
 from deepvis.resources import sample_image
 from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
 
 
+@pytest.mark.slow
 def test_visualization_beats_every_bundled_photo_by_2x(lite0):
     viz = UnitVisualizer(lite0)
     layer, unit = "_blocks.6", 5
@@ -83,6 +85,7 @@ def test_visualize_unit_all_writes_a_sheet(tmp_path, capsys, monkeypatch):
     assert exit_.value.code == 2 and "not a unit number or 'all'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_centre_neuron_is_excited_where_it_looks(lite0):
     viz = UnitVisualizer(lite0)
     layer, unit = "_blocks.6", 5
