@@ -48,6 +48,8 @@ def test_signals_tab_plays_a_recording_through_the_model(qtbot, open_window, rec
     assert np.mean(np.array(read) == classes) >= 0.9
     for start in starts:
         assert view.timeline[start].sum() == pytest.approx(1.0, abs=1e-4)  # every class, not only the top
+    # Lined up with the overview, the timeline's view still shows the first window's centre.
+    assert view.classes_plot.viewRange()[0][0] <= WINDOW / 2 / SAMPLE_RATE
 
     # Paused and moved to signal 17: the drawn window, map and prediction are the model's.
     view.set_playing(False)

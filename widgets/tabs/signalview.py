@@ -31,6 +31,7 @@ from deepvis.render.signals import filter_responses
 from deepvis.widgets.panes.export import save_dialog
 from deepvis.widgets.window.views import View, register_view
 
+TIME_AXIS_WIDTH = 34  # px: the left axes of the two plots over the recording's time, lined up
 SPEEDS = {"0.25x": 0.25, "0.5x": 0.5, "1x (real time)": 1.0, "2x": 2.0, "4x": 4.0, "as fast as it runs": 0.0}
 OVERVIEW_POINTS = 4000  # min/max pairs drawn for the whole recording, however long it is
 MAX_FILTERS_DRAWN = 16
@@ -122,7 +123,12 @@ class SignalView(View):
         self.overview.setMenuEnabled(False)
         self.overview.setMouseEnabled(x=True, y=False)
         self.overview.setLabel("bottom", "time", units="s")
-        self.overview.hideAxis("left")
+        # The class timeline below is x-linked to this plot, and pyqtgraph lines linked views up
+        # on the screen: with this plot's left axis hidden and the timeline's shown, the
+        # timeline's view began 2.4 s into the recording and its first windows were cut off.
+        # Both left axes take the same width; this one shows no values.
+        self.overview.getAxis("left").setStyle(showValues=False)
+        self.overview.getAxis("left").setWidth(TIME_AXIS_WIDTH)
         self.overview_curve = self.overview.plot(pen=pg.mkPen("#78beff", width=1))
         self.region = pg.LinearRegionItem(brush=pg.mkBrush(255, 200, 60, 60), pen=pg.mkPen("#ffc83c", width=2))
         self.region.setZValue(10)
@@ -134,6 +140,7 @@ class SignalView(View):
         self.classes_plot.setMouseEnabled(x=True, y=False)
         self.classes_plot.setYRange(0, 1)
         self.classes_plot.setLabel("left", "p")
+        self.classes_plot.getAxis("left").setWidth(TIME_AXIS_WIDTH)
         self.classes_plot.setXLink(self.overview)
         self._legend()
         self.class_curves: list[pg.PlotDataItem] = []
