@@ -346,7 +346,8 @@ def load_pretrained() -> DigitsFCN:
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = recipe_arguments("digits_fcn", __doc__, 20, weights_path(), "passes, each over fresh scenes (default 20)")
+    parser = recipe_arguments("digits_fcn", __doc__, 20, weights_path(), "passes, each over fresh scenes (default 20)",
+                              seed_help="torch and scene seed; the committed weights use 0")
     parser.add_argument("--scenes", type=int, default=1000, help="fresh training scenes per epoch (default 1000)")
     args = parser.parse_args(argv)
     model, seconds = timed_training(train, args.epochs, args.seed, scenes=args.scenes)

@@ -39,7 +39,8 @@ from torch.nn import functional as F
 from deepvis.errors import Cancelled
 from deepvis.models import WEIGHTS_DIR, load_committed
 from deepvis.models.digits_cnn import load_split
-from deepvis.models.recipe import adam_cosine, fit, recipe_arguments, save_weights, seeded, steps_per_epoch, timed_training
+from deepvis.models.recipe import (adam_cosine, fit, recipe_arguments, save_weights, seeded, steps_per_epoch,
+                                   timed_training)
 
 LEVELS = 17
 INPUT_SIZE = (8, 8)

@@ -42,17 +42,15 @@ overwrite the committed weights with::
 
 from __future__ import annotations
 
-import argparse
 import functools
 import pathlib
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
 from deepvis.models import WEIGHTS_DIR, load_committed
-from deepvis.models.recipe import train_epoch
+from deepvis.models.recipe import fit, recipe_arguments, save_weights, seeded, steps_per_epoch, timed_training
 from deepvis.models.digits_cnn import load_split
 from deepvis.models.digits_fcn import upscale
 
@@ -238,8 +236,7 @@ def train(epochs: int = 90, seed: int = 0, progress=None, mosaics: int = 3200, b
     """
     # Init, shuffling and noise draw from torch's global generator, the mosaics from
     # their own seeds, so seeding torch fixes the whole run.
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    seeded(seed)
     model = DigitsViT()
     wrapped = TokenLabelled(model)
     # What the held-out exact-set accuracy said, in otherwise equal runs: a step costs about the
@@ -254,27 +251,24 @@ def train(epochs: int = 90, seed: int = 0, progress=None, mosaics: int = 3200, b
     groups[0]["params"].append(wrapped.token_head.weight)
     groups[1]["params"].append(wrapped.token_head.bias)
     optimizer = torch.optim.AdamW(groups, lr=lr)
-    steps_per_epoch = -(-mosaics // batch_size)
     # Warm-up matters for transformers: at full rate from random init the attention logits
     # can blow up in the first steps; then a decay to near zero settles the weights.
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                    pct_start=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch(
+        mosaics, batch_size), pct_start=0.1)
     bce = nn.BCEWithLogitsLoss()
 
     def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         out, target = out.view(len(out), -1, len(LABELS)), target.view(len(target), -1, len(LABELS))
         return bce(out[:, 0], target[:, 0]) + token_weight * bce(out[:, 1:], target[:, 1:])
 
-    wrapped.train()
-    for epoch in range(epochs):
-        X_np, Y_np, layout = make_mosaics(mosaics, seed * 100_003 + epoch, "train")
-        targets = np.concatenate([Y_np[:, None], token_labels(layout)], axis=1).reshape(len(Y_np), -1)
-        X, Y = torch.from_numpy(X_np), torch.from_numpy(targets)
-        loss = train_epoch(wrapped, X, Y, loss_fn, optimizer, scheduler, batch_size, clip=1.0, augment=_augment)
-        if progress is not None:
-            progress(epoch, loss)
-    model.eval()
-    return model
+    def data(epoch):
+        X, Y, layout = make_mosaics(mosaics, seed * 100_003 + epoch, "train")
+        targets = np.concatenate([Y[:, None], token_labels(layout)], axis=1).reshape(len(Y), -1)
+        return torch.from_numpy(X), torch.from_numpy(targets)
+
+    fit(wrapped, epochs, data, progress, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler,
+        batch_size=batch_size, clip=1.0, augment=_augment)
+    return model.eval()
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -333,34 +327,25 @@ def load_pretrained() -> DigitsViT:
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepvis.models.digits_vit", description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=90, help="epochs, each of fresh mosaics (default 90)")
+    parser = recipe_arguments("digits_vit", __doc__, 90, weights_path(), "epochs, each of fresh mosaics (default 90)",
+                              seed_help="torch and mosaic seed; the committed weights use 0")
     parser.add_argument("--mosaics", type=int, default=3200, help="fresh training mosaics per epoch (default 3200)")
-    parser.add_argument("--seed", type=int, default=0, help="torch and mosaic seed; the committed weights use 0")
     parser.add_argument("--token-weight", type=float, default=1.0,
                         help="weight of the patch tokens' labels in the loss (default 1; 0: the CLS token alone)")
-    parser.add_argument("--out", type=pathlib.Path, default=weights_path(), help="where to save the state dict")
     args = parser.parse_args(argv)
-
-    t0 = time.perf_counter()
-    model = train(args.epochs, args.seed, mosaics=args.mosaics, token_weight=args.token_weight,
-                  progress=lambda e, loss: print(f"epoch {e + 1:3d}  loss {loss:.4f}  {time.perf_counter() - t0:.0f} s",
-                                                 flush=True))
-    elapsed = time.perf_counter() - t0
+    model, seconds = timed_training(train, args.epochs, args.seed, mosaics=args.mosaics,
+                                    token_weight=args.token_weight)
     X, Y, layout = held_out()
     scores = evaluate(model, X, Y)
     params = sum(p.numel() for p in model.parameters())
-    print(f"trained in {elapsed:.1f} s ({params:,} parameters); held-out ({HELD_OUT_MOSAICS} test-split mosaics, "
+    print(f"trained in {seconds:.1f} s ({params:,} parameters); held-out ({HELD_OUT_MOSAICS} test-split mosaics, "
           f"seed {HELD_OUT_SEED}): exact-set accuracy {scores['exact_set']:.4f}, "
           f"per-label accuracy {scores['per_label']:.4f}")
     point = pointing(model, X[:POINTING_MOSAICS], layout[:POINTING_MOSAICS])
     print(f"pointing ({POINTING_MOSAICS} held-out mosaics, one present digit each): the quadrant with the most "
           f"|d logit / d input| holds the digit in {point['rate']:.2f} of them (a random non-empty quadrant: "
           f"{point['chance']:.2f}); mean gradient share in the digit's quadrants {point['share']:.2f}")
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out)
-    print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    save_weights(model, args.out)
 
 
 if __name__ == "__main__":

@@ -82,13 +82,14 @@ def fit(model: nn.Module, epochs: int, data: Callable[[int], tuple], progress=No
 
 
 def recipe_arguments(module: str, doc: str, epochs: int | None, weights: pathlib.Path | None,
-                     epochs_help: str | None = None, out_help: str = "where to save the state dict"):
+                     epochs_help: str | None = None, out_help: str = "where to save the state dict",
+                     seed_help: str = "torch/numpy seed; the committed weights use 0"):
     """``python -m deepvis.models.<module> [--epochs N] [--seed S] [--out PATH]``: an
     argparse parser that a recipe may add its own options to."""
     parser = argparse.ArgumentParser(prog=f"python -m deepvis.models.{module}", description=doc.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=epochs,
                         help=epochs_help or f"passes over the training split (default {epochs})")
-    parser.add_argument("--seed", type=int, default=0, help="torch/numpy seed; the committed weights use 0")
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
     parser.add_argument("--out", type=pathlib.Path, default=weights, help=out_help)
     return parser
 

@@ -31,9 +31,7 @@ overwrite the committed weights with::
 
 from __future__ import annotations
 
-import argparse
 import pathlib
-import time
 
 import numpy as np
 import torch
@@ -41,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from deepvis.models import WEIGHTS_DIR, load_committed
-from deepvis.models.recipe import train_epoch
+from deepvis.models.recipe import fit, recipe_arguments, save_weights, seeded, steps_per_epoch, timed_training
 
 CLASSES = ["sine", "square", "sawtooth", "chirp", "noise bursts"]
 SAMPLE_RATE = 8000
@@ -240,24 +238,18 @@ def train(epochs: int = 20, seed: int = 0, progress=None, signals_per_epoch: int
     """
     # Init and shuffling draw from torch's global generator, the signals from make_signals'
     # own (seed, epoch) streams, so seeding torch fixes the whole run.
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    seeded(seed)
     model = SignalsWaveNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps_per_epoch = -(-signals_per_epoch // batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                    pct_start=0.1)
-    loss_fn = nn.CrossEntropyLoss()
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch(
+        signals_per_epoch, batch_size), pct_start=0.1)
 
-    model.train()
-    for epoch in range(epochs):
-        X_np, y_np = make_signals(signals_per_epoch, seed=seed * 100_003 + epoch, split="train")
-        X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
-        loss = train_epoch(model, X, y, loss_fn, optimizer, scheduler, batch_size, clip=5.0)
-        if progress is not None:
-            progress(epoch, loss)
-    model.eval()
-    return model
+    def data(epoch):
+        X, y = make_signals(signals_per_epoch, seed=seed * 100_003 + epoch, split="train")
+        return torch.from_numpy(X), torch.from_numpy(y)
+
+    return fit(model, epochs, data, progress, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+               scheduler=scheduler, batch_size=batch_size, clip=5.0)
 
 
 @torch.no_grad()
@@ -310,24 +302,14 @@ def load_pretrained() -> SignalsWaveNet:
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deepvis.models.signals_wavenet",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20, help="epochs of fresh signals (default 20)")
-    parser.add_argument("--seed", type=int, default=0, help="torch/numpy/signal seed; the committed weights use 0")
-    parser.add_argument("--out", type=pathlib.Path, default=weights_path(), help="where to save the state dict")
-    args = parser.parse_args(argv)
-
-    t0 = time.perf_counter()
-    model = train(args.epochs, args.seed, progress=lambda e, loss: print(f"epoch {e + 1:3d}  loss {loss:.4f}", flush=True))
-    elapsed = time.perf_counter() - t0
+    args = recipe_arguments("signals_wavenet", __doc__, 20, weights_path(), "epochs of fresh signals (default 20)",
+                            seed_help="torch/numpy/signal seed; the committed weights use 0").parse_args(argv)
+    model, seconds = timed_training(train, args.epochs, args.seed)
     X_test, y_test = make_signals(EVAL_SIGNALS, seed=0, split="test")
-    print(f"trained in {elapsed:.1f} s; held-out accuracy {evaluate(model, X_test, y_test):.4f} "
+    print(f"trained in {seconds:.1f} s; held-out accuracy {evaluate(model, X_test, y_test):.4f} "
           f"on {EVAL_SIGNALS} fresh test signals")
     print(f"confusion (rows true, columns predicted: {', '.join(CLASSES)}):\n{confusion_matrix(model, X_test, y_test)}")
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), args.out)
-    print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    save_weights(model, args.out)
 
 
 if __name__ == "__main__":
