@@ -1,6 +1,7 @@
 """The ``gui`` command: the desktop app, or a screenshot of it."""
 
 from deepvis.cli.common import add_model, model_options, positive_int
+from deepvis.core.defaults import TAB_TITLES
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, check_output
 
@@ -9,15 +10,25 @@ def register(sub) -> None:
     p = sub.add_parser("gui", help="open the app (the default without a command)")
     add_model(p)
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--input", metavar="PATH", help="image, folder of images, video, or 'pattern'")
+    source.add_argument("--input", metavar="PATH",
+                        help="image, folder of images, video, or 'pattern' (default: the model's own kind of "
+                             "bundled input: photos, digits, mosaics, scenes or a recording; File > Samples)")
     source.add_argument("--camera", type=int, metavar="N", help="camera index")
     p.add_argument("--atlas", metavar="ATLAS", help="open an atlas (deepvis atlas build) in the Embedding tab")
-    p.add_argument("--tab", metavar="NAME", help="tab to show first (Activations, Filters, ...)")
+    p.add_argument("--tab", type=tab_title, choices=TAB_TITLES, metavar="NAME",
+                   help=f"tab to show first, in any case: {', '.join(TAB_TITLES)} "
+                        "(default: Activations; Signals for a 1-D model, Embedding with --atlas)")
     p.add_argument("--saliency", metavar="METHOD",
                    help="start with this back-prop method in the saliency pane (see deepvis saliency --help)")
     p.add_argument("--screenshot", metavar="PNG", help="save the window after --after-frames results and quit")
-    p.add_argument("--after-frames", type=positive_int, default=3, metavar="N")
+    p.add_argument("--after-frames", type=positive_int, default=3, metavar="N",
+                   help="live results to wait for before --screenshot (default: %(default)s)")
     p.set_defaults(func=cmd_gui, on_compute_thread=False)
+
+
+def tab_title(text: str) -> str:
+    """A --tab name in any case as its title; anything else is left for argparse's choices to refuse."""
+    return {title.lower(): title for title in TAB_TITLES}.get(text.strip().lower(), text)
 
 
 def cmd_gui(args):

@@ -18,41 +18,46 @@ def register(sub) -> None:
     b.add_argument("--data", required=True, metavar="DIR", help="image folder; labels are first-level folder names")
     b.add_argument("--out", required=True, metavar="ATLAS", help="the atlas folder (new, or one to extend)")
     b.add_argument("--layers", metavar="L,L,...", help="layers to keep (default: the layer before the head)")
-    b.add_argument("--top", type=positive_int, default=9, metavar="K", help="top images kept per unit (9)")
+    b.add_argument("--top", type=positive_int, default=9, metavar="K",
+                   help="top images kept per unit (default: %(default)s)")
     _add_engine(b)
     b.add_argument("--workers", type=positive_int, metavar="N", help="model workers (default: one per CPU, "
                                                                      "or per GPU when the cluster has them)")
-    b.add_argument("--batch", type=positive_int, default=64)
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--batch", type=positive_int, default=64, help="images per forward pass (default: %(default)s)")
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.set_defaults(func=cmd_build)
 
     m = commands.add_parser("map", help="2-D layout (t-SNE on a sample, the rest placed into it; PCA; UMAP)")
-    m.add_argument("atlas", metavar="ATLAS")
-    m.add_argument("--layer", metavar="NAME", help="default: the atlas's first layer")
-    m.add_argument("--method", choices=("tsne", "pca", "umap"), default="tsne")
+    m.add_argument("atlas", metavar="ATLAS", help="the atlas folder")
+    m.add_argument("--layer", metavar="NAME", help="the layer to lay out (default: the atlas's first layer)")
+    m.add_argument("--method", choices=("tsne", "pca", "umap"), default="tsne",
+                   help="the projection to 2-D (umap needs deepvis[umap]; default: %(default)s)")
     m.add_argument("--sample", type=positive_int, default=20_000, metavar="N",
-                   help="rows the layout is fitted on; the rest are placed into it (20000)")
-    m.add_argument("--perplexity", type=float, default=30.0)
-    m.add_argument("--seed", type=seed_number, default=0)
-    m.add_argument("--json", action="store_true")
+                   help="rows the layout is fitted on; the rest are placed into it (default: %(default)s)")
+    m.add_argument("--perplexity", type=float, default=30.0, help="t-SNE's perplexity (default: %(default)s)")
+    m.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
+    m.add_argument("--json", action="store_true", help="print the summary as JSON")
     m.set_defaults(func=cmd_map)
 
     u = commands.add_parser("units", help="top-k patches of every unit, and optionally its feature visualization")
-    u.add_argument("atlas", metavar="ATLAS")
-    u.add_argument("--layer", metavar="NAME", help="default: the atlas's first layer")
+    u.add_argument("atlas", metavar="ATLAS", help="the atlas folder")
+    u.add_argument("--layer", metavar="NAME", help="the layer whose units are profiled (default: the atlas's first "
+                                                   "layer)")
     u.add_argument("--visualize", action="store_true", help="also every unit's feature visualization (parallel "
                                                             "Ray tasks; cached, a rerun does only the rest)")
-    u.add_argument("--size", type=positive_int, default=128, help="visualization size in pixels (128)")
-    u.add_argument("--steps", type=positive_int, default=128, help="optimization steps per visualization (128)")
+    u.add_argument("--size", type=positive_int, default=128,
+                   help="visualization size in pixels (default: %(default)s)")
+    u.add_argument("--steps", type=positive_int, default=128,
+                   help="optimization steps per visualization (default: %(default)s)")
     _add_engine(u)
-    u.add_argument("--seed", type=seed_number, default=0)
-    u.add_argument("--json", action="store_true")
+    u.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
+    u.add_argument("--json", action="store_true", help="print the summary as JSON")
     u.set_defaults(func=cmd_units)
 
 
 def _add_engine(p) -> None:
     p.add_argument("--engine", choices=("auto", "ray", "local"), default="auto",
-                   help="ray (Ray), local (this process) or auto: Ray when installed (default)")
+                   help="ray (Ray), local (this process) or auto: Ray when installed (default: %(default)s)")
     p.add_argument("--address", metavar="ADDR", help="a Ray cluster (default $RAY_ADDRESS, else a local Ray)")
 
 

@@ -12,7 +12,7 @@ from deepvis.live.computethread import compute_thread
 def register(sub) -> None:
     p = sub.add_parser("saliency", help="attribution map of a class or unit (gradient, guided, Grad-CAM, ...)")
     add_model(p)
-    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--input", required=True, metavar="IMG", help="a picture, or for a 1-D model a signal file")
     p.add_argument("--method", required=True, metavar="M",
                    help="gradient, deconv, guided, integrated-gradients, smoothgrad or gradcam")
     which = p.add_mutually_exclusive_group()
@@ -28,13 +28,18 @@ def register(sub) -> None:
                        help="explain only the pixels a mask picture (PNG or .npy, any size: it is stretched over "
                             "the target's map) sets to non-zero")
     p.add_argument("--layer", metavar="NAME", help="Grad-CAM's layer (default: the last convolution)")
-    p.add_argument("--samples", type=positive_int, default=16, metavar="N", help="SmoothGrad's noisy samples")
-    p.add_argument("--steps", type=positive_int, default=32, metavar="N", help="integrated gradients' steps")
+    p.add_argument("--samples", type=positive_int, default=16, metavar="N",
+                   help="SmoothGrad's noisy samples (default: %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=32, metavar="N",
+                   help="integrated gradients' steps (default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=8, metavar="N",
-                   help="passes computed together by the heavy methods (lower it if memory runs out)")
-    p.add_argument("--out", required=True, metavar="PNG")
+                   help="passes computed together by the heavy methods (lower it if memory runs out; "
+                        "default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="PNG", help="the map as a picture")
     p.add_argument("--npy", metavar="FILE", help="also save the map, float32 (H, W) at the model's input size")
-    p.add_argument("--mode", choices=("raw", "gray", "norm", "normblur"), default="norm")
+    p.add_argument("--mode", choices=("raw", "gray", "norm", "normblur"), default="norm",
+                   help="raw: signed, red and green; gray or norm: the magnitude in grey or a colour map; "
+                        "normblur: norm, blurred (default: %(default)s)")
     p.add_argument("--overlay", type=fraction, metavar="OPACITY", help="blend over the input (0..1)")
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_saliency)

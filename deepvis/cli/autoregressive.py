@@ -15,16 +15,17 @@ def register(sub) -> None:
     p.add_argument("--at", required=True, metavar="Y,X|T", help="the output position")
     p.add_argument("--size", metavar="HxW|T", help="the input size (default: the model's, or 1024 samples for 1-D "
                                                    "models)")
-    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--out", required=True, metavar="PNG", help="the field over the input")
     p.add_argument("--npy", metavar="FILE", help="the measured field, bool at the input's size")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the measurements as JSON")
     p.set_defaults(func=cmd_receptive_field)
 
     p = sub.add_parser("sample", help="pictures drawn pixel by pixel from an autoregressive model (PixelCNN)")
     add_model(p)
-    p.add_argument("--seed", type=seed_number, default=0)
-    p.add_argument("--count", type=positive_int, default=16)
-    p.add_argument("--temperature", type=positive_float, default=1.0, help="divides the logits (below 1: surer)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--count", type=positive_int, default=16, help="pictures to draw (default: %(default)s)")
+    p.add_argument("--temperature", type=positive_float, default=1.0,
+                   help="divides the logits, below 1: surer (default: %(default)s)")
     p.add_argument("--size", metavar="HxW", help="the picture's size (default: the model's)")
     p.add_argument("--out", required=True, metavar="PNG", help="the samples as a grid")
     p.add_argument("--npy", metavar="FILE", help="the samples, float32 (N, 1, H, W) in [0, 1]")

@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--without-tab", action="append", default=[], metavar="TITLE",
                    help="gui-live: leave this tab out of the window (repeatable), to measure what it costs "
                         "(e.g. 3-D: its OpenGL view must not slow the window)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
     # The benchmark drives the compute thread from outside, as the GUI does.
     p.set_defaults(func=cmd_bench, on_compute_thread=False)
 

@@ -42,7 +42,7 @@ positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive numb
 
 def add_device(p):
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
-                   help="where to run: auto picks CUDA or MPS when present (default auto)")
+                   help="where to run: auto picks CUDA or MPS when present (default: %(default)s)")
 
 
 def add_model(p):

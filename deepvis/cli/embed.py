@@ -13,15 +13,17 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, metavar="DIR|digits",
                    help="an image folder (labels from subfolder names) or digits (scikit-learn's 8x8 digits)")
     p.add_argument("--layer", metavar="NAME", help="default: the layer before the classifier head")
-    p.add_argument("--method", choices=("tsne", "pca", "umap"), default="tsne")
-    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--method", choices=("tsne", "pca", "umap"), default="tsne",
+                   help="the projection to 2-D (umap needs deepvis[umap]; default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="PNG", help="the map, with thumbnails")
     p.add_argument("--csv", metavar="FILE", help="coordinates: x,y,label,path")
-    p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--exaggeration", type=float, help="t-SNE exaggeration after the early phase (default 1)")
+    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE's perplexity (default: %(default)s)")
+    p.add_argument("--exaggeration", type=float, help="t-SNE exaggeration after the early phase (default: 1)")
     p.add_argument("--pooling", choices=("avg", "flatten"), default="avg",
-                   help="spatial layers: global average (default) or every value")
-    p.add_argument("--batch", type=positive_int, default=64)
-    p.add_argument("--seed", type=seed_number, default=0)
+                   help="spatial layers: global average or every value (default: %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=64,
+                   help="images per forward pass (default: %(default)s)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--points", action="store_true", help="draw points only, no thumbnails")
     p.add_argument("--no-cache", action="store_true", help="recompute the features even if cached")
     p.set_defaults(func=cmd_embed)

@@ -15,7 +15,7 @@ def register(sub) -> None:
                    help="digits_gan (bundled, default; digits_vae with --from-images), digits_vae, faces "
                         "(gan-face-generate), dcgan with --weights, a TorchScript file or package.module:callable "
                         "(an autoencoder's with --from-images)")
-    p.add_argument("--weights", metavar="FILE")
+    p.add_argument("--weights", metavar="FILE", help="state dict or checkpoint for the generator (dcgan needs one)")
     p.add_argument("--nz", type=positive_int, help="latent size, when it cannot be read off the weights")
     ends = p.add_mutually_exclusive_group(required=True)
     ends.add_argument("--seeds", type=seed_number, nargs="+", metavar="SEED", help="A B [C ...]")
@@ -23,12 +23,15 @@ def register(sub) -> None:
                       help="A B [C ...]: real pictures, projected by the generator's encoder (an autoencoder or VAE "
                            "such as digits_vae)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
-                   help="with --from-images: refine each encoder projection by this many optimization steps")
+                   help="with --from-images: refine each encoder projection by this many optimization steps "
+                        "(default: %(default)s)")
     p.add_argument("--encoder", metavar="LAYER", help="with --from-images: the encoder submodule of a model file")
     p.add_argument("--decoder", metavar="LAYER", help="with --from-images: the decoder submodule of a model file")
-    p.add_argument("--steps", type=positive_int, default=8)
-    p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp")
-    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--steps", type=positive_int, default=8,
+                   help="pictures in the path, both ends included (default: %(default)s)")
+    p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp",
+                   help="spherical or straight-line interpolation (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="PNG", help="the path as a strip")
     p.add_argument("--gif", metavar="FILE", help="also an animated GIF, there and back")
     p.add_argument("--grid", type=_rows_cols, metavar="RxC",
                    help="also NAME-grid.png: R x C samples interpolated between four corner seeds (A B C D)")
@@ -36,8 +39,9 @@ def register(sub) -> None:
                    help="also NAME-walk.gif: a random walk of N steps from A")
     p.add_argument("--directions", type=positive_int, metavar="K",
                    help="also a sheet of the K principal directions (GANSpace) at seed A, -3..3")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
-    p.add_argument("--trust-pickle", action="store_true")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to run (default: %(default)s)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow checkpoints that unpickle Python objects (can run code: trusted files only)")
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_interpolate)
 

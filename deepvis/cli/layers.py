@@ -13,22 +13,27 @@ def register(sub) -> None:
 
     p = sub.add_parser("activations", help="a layer's channels as a tiled PNG (and raw .npy)")
     add_model(p)
-    p.add_argument("--input", required=True, metavar="IMG")
+    p.add_argument("--input", required=True, metavar="IMG", help="a picture, or for a 1-D model a signal file")
     p.add_argument("--layer", required=True, metavar="NAME", help="a layer name from deepvis info")
-    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--out", required=True, metavar="PNG", help="the channels as tiles")
     p.add_argument("--npy", metavar="FILE", help="also save the activation, float32 (C, H, W) or (C,)")
-    p.add_argument("--normalize", choices=NORMALIZATIONS, default="layer")
-    p.add_argument("--colormap", choices=COLORMAPS, default="viridis")
+    p.add_argument("--normalize", choices=NORMALIZATIONS, default="layer",
+                   help="scale to [0, 1] over the whole layer, per channel, or not at all (default: %(default)s)")
+    p.add_argument("--colormap", choices=COLORMAPS, default="viridis",
+                   help="colour map of the channels (default: %(default)s)")
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_activations)
 
     p = sub.add_parser("filters", help="convolution weights as a PNG (first layer in RGB)")
     add_model(p)
     p.add_argument("--layer", metavar="NAME", help="conv layer (default: the first)")
-    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--out", required=True, metavar="PNG", help="the filters as tiles")
     p.add_argument("--npy", metavar="FILE", help="also save the raw weights")
-    p.add_argument("--mode", choices=("auto", "rgb", "channels"), default="auto")
-    p.add_argument("--max-filters", type=positive_int, metavar="N")
+    p.add_argument("--mode", choices=("auto", "rgb", "channels"), default="auto",
+                   help="rgb: each filter one colour tile; channels: each filter a block of its input channels' "
+                        "kernels in grey; auto: rgb for 3 input channels (default: %(default)s)")
+    p.add_argument("--max-filters", type=positive_int, metavar="N", help="show only the first N filters "
+                                                                         "(default: all)")
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_filters)
 

@@ -8,20 +8,21 @@ from deepvis.io.outputs import IMAGE, Outputs
 
 def register(sub) -> None:
     p = sub.add_parser("models", help="list the model zoo and whether weights are available")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     add_device(p)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("info", help="a model's input spec, labels and layers with output shapes")
     add_model(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the spec, labels and layers as JSON")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("predict", help="top-k classes for an image; an image model's output picture")
     add_model(p)
     p.add_argument("--input", required=True, metavar="IMG|SIGNAL", help="a picture, or for a 1-D model a .wav, .npy "
                                                                           "or .csv signal")
-    p.add_argument("--top", type=positive_int, default=5, metavar="K")
+    p.add_argument("--top", type=positive_int, default=5, metavar="K",
+                   help="how many classes to list (default: %(default)s)")
     p.add_argument("--out", metavar="PNG", help="an image model's output picture, at its own resolution")
     p.add_argument("--sample", type=seed_number, metavar="SEED",
                    help="a VAE's reconstruction from a posterior draw (seeded) instead of its mean")

@@ -13,19 +13,24 @@ def register(sub) -> None:
     p = sub.add_parser("segment", help="a segmentation net's labels over an image or folder, with metrics against "
                                        "ground-truth masks")
     add_model(p)
-    p.add_argument("--input", required=True, metavar="IMG|DIR")
+    p.add_argument("--input", required=True, metavar="IMG|DIR", help="a picture or a folder of them")
     p.add_argument("--gt", metavar="MASK|DIR",
                    help="ground truth: an index mask (palette or grey PNG, .npy), or a folder of them matched by "
                         "name (img.png <- img_gt.png, img_mask.png, img.png; Cityscapes *_gtFine_labelIds)")
     p.add_argument("--gt-colors", metavar="JSON", help="colour -> class table for RGB masks")
     p.add_argument("--gt-convention", choices=("voc", "cityscapes"), default="voc",
-                   help="voc: ids as stored, 255 ignored (default); cityscapes: labelIds mapped to trainIds")
+                   help="voc: ids as stored, 255 ignored; cityscapes: labelIds mapped to trainIds "
+                        "(default: %(default)s)")
     p.add_argument("--out", required=True, metavar="PNG|DIR", help="the overlay (a folder for a folder input)")
     p.add_argument("--npy", metavar="FILE|DIR", help="labels as int64 (H, W) at the image's size; -1 outside the "
                                                      "region the model saw")
-    p.add_argument("--mode", choices=MODES, default="labels")
-    p.add_argument("--opacity", type=fraction, default=0.55)
-    p.add_argument("--band", type=positive_int, default=2, metavar="PX", help="boundary F1's tolerance in pixels")
+    p.add_argument("--mode", choices=MODES, default="labels",
+                   help="labels: the classes over the picture; confidence, entropy or margin: that per-pixel map "
+                        "instead (default: %(default)s)")
+    p.add_argument("--opacity", type=fraction, default=0.55,
+                   help="the labels' opacity over the picture (default: %(default)s)")
+    p.add_argument("--band", type=positive_int, default=2, metavar="PX",
+                   help="boundary F1's tolerance in pixels (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the shares and, with --gt, the metrics as JSON")
     p.set_defaults(func=cmd_segment)
 

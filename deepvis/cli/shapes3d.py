@@ -15,7 +15,8 @@ def register(sub) -> None:
     p.add_argument("--input", required=True, metavar="FILE",
                    help=".ply .off .obj .stl meshes, .ply .xyz .txt .csv .pts(+.seg) .npy .npz clouds, .binvox grids")
     p.add_argument("--out", required=True, metavar="LABELS.npy", help="int64 part id per point")
-    p.add_argument("--points", type=positive_int, default=2048, metavar="N", help="points sampled from a mesh")
+    p.add_argument("--points", type=positive_int, default=2048, metavar="N",
+                   help="points sampled from a mesh (default: %(default)s)")
     p.add_argument("--category", metavar="NAME", help="restrict to one category's parts (default: the points vote)")
     p.add_argument("--png", metavar="F", help="also render the labelled cloud (no display needed)")
     p.add_argument("--png-size", type=positive_int, default=640, help=argparse.SUPPRESS)

@@ -2,3 +2,7 @@
 
 DEFAULT_MODEL = "efficientnet_lite0"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+# The main window's tabs in their order: the titles of the registered views (widgets/tabs),
+# which `deepvis gui --tab` accepts. tests/gui/test_tab_titles.py keeps the two the same.
+TAB_TITLES = ("Activations", "Segmentation", "Filters", "Dream", "Embedding", "Latent", "Attention", "Sample",
+              "Signals", "Receptive field", "3-D")
