@@ -52,15 +52,17 @@ def vis_file(atlas: Atlas, layer: str) -> Path:
 
 
 def unit_patches(atlas: Atlas, layer: str, model=None, progress=None, cancel=None) -> dict:
-    """(C, k, PATCH, PATCH, 3) uint8 patches of every unit's top-k, saved in the atlas."""
+    """(C, k, PATCH, PATCH, 3) uint8 patches of every unit's top-k, saved in the atlas; black for
+    dead units (never active over the atlas's images), whose "top" images would be arbitrary."""
     from deepvis.core.probe import Probe
     from deepvis.io.images import read_image
-    from deepvis.optimize.profiles import field_patches, receptive_field
+    from deepvis.optimize.profiles import dead_units, field_patches, receptive_field
 
     units = atlas.units(layer)
     model = model or load_atlas_model(atlas)
     probe = Probe(model.module, model.example_input())
-    names = sorted({str(p) for p in units.paths.reshape(-1) if str(p)})
+    dead = dead_units(units.values)
+    names = sorted({str(p) for p in units.paths[~dead].reshape(-1) if str(p)})  # a dead unit's are not cut
     index = {name: i for i, name in enumerate(names)}
     fitted = {}
     for i, name in enumerate(names):
@@ -75,14 +77,14 @@ def unit_patches(atlas: Atlas, layer: str, model=None, progress=None, cancel=Non
     items = np.vectorize(lambda p: index.get(str(p), -1), otypes=[np.int64])(units.paths)
     fitted[-1] = np.zeros((*model.spec.size, model.spec.channels), np.uint8)
     field = receptive_field(model, probe, layer)
-    patches = field_patches(fitted, items, units.locations(), units.map_shape, field, model.spec.size)
+    patches = field_patches(fitted, items, units.locations(), units.map_shape, field, model.spec.size, skip=dead)
     path = patches_file(atlas, layer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part.npz")
     np.savez(tmp, patches=patches, field=field)
     os.replace(tmp, path)
     return {"layer": layer, "units": int(patches.shape[0]), "k": int(patches.shape[1]), "field": int(field),
-            "images_read": len(names), "file": str(path)}
+            "images_read": len(names), "dead": [int(u) for u in np.flatnonzero(dead)], "file": str(path)}
 
 
 def load_patches(atlas: Atlas, layer: str) -> np.ndarray | None:

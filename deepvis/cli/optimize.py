@@ -11,28 +11,32 @@ from deepvis.io.outputs import FOLDER, IMAGE, Outputs
 def register(sub) -> None:
     p = sub.add_parser("dream", help="DeepDream: amplify what a layer or unit sees in an image")
     add_model(p)
-    p.add_argument("--input", required=True, metavar="IMG")
-    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--input", required=True, metavar="IMG", help="the picture to dream on")
+    p.add_argument("--layer", required=True, metavar="NAME", help="the layer whose activation is amplified")
     p.add_argument("--unit", type=int, metavar="I", help="dream one unit instead of the whole layer")
-    p.add_argument("--out", required=True, metavar="PNG")
-    p.add_argument("--octaves", type=positive_int, default=4)
-    p.add_argument("--octave-scale", type=float, default=1.4)
-    p.add_argument("--steps", type=positive_int, default=10, help="per octave")
-    p.add_argument("--step-size", type=float, default=0.02)
-    p.add_argument("--jitter", type=int, default=16, help="pixels of random roll before each step")
-    p.add_argument("--smooth", type=float, default=0.0, help="Gaussian sigma for the gradient (0: none)")
-    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--out", required=True, metavar="PNG", help="the dream")
+    p.add_argument("--octaves", type=positive_int, default=4, help="scales dreamed at, 1..12 (default: %(default)s)")
+    p.add_argument("--octave-scale", type=float, default=1.4,
+                   help="size ratio between octaves (default: %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=10, help="steps per octave (default: %(default)s)")
+    p.add_argument("--step-size", type=float, default=0.02,
+                   help="step in units of the input's normalized range (default: %(default)s)")
+    p.add_argument("--jitter", type=int, default=16,
+                   help="pixels of random roll before each step (default: %(default)s)")
+    p.add_argument("--smooth", type=float, default=0.0,
+                   help="Gaussian sigma for the gradient, 0: none (default: %(default)s)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.set_defaults(func=cmd_dream)
 
     p = sub.add_parser("visualize-unit", help="an image optimized from noise to excite one unit (feature viz)")
     add_model(p)
-    p.add_argument("--layer", required=True, metavar="NAME")
+    p.add_argument("--layer", required=True, metavar="NAME", help="the unit's layer")
     p.add_argument("--unit", required=True, type=_unit_or_all, metavar="I|all",
                    help="a unit, or all: a sheet with one image per unit (cached; resumes after Ctrl-C)")
-    p.add_argument("--out", required=True, metavar="PNG")
-    p.add_argument("--size", type=positive_int, default=128)
-    p.add_argument("--steps", type=positive_int, default=256)
-    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--out", required=True, metavar="PNG", help="the image (a sheet for --unit all)")
+    p.add_argument("--size", type=positive_int, default=128, help="image size in pixels (default: %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=256, help="optimization steps (default: %(default)s)")
+    p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--neuron", action="store_true",
                    help="excite the one activation at the centre of the unit's map, not the whole channel")
     p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
@@ -41,11 +45,13 @@ def register(sub) -> None:
     p = sub.add_parser("profile-units", help="for every unit of a layer, the top-k images and their patches")
     add_model(p)
     p.add_argument("--data", default="samples", metavar="DIR|digits|samples",
-                   help="images to rank (default: the bundled photos and crops of them)")
-    p.add_argument("--layer", required=True, metavar="NAME")
-    p.add_argument("--top", type=positive_int, default=9, metavar="K")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--no-cache", action="store_true")
+                   help="images to rank (default: %(default)s, the bundled photos and crops of them)")
+    p.add_argument("--layer", required=True, metavar="NAME", help="the layer whose units are profiled")
+    p.add_argument("--top", type=positive_int, default=9, metavar="K",
+                   help="images kept per unit (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="DIR", help="a folder for the sheets")
+    p.add_argument("--no-cache", action="store_true", help="recompute the activations even if cached")
+    p.add_argument("--json", action="store_true", help="print the summary, with the dead units, as JSON")
     p.set_defaults(func=cmd_profile_units)
 
 
@@ -139,6 +145,7 @@ def _unit_or_all(text: str):
 def cmd_profile_units(args):
     import numpy as np
 
+    from deepvis.cli.common import print_json
     from deepvis.io.datasets import open_dataset
     from deepvis.io.images import write_image
     from deepvis.optimize.profiles import profile_sheet, profile_units
@@ -149,15 +156,19 @@ def cmd_profile_units(args):
     model = load_model_of(args)
     dataset = open_dataset(args.data)
     profiles = profile_units(model, dataset, args.layer, k=args.top, probe=probe_of(model), use_cache=not args.no_cache)
+    # Dead units (never active on these images) have no top images: no picture, no rows in
+    # top.csv, "dead" on the sheet, and listed below.
+    dead = [int(u) for u in np.flatnonzero(profiles.dead)]
     with outputs.writing():
         try:
             out.mkdir(parents=True, exist_ok=True)
             for unit in range(len(profiles.patches)):
-                write_image(out / f"unit_{unit:04d}.png", upscale(np.hstack(list(profiles.patches[unit])), 96))
+                if not profiles.dead[unit]:
+                    write_image(out / f"unit_{unit:04d}.png", upscale(np.hstack(list(profiles.patches[unit])), 96))
             write_image(out / "sheet.png", profile_sheet(profiles))
             with open(out / "top.csv", "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write("unit,rank,value,item,y,x,label,path\n")
-                for unit in range(len(profiles.values)):
+                for unit in np.flatnonzero(~profiles.dead):
                     for rank in range(profiles.values.shape[1]):
                         i = int(profiles.items[unit, rank])
                         y, x = profiles.locations[unit, rank]
@@ -165,5 +176,12 @@ def cmd_profile_units(args):
                                 f"{dataset.labels[i] or ''},{dataset.paths[i] or ''}\n")
         except OSError as exc:
             raise DeepvisError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    print(f"top {args.top} of {len(dataset)} images for {len(profiles.values)} units of {args.layer} "
+    if args.json:
+        print_json({"layer": args.layer, "units": len(profiles.values), "top": args.top, "images": len(dataset),
+                    "field": profiles.field, "dead": dead,
+                    "dead_max": [float(profiles.values[u, 0]) for u in dead], "out": str(out)})
+        return
+    print(f"top {args.top} of {len(dataset)} images for {len(profiles.values) - len(dead)} units of {args.layer} "
           f"(receptive field {profiles.field} px) -> {out}/unit_*.png, sheet.png, top.csv")
+    if dead:
+        print(f"{len(dead)} dead units (max <= 0 on every image, no top images): {', '.join(map(str, dead))}")

@@ -113,6 +113,15 @@ class LiveResult:
     image_output: ImageOutput | None = None  # an image model's output picture and its error
     dense: DenseMaps | None = None  # a segmentation net's maps at the model input's resolution
     prefix: np.ndarray | None = None  # a token grid layer's CLS (and register) vectors, (prefix, C)
+    # grid_layer's spatial maximum per channel on this frame, (C,), raw whatever the normalization:
+    # which unit fires most, and which are dead on the frame (maximum <= 0).
+    channel_max: np.ndarray | None = None
+
+    def most_active_unit(self) -> int | None:
+        """The grid layer's channel with the largest spatial maximum on this frame."""
+        if self.channel_max is None or not len(self.channel_max):
+            return None
+        return int(np.argmax(np.nan_to_num(self.channel_max, nan=-np.inf)))
 
     def channel(self, index: int) -> np.ndarray:
         """The grid layer's raw activation for one channel, (H, W)."""
@@ -384,6 +393,7 @@ class LivePipeline(ResultPublisher):
             if name == grid_layer:
                 tiled["levels"] = _levels(tensor)
                 maps = as_maps(tensor[0].detach().float().cpu().numpy())
+                tiled["maxima"] = _frozen(maps.reshape(len(maps), -1).max(1)) if maps.size else None
                 if settings.normalization == "channel":
                     tiled["grid"], tiled["layout"] = tile_activation(maps, "channel")
                 else:
@@ -460,7 +470,7 @@ class LivePipeline(ResultPublisher):
                           activations=MappingProxyType(activations), grid=grid, grid_layout=layout,
                           grid_levels=levels, summary=summary, timings=MappingProxyType(timings), fps=0.0,
                           settings=settings, saliency=saliency, image_output=picture, dense=dense,
-                          prefix=prefix)
+                          prefix=prefix, channel_max=tiled.get("maxima"))
 
     # --- heavy saliency methods --------------------------------------------------------------
 

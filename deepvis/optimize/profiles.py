@@ -5,6 +5,10 @@ patch of each around the unit's strongest response (what the Yosinski toolbox sh
 A unit's response to an image is its spatial maximum, as in the toolbox. The patch is the
 unit's receptive field at that position: measured, not assumed, as the extent of the input
 gradient of one activation near the map's centre (the pixels that can influence it).
+
+A unit never active over the data (maximum <= 0 at every image and position) is dead: its
+"top" images would be arbitrary (ties of zero, or the least negative), so it gets no patches
+and is shown as dead.
 """
 
 import hashlib
@@ -31,10 +35,20 @@ class UnitProfiles:
     values: np.ndarray  # float32 (C, k): the top spatial maxima, largest first
     items: np.ndarray  # int (C, k): dataset item of each
     locations: np.ndarray  # int (C, k, 2): (y, x) of the maximum in the activation map
-    patches: np.ndarray  # uint8 (C, k, PATCH, PATCH, 3): the receptive field there
+    patches: np.ndarray  # uint8 (C, k, PATCH, PATCH, 3): the receptive field there; black for dead units
     field: int  # receptive field side in input pixels
     labels: list
     paths: list
+
+    @property
+    def dead(self) -> np.ndarray:
+        """bool (C,): units never active over the data (their largest response is <= 0)."""
+        return dead_units(self.values)
+
+
+def dead_units(values: np.ndarray) -> np.ndarray:
+    """bool (C,) from (C, k) top responses, largest first: no positive response at all."""
+    return values[:, 0] <= 0 if values.shape[1] else np.ones(len(values), bool)
 
 
 def receptive_field(model: LoadedModel, probe: Probe, layer: str) -> int:
@@ -56,7 +70,8 @@ def receptive_field(model: LoadedModel, probe: Probe, layer: str) -> int:
 
 def profiles_cache_file(fingerprint: str, dataset: Dataset, layer: str, k: int,
                         cache_dir: Path | None = None) -> Path:
-    key = hashlib.blake2b(repr(("profiles", 1, fingerprint, layer, k, dataset.key)).encode("utf-8", "surrogateescape"), digest_size=20)
+    # Version 2: dead units have no patches (version 1 cut arbitrary ones).
+    key = hashlib.blake2b(repr(("profiles", 2, fingerprint, layer, k, dataset.key)).encode("utf-8", "surrogateescape"), digest_size=20)
     return Path(cache_dir or default_cache_dir()) / f"{key.hexdigest()}.npz"
 
 
@@ -125,20 +140,24 @@ def profile_units(model: LoadedModel, dataset: Dataset, layer: str, k: int = 9, 
     if values.shape[1] == 0:
         raise DeepvisError(f"none of the items of {dataset.name} could be read")
     field = receptive_field(model, probe, layer)
-    patches = field_patches(fitted, items, locations, map_shape, field, model.spec.size)
+    patches = field_patches(fitted, items, locations, map_shape, field, model.spec.size, skip=dead_units(values))
     result = UnitProfiles(layer, values, items, locations, patches, field, list(dataset.labels), list(dataset.paths))
     if cache_file is not None:
         _save(cache_file, result)
     return result
 
 
-def field_patches(fitted, items, locations, map_shape, field, size) -> np.ndarray:
+def field_patches(fitted, items, locations, map_shape, field, size, skip=None) -> np.ndarray:
+    """(C, k, PATCH, PATCH, 3) crops around each top response; black for the units in ``skip``
+    (bool (C,), the dead ones)."""
     cv2 = quiet_cv2()
     h, w = size
     mh, mw = map_shape
     out = np.zeros(items.shape + (PATCH, PATCH, 3), np.uint8)
     half = max(1, min(field, max(h, w)) // 2)
     for c in range(items.shape[0]):
+        if skip is not None and skip[c]:
+            continue
         for j in range(items.shape[1]):
             image = fitted[int(items[c, j])]
             image = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
@@ -172,10 +191,25 @@ def _load(path: Path, layer: str, dataset: Dataset) -> UnitProfiles | None:
         return None
 
 
+SHEET_FILL = 30
+DEAD_TEXT = 150
+
+
 def profile_sheet(p: UnitProfiles, units: int = 32) -> np.ndarray:
-    """One row per unit (the first ``units``), its top-k patches side by side, 2-px gaps."""
+    """One row per unit (the first ``units``), its top-k patches side by side, 2-px gaps; a dead
+    unit's row is the word "dead" instead."""
     from deepvis.render.tiling import picture_grid
 
     shown = p.patches[:units]
     k = shown.shape[1]
-    return picture_grid(shown.reshape(-1, *shown.shape[2:]), k, border=1, fill=30)
+    sheet = picture_grid(shown.reshape(-1, *shown.shape[2:]), k, border=1, fill=SHEET_FILL)
+    row = PATCH + 2
+    cv2 = quiet_cv2()
+    for c in np.flatnonzero(p.dead[:units]):
+        band = sheet[c * row:(c + 1) * row]
+        band[:] = SHEET_FILL
+        text = f"unit {c}: dead (max {p.values[c, 0]:.3g} <= 0 on every image)"
+        if cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] > band.shape[1] - 16:
+            text = "dead"  # a narrow sheet (a small --top)
+        cv2.putText(band, text, (8, row // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (DEAD_TEXT,) * 3, 1, cv2.LINE_AA)
+    return sheet

@@ -66,6 +66,9 @@ def test_unit_patches_equal_profile_units(atlas_copy, folder, digits):
     patches = load_patches(atlas_copy, "conv2")
     reference = profile_units(digits, folder_dataset(root), "conv2", k=9, use_cache=False)
     assert patches.shape == reference.patches.shape and result["field"] == reference.field
+    # Units never active on the folder have no patches in either, and the same units are dead.
+    assert result["dead"] == np.flatnonzero(reference.dead).tolist() and len(result["dead"]) > 0
+    assert not patches[result["dead"]].any()
     units = atlas_copy.units("conv2")
     relative = [str(p)[len(str(root)) + 1:] for p in reference.paths]
     compared = 0

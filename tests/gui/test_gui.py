@@ -313,3 +313,77 @@ def test_folders_open_off_the_gui_thread_and_the_latest_request_wins(qtbot, open
     qtbot.wait(500)  # the folder listing finishes late and must not take over
     assert w.session.source_spec == str(single)
     assert w.session.result.frame.name == "single.png"
+
+
+def grab_rgb(widget) -> np.ndarray:
+    """What ``widget`` and its children show, as (H, W, 3) uint8."""
+    from PySide6.QtGui import QImage
+
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine() // 4, 4)
+    return pixels[:, :image.width(), 2::-1].copy()
+
+
+def test_the_unit_pane_starts_on_the_most_active_unit_and_dead_units_are_marked(qtbot, open_window, tmp_path, clip):
+    from deepvis.io.datasets import digits_dataset
+
+    digit = tmp_path / "three.png"  # a still picture: every result is of this one frame
+    write_image(digit, np.repeat(digits_dataset().image(3)[:, :, None], 3, axis=2))
+    w = open_window(model="digits_cnn", input_spec=str(digit))
+    s, pane, grid = w.session, w.unit_pane, w.grid
+    result = fresh_result(qtbot, w)
+    assert s.layer == "relu2"  # the model's default layer
+
+    # The model loads showing the unit with the largest spatial maximum on the frame, not unit 0.
+    maxima = reference_activation(w, result, "relu2").reshape(64, -1).max(1)
+    assert s.unit == int(np.argmax(maxima)) == 61
+    assert not pane.dead and pane.stats.text().startswith(f"max {maxima[61]:.4g} at")
+
+    # Units with no positive activation on the frame: dimmed and hatched in the grid, and only those.
+    dead = np.flatnonzero(maxima <= 0)
+    assert len(dead) == 9
+    qtbot.waitUntil(lambda: len(grid.dead_tiles.units) == 9, timeout=WAIT_MS)
+    np.testing.assert_array_equal(grid.dead_tiles.units, dead)
+    canvas, layout = grid.panel.canvas, result.grid_layout
+    grid.dead_tiles.hide()
+    plain = grab_rgb(canvas)
+    grid.dead_tiles.show()
+    marked = grab_rgb(canvas)
+    change = []
+    for unit in range(64):
+        y, x = layout.origin(unit)
+        a, b = canvas.image_to_widget(x, y), canvas.image_to_widget(x + layout.tile_w, y + layout.tile_h)
+        inside = (slice(int(a.y()) + 3, int(b.y()) - 3), slice(int(a.x()) + 3, int(b.x()) - 3))
+        change.append(np.abs(marked[inside].astype(int) - plain[inside]).mean())
+    change = np.array(change)
+    assert (change[dead] > 20).all() and (np.delete(change, dead) == 0).all()
+
+    # A dead unit in the unit pane: drawn in greys, and its readout says it is dead.
+    s.set_unit(int(dead[0]))
+    assert pane.dead and pane.stats.text().startswith(f"dead on this frame (max {maxima[dead[0]]:.4g} ≤ 0)")
+    assert pane.panel.title.text() == f"Unit {dead[0]} of relu2 · dead on this frame"
+    target = pane.panel.canvas.target_rect()
+
+    def spread():  # of the colour channels over the unit's picture
+        shown = grab_rgb(pane.panel.canvas)[int(target.top()) + 1:int(target.bottom()) - 1,
+                                            int(target.left()) + 1:int(target.right()) - 1]
+        return np.ptp(shown.astype(int), axis=2)
+
+    # Grey: equal channels, up to a 16-bit screen's rounding; viridis's least coloured entry is 67 apart.
+    assert spread().max() <= 3
+    s.set_unit(int(np.argmax(maxima)))
+    assert spread().min() > 20
+    assert not pane.dead and pane.stats.text().startswith("max")
+
+    # Another layer: its most active unit on the frame.
+    s.set_layer("conv3")
+    result = fresh_result(qtbot, w)
+    conv3 = reference_activation(w, result, "conv3").reshape(32, -1).max(1)
+    assert s.unit == int(np.argmax(conv3)) == 25
+
+    # The user's unit stays while frames change: a video, whose maxima differ frame to frame.
+    s.set_unit(3)
+    w.open_input(str(clip))
+    qtbot.waitUntil(lambda: s.result.frame.name != "three.png", timeout=WAIT_MS)
+    wait_results(qtbot, w, 4)
+    assert s.unit == 3

@@ -68,6 +68,10 @@ def test_grid_tiles_are_the_exact_activations_of_the_frame(tmp_path, run):
         np.testing.assert_allclose(result.channel(c), conv[c], rtol=1e-5, atol=1e-6)
     lo, hi = result.grid_levels
     assert lo == pytest.approx(conv.min(), abs=1e-5) and hi == pytest.approx(conv.max(), abs=1e-5)
+    # Each channel's spatial maximum, before the in-place ReLU: what picks the unit shown first.
+    maxima = conv.reshape(6, -1).max(1)
+    np.testing.assert_allclose(result.channel_max, maxima, rtol=1e-5, atol=1e-6)
+    assert result.most_active_unit() == int(np.argmax(maxima))
     np.testing.assert_allclose(result.activations["fc"], logits, rtol=1e-5, atol=1e-6)
     assert result.model_input.shape == (32, 48, 3)
     assert set(result.timings) >= {"capture", "preprocess", "forward", "tile", "predict", "total"}

@@ -7,7 +7,8 @@ import torch
 
 from deepvis.io.datasets import digits_dataset
 from deepvis.core.probe import Probe
-from deepvis.optimize.profiles import profile_units, receptive_field
+from deepvis.optimize.profiles import DEAD_TEXT, PATCH, SHEET_FILL, profile_sheet, profile_units, receptive_field
+from deepvis.render.tiling import picture_grid
 
 
 @pytest.fixture(autouse=True)
@@ -15,12 +16,19 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPVIS_CACHE", str(tmp_path / "cache"))
 
 
-def test_top_k_are_the_k_largest_by_brute_force(digits):
+@pytest.fixture(scope="module")
+def conv2_of_digits(digits):
+    """The digits model's conv2 over the whole digits dataset, (N, C, H, W), computed here."""
     data = digits_dataset()
-    profiles = profile_units(digits, data, "conv2", k=5, batch=37)  # a batch that does not divide N
     x = torch.from_numpy(np.stack([digits.preprocessor.array(data.image(i)) for i in range(len(data))]))
     with torch.inference_mode():
-        conv2 = digits.module.conv2(digits.module.relu1(digits.module.conv1(x)))
+        return digits.module.conv2(digits.module.relu1(digits.module.conv1(x)))
+
+
+def test_top_k_are_the_k_largest_by_brute_force(digits, conv2_of_digits):
+    data = digits_dataset()
+    profiles = profile_units(digits, data, "conv2", k=5, batch=37)  # a batch that does not divide N
+    conv2 = conv2_of_digits
     maxima = conv2.flatten(2).max(2).values.T.numpy()  # (C, N)
     expected = -np.sort(-maxima, 1)[:, :5]
     np.testing.assert_allclose(profiles.values, expected, rtol=1e-5, atol=1e-6)
@@ -29,6 +37,23 @@ def test_top_k_are_the_k_largest_by_brute_force(digits):
     y, xx = profiles.locations[c, j]
     assert conv2[profiles.items[c, j], c, y, xx] == pytest.approx(profiles.values[c, j], rel=1e-5)
     assert profiles.patches.shape == (64, 5, 48, 48, 3)
+
+    # Units with no positive response at any image and position are dead: no top patches, and
+    # the sheet says "dead" where their row of patches would be.
+    dead = maxima.max(1) <= 0
+    assert np.flatnonzero(dead).tolist() == [5, 10, 14, 21, 32, 35, 39, 42]
+    np.testing.assert_array_equal(profiles.dead, dead)
+    assert not profiles.patches[dead].any()
+    assert profiles.patches[~dead].any(axis=(1, 2, 3, 4)).all()
+    sheet = profile_sheet(profiles)
+    row = PATCH + 2
+    assert sheet.shape == (32 * row, 5 * row, 3)
+    for unit in range(32):
+        band = sheet[unit * row:(unit + 1) * row]
+        if dead[unit]:
+            assert band.min() == SHEET_FILL and band.max() == DEAD_TEXT  # the word on the fill, no picture
+        else:
+            np.testing.assert_array_equal(band, picture_grid(profiles.patches[unit], 5, border=1, fill=SHEET_FILL))
 
 
 def test_receptive_fields_and_cache(digits):
@@ -50,6 +75,29 @@ def test_profile_units_command(tmp_path, capsys):
     assert len(list(out.glob("unit_*.png"))) == 32 and (out / "sheet.png").exists()
     lines = (out / "top.csv").read_text().splitlines()
     assert lines[0].startswith("unit,rank,value") and len(lines) == 1 + 32 * 4
+
+
+def test_profile_units_lists_dead_units_with_no_top_images(tmp_path, capsys, conv2_of_digits):
+    import json
+
+    from deepvis.cli import main
+
+    dead = np.flatnonzero(conv2_of_digits.amax((0, 2, 3)).numpy() <= 0).tolist()
+    alive = sorted(set(range(64)) - set(dead))
+    out = tmp_path / "profiles"
+    args = ["profile-units", "--model", "digits_cnn", "--data", "digits", "--layer", "conv2", "--top", "3",
+            "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["dead"] == dead == [5, 10, 14, 21, 32, 35, 39, 42] and info["units"] == 64
+    assert len(info["dead_max"]) == 8 and max(info["dead_max"]) <= 0
+    assert sorted(p.name for p in out.glob("unit_*.png")) == [f"unit_{u:04d}.png" for u in alive]
+    rows = [line.split(",") for line in (out / "top.csv").read_text().splitlines()[1:]]
+    assert sorted({int(r[0]) for r in rows}) == alive and len(rows) == 56 * 3
+    assert main(args) == 0  # from the cache now
+    text = capsys.readouterr().out
+    assert "for 56 units of conv2" in text
+    assert "8 dead units (max <= 0 on every image, no top images): 5, 10, 14, 21, 32, 35, 39, 42" in text
 
 
 def test_bundled_photos_dataset_and_default_data(tmp_path, capsys):

@@ -18,6 +18,7 @@ from deepvis.widgets.window.views import DrawnWhenShown
 
 HISTORY = 120
 PLOT_INTERVAL_S = 0.2
+DEAD_COLORMAP = "gray"
 
 
 class UnitPane(DrawnWhenShown, QWidget):
@@ -41,7 +42,11 @@ class UnitPane(DrawnWhenShown, QWidget):
         self.history: deque[float] = deque(maxlen=HISTORY)
         # A token layer's CLS vector over all units, the selected unit marked.
         self.prefix_plot = pg.PlotWidget()
-        self.prefix_plot.setMaximumHeight(75)
+        # Room for three tick labels beside the curve and the unit axis below it: at 75 px the
+        # plot was 30 px tall and its tick labels overlapped and ran off its top.
+        self.prefix_plot.setFixedHeight(110)
+        # The top tick's label is centred on the plot's top edge: half of it went past the widget.
+        self.prefix_plot.getPlotItem().setContentsMargins(1, 8, 1, 1)
         self.prefix_plot.setMouseEnabled(False, False)
         self.prefix_plot.hideButtons()
         self.prefix_plot.setLabel("left", "CLS")
@@ -50,6 +55,7 @@ class UnitPane(DrawnWhenShown, QWidget):
         self.prefix_mark = self.prefix_plot.plot(pen=None, symbol="o", symbolSize=7, symbolBrush="#f0a030")
         self.prefix_plot.hide()
         self.cls_value: float | None = None
+        self.dead = False  # the unit shown has no positive activation on its frame
         self._plotted_at = 0.0
         row = QHBoxLayout()
         row.addWidget(self.overlay)
@@ -94,17 +100,28 @@ class UnitPane(DrawnWhenShown, QWidget):
             channel = result.channel(session.unit)
         except (KeyError, IndexError):
             return
-        self.panel.set_title(f"Unit {session.unit} of {session.layer}")
         lo, hi = (float(channel.min()), float(channel.max()))
+        # A unit that does not fire on this frame is drawn in grey, so it is not read as a response.
+        self.dead = hi <= 0
+        self.panel.set_title(f"Unit {session.unit} of {session.layer}" + (" · dead on this frame" if self.dead else ""))
+        colormap = DEAD_COLORMAP if self.dead else self.colormap
         if self.overlay.isChecked() and channel.size > 1:
-            self.panel.set_rgb(self._overlay(result.model_input, channel, lo, hi))
+            self.panel.set_rgb(self._overlay(result.model_input, channel, lo, hi, colormap))
         else:
-            levels = result.grid_levels if result.settings.normalization == "layer" else (lo, hi if hi > lo else lo + 1)
-            self.panel.set_map(np.ascontiguousarray(channel, np.float32), levels, self.colormap)
+            if self.dead:  # its own pattern, low-contrast in the middle greys
+                span = hi - lo if hi > lo else 1.0
+                levels = (lo - span, hi + span)
+            elif result.settings.normalization == "layer":
+                levels = result.grid_levels
+            else:
+                levels = (lo, hi if hi > lo else lo + 1)
+            self.panel.set_map(np.ascontiguousarray(channel, np.float32), levels, colormap)
         self.panel.set_stale(session.stale(result))
         y, x = np.unravel_index(int(np.argmax(channel)), channel.shape)
         cls = self._show_prefix(result.prefix, session.unit)
-        self.stats.setText(f"max {hi:.4g} at (y {y}, x {x})\nmean {float(channel.mean()):.4g}   min {lo:.4g}"
+        # Where a dead unit peaks says nothing (often a tie of zeros).
+        peak = f"dead on this frame (max {hi:.4g} ≤ 0)" if self.dead else f"max {hi:.4g} at (y {y}, x {x})"
+        self.stats.setText(f"{peak}\nmean {float(channel.mean()):.4g}   min {lo:.4g}"
                            + (f"   CLS {cls:.4g}" if cls is not None else ""))
         # The history is of frames: a still image has one value and the plot would be an empty
         # axis, so it shows only for live input (camera, video, pattern).
@@ -138,9 +155,9 @@ class UnitPane(DrawnWhenShown, QWidget):
     def draw_missed(self) -> None:
         self.on_result()
 
-    def _overlay(self, base: np.ndarray, channel: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    def _overlay(self, base: np.ndarray, channel: np.ndarray, lo: float, hi: float, colormap: str) -> np.ndarray:
         scaled = (channel - lo) / (hi - lo) if hi > lo else np.zeros_like(channel)
         heat = apply_colormap(cv2.resize(scaled.astype(np.float32), (base.shape[1], base.shape[0]),
-                                         interpolation=cv2.INTER_LINEAR), self.colormap)
+                                         interpolation=cv2.INTER_LINEAR), colormap)
         alpha = self.opacity.value() / 100.0
         return cv2.addWeighted(heat, alpha, base, 1.0 - alpha, 0.0)

@@ -18,7 +18,7 @@ from deepvis.live.computethread import compute_thread, outcome
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, samples_dataset
 from deepvis.errors import DeepvisError
 from deepvis.atlas.units import load_patches, load_visualizations
-from deepvis.optimize.profiles import UnitProfiles, cached_profiles, profile_units
+from deepvis.optimize.profiles import UnitProfiles, cached_profiles, dead_units, profile_units
 from deepvis.render.tiling import picture_grid
 from deepvis.optimize.unitviz import (LayerVisualization, UnitVisualizer, VizSettings, layer_cache_file,
                              load_layer_visualization, visualize_layer)
@@ -225,13 +225,19 @@ class UnitPictures(QWidget):
             self.optimized.set_rgb(image)
         else:
             self.optimized.clear(waiting)
-        if atlas is not None and 0 <= unit < len(atlas.patches):
+        # A unit never active over the images has no top images: their ranking is arbitrary.
+        if atlas is not None and 0 <= unit < len(atlas.patches) and atlas.values is not None \
+                and dead_units(atlas.values)[unit]:
+            self._show_dead(f"atlas {atlas.name}", atlas.values[unit, 0], atlas.rows)
+        elif atlas is not None and 0 <= unit < len(atlas.patches):
             patches = atlas.patches[unit]
             self.top.set_rgb(picture_grid(patches, int(np.ceil(np.sqrt(len(patches)))), border=1, fill=30))
             self.top.set_title(f"Top {len(patches)} of atlas {atlas.name}")
             values = atlas.values[unit] if atlas.values is not None else None
             responses = f"; top responses {values[0]:.3g} ... {values[-1]:.3g}" if values is not None else ""
             self.info.setText(f"atlas {atlas.name}: top {len(patches)} of {atlas.rows:,} images{responses}")
+        elif self.profiles is not None and 0 <= unit < len(self.profiles.patches) and self.profiles.dead[unit]:
+            self._show_dead(self.dataset_name, self.profiles.values[unit, 0], len(self.profiles.paths))
         elif self.profiles is not None and 0 <= unit < len(self.profiles.patches):
             patches = self.profiles.patches[unit]
             self.top.set_rgb(picture_grid(patches, int(np.ceil(np.sqrt(len(patches)))), border=1, fill=30))
@@ -243,6 +249,11 @@ class UnitPictures(QWidget):
             self.top.clear(waiting)
             self.top.set_title(f"Top {TOP_K}")
             self.info.setText("")
+
+    def _show_dead(self, where: str, top: float, images: int) -> None:
+        self.top.clear(f"dead: no image of {where} excites this unit")
+        self.top.set_title(f"Top {TOP_K}: none (dead unit)")
+        self.info.setText(f"dead over {images:,} images of {where}: max {top:.3g} ≤ 0")
 
     # --- computing a layer -----------------------------------------------------------
 

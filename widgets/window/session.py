@@ -94,6 +94,9 @@ class Session(QObject):
         self.source_spec: str | None = None
         self.layer: str | None = None
         self.unit: int = 0
+        # The layer whose first result picks the unit shown (its most active one on that frame),
+        # until the user picks one: unit 0 is often dead on the frame.
+        self._pick_unit_for: str | None = None
         self.settings = LiveSettings()
         self.result: LiveResult | None = None  # the newest result delivered to the GUI thread
         self.atlas = None  # the open deepvis.atlas Atlas, if any
@@ -151,6 +154,7 @@ class Session(QObject):
         self.state = state
         layer = self.layer if self.layer in state.probe else state.probe.default_layer().name
         self.layer, self.unit = layer, 0
+        self._pick_unit_for = layer
         self.settings = LiveSettings(grid_layer=layer, normalization=self.settings.normalization,
                                      topk=self.settings.topk, mirror=self.settings.mirror, fit=self.settings.fit)
         self._restart_pipeline()
@@ -291,6 +295,7 @@ class Session(QObject):
             return
         self.layer = name
         self.unit = min(self.unit, self.state.probe.layer(name).channels - 1)
+        self._pick_unit_for = name
         self.update_settings(grid_layer=name)
         self.layerChanged.emit(name)
         self.unitChanged.emit(self.unit)
@@ -306,6 +311,7 @@ class Session(QObject):
         if self.state is None or self.layer is None:
             return
         unit = max(0, min(int(unit), self.state.probe.layer(self.layer).channels - 1))
+        self._pick_unit_for = None  # the user's choice stays while frames change
         if unit != self.unit:
             self.unit = unit
             self.unitChanged.emit(unit)
@@ -368,11 +374,26 @@ class Session(QObject):
         # .result changes only here, on the GUI thread, so views see one result per signal.
         self.result = self._results.take()
         self.results_seen += 1
+        self._pick_unit(self.result)
         start = time.perf_counter()
         self.resultReady.emit()
         # Views update their data here and paint a moment later; both count as rendering.
         self.render_ms = (time.perf_counter() - start) * 1000 + self.paint_ms
         self.paint_ms = 0.0
+
+    def _pick_unit(self, result: LiveResult) -> None:
+        """Select the most active unit of a newly selected layer, from its first result (before
+        the views draw it). Numpy on the published maxima: no torch on the GUI thread."""
+        layer = self._pick_unit_for
+        if layer is None or result is None or result.settings.grid_layer != layer or self.state is None:
+            return
+        unit = result.most_active_unit()
+        if unit is None or len(result.channel_max) != self.state.probe.layer(layer).channels:
+            return  # a result of the model before this one, with a layer of the same name
+        self._pick_unit_for = None
+        if unit != self.unit:
+            self.unit = unit
+            self.unitChanged.emit(unit)
 
     @Slot()
     def _deliver_frame(self) -> None:
