@@ -274,16 +274,18 @@ def confusion_matrix(model: nn.Module, X: np.ndarray, y: np.ndarray) -> np.ndarr
 
 
 def write_recording(path, count: int = 240, seed: int = 0) -> np.ndarray:
-    """A long mono 16-bit WAV at SAMPLE_RATE of ``count`` test signals one after another (each
-    WINDOW samples, so window k of the file is signal k): something to play through the model
-    with known answers. Returns the classes, one per window."""
+    """A long mono 32-bit float WAV at SAMPLE_RATE of ``count`` test signals one after another
+    (each WINDOW samples, so window k of the file is signal k): something to play through the
+    model with known answers. Returns the classes, one per window.
+
+    Float, with the signals' own amplitudes: scaled to fit 16-bit integers (divided by the
+    loudest, about 2) the model read only 78 % of the windows right, against 100 % as made."""
     import os
 
     from scipy.io import wavfile
 
     signals, classes = make_signals(count, seed=seed, split="test")
-    data = signals[:, 0].reshape(-1)
-    data = (np.clip(data / max(float(np.abs(data).max()), 1e-6), -1, 1) * 32767).astype(np.int16)
+    data = signals[:, 0].reshape(-1).astype(np.float32)
     path = pathlib.Path(path)
     tmp = path.with_name(path.stem + ".part.wav")
     wavfile.write(tmp, SAMPLE_RATE, data)

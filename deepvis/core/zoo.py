@@ -34,6 +34,7 @@ class ZooEntry:
     source: str = ""  # where the architecture and weights come from, for `deepvis models`
     signal: SignalSpec | None = None  # a 1-D model's input window; None for picture models
     multilabel: bool = False  # a sigmoid per class (any number present), not one softmax
+    samples: str = "photos"  # the kind of bundled input it opens on (deepvis.resources.SAMPLE_SETS)
 
 
 # --- efficientnet_lite0: the default, weights shipped by a pip package ---------------------
@@ -201,34 +202,38 @@ def _bundled() -> dict[str, ZooEntry]:
             name="digits_cnn", task="classification",
             description="small CNN on scikit-learn's 8x8 digits (1 channel, bright ink on dark)",
             build=_build_digits_cnn, spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_digits_cnn_file,
-            labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)"),
+            labels=lambda: [str(i) for i in range(10)],
+            samples="digits", source="deepvis.models (committed weights)"),
         ZooEntry(
             name="digits_ae", task="image",
             description="convolutional autoencoder of the 8x8 digits (16-d latent, transposed-conv decoder)",
             build=_committed("digits_ae", "DigitsAE")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)),
-            weights_file=_committed("digits_ae", "DigitsAE")[1], source="deepvis.models (committed weights)"),
+            weights_file=_committed("digits_ae", "DigitsAE")[1],
+            samples="digits", source="deepvis.models (committed weights)"),
         ZooEntry(
             name="digits_vae", task="image",
             description="convolutional VAE of the 8x8 digits (16-d latent); a generator in the Latent tab",
             build=_committed("digits_vae", "DigitsVAE")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)),
-            weights_file=_committed("digits_vae", "DigitsVAE")[1], source="deepvis.models (committed weights)"),
+            weights_file=_committed("digits_vae", "DigitsVAE")[1],
+            samples="digits", source="deepvis.models (committed weights)"),
         ZooEntry(
             name="digits_fcn", task="segmentation",
             description="FCN-8s-style net segmenting scenes of 2-4 digits on a 64x64 canvas (11 classes, "
                         "transposed-conv decoder)",
             build=_committed("digits_fcn", "DigitsFCN")[0], spec=InputSpec(1, 64, 64, (0.0,), (1.0,)),
             weights_file=_committed("digits_fcn", "DigitsFCN")[1],
-            labels=lambda: ["background"] + [str(d) for d in range(10)], source="deepvis.models (committed weights)"),
+            labels=lambda: ["background"] + [str(d) for d in range(10)],
+            samples="scenes", source="deepvis.models (committed weights)"),
         ZooEntry(
             name="digits_pixelcnn", task="autoregressive",
             description="gated PixelCNN of the 8x8 digits (17 grey levels, no blind spot); deepvis sample",
             build=_pixelcnn("gated")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_pixelcnn("gated")[1],
-            source="deepvis.models (committed weights)"),
+            samples="digits", source="deepvis.models (committed weights)"),
         ZooEntry(
             name="digits_pixelcnn_plain", task="autoregressive",
             description="plain PixelCNN of the 8x8 digits (masked convolutions, with the blind spot)",
             build=_pixelcnn("plain")[0], spec=InputSpec(1, 8, 8, (0.0,), (1.0,)), weights_file=_pixelcnn("plain")[1],
-            source="deepvis.models (committed weights)"),
+            samples="digits", source="deepvis.models (committed weights)"),
         ZooEntry(
             name="signals_wavenet", task="classification",
             description="WaveNet-style dilated causal 1-D convolutions classifying 1024-sample signals at 8 kHz "
@@ -236,14 +241,16 @@ def _bundled() -> dict[str, ZooEntry]:
             build=_committed("signals_wavenet", "SignalsWaveNet")[0], spec=InputSpec(1, 1, 1024, (0.0,), (1.0,)),
             weights_file=_committed("signals_wavenet", "SignalsWaveNet")[1],
             labels=lambda: ["sine", "square", "sawtooth", "chirp", "noise bursts"],
-            signal=SignalSpec(1, 1024, 8000), source="deepvis.models (committed weights)"),
+            signal=SignalSpec(1, 1024, 8000), samples="signals",
+            source="deepvis.models (committed weights)"),
         ZooEntry(
             name="digits_vit", task="classification",
             description="small vision transformer naming the digits in 32x32 mosaics of up to four 8x8 digits "
                         "(multi-label: a sigmoid per digit, 4x4 patches, CLS token, 4 pre-norm blocks)",
             build=_committed("digits_vit", "DigitsViT")[0], spec=InputSpec(1, 32, 32, (0.0,), (1.0,)),
             weights_file=_committed("digits_vit", "DigitsViT")[1],
-            labels=lambda: [str(i) for i in range(10)], source="deepvis.models (committed weights)",
+            labels=lambda: [str(i) for i in range(10)],
+            samples="mosaics", source="deepvis.models (committed weights)",
             multilabel=True),
     ]
     return {e.name: e for e in entries}
@@ -290,6 +297,13 @@ def zoo_names() -> list[str]:
 def zoo() -> dict[str, ZooEntry]:
     """Every zoo entry (this imports torchvision)."""
     return {name: get_entry(name) for name in zoo_names()}
+
+
+def sample_kind(name: str | None) -> str:
+    """The kind of bundled input model ``name`` opens on: its zoo entry's, else photos. Only
+    the bundled models are looked at (a torchvision entry would import torchvision)."""
+    entry = _bundled().get(str(name or "").lower().replace("-", "_"))
+    return entry.samples if entry is not None else "photos"
 
 
 def get_entry(name: str) -> ZooEntry | None:

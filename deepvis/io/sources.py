@@ -245,9 +245,10 @@ class ImageFolderSource(FrameSource):
 
     By default :meth:`read` keeps returning the current file's Frame (same serial) and
     :meth:`next_item` / :meth:`previous_item` move between files, wrapping around when
-    ``cycle`` is true. With ``advance_on_read=True`` every read after the first moves to the
-    next file (slide shows, benchmarks, feature extraction); with ``cycle=False`` the read
-    after the last file returns a fatal "end of folder" FrameError.
+    ``cycle`` is true; ``start`` names the file shown first. With ``advance_on_read=True``
+    every read after the first moves to the next file (slide shows, benchmarks, feature
+    extraction); with ``cycle=False`` the read after the last file returns a fatal "end of
+    folder" FrameError.
 
     Only the file list is built up front (hidden files such as macOS ``._name.jpg`` are
     ignored); files are decoded lazily and only the current one is kept. Unreadable files
@@ -262,6 +263,7 @@ class ImageFolderSource(FrameSource):
         cycle: bool = True,
         advance_on_read: bool = False,
         recursive: bool = False,
+        start: str | None = None,
     ):
         self.folder = Path(path)
         super().__init__(self.folder.resolve().name or str(self.folder))
@@ -287,6 +289,10 @@ class ImageFolderSource(FrameSource):
                 f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {self.folder}",
                 fatal=True,
             )
+        elif start is not None:
+            # The file to show first (the bundled photos open on one the default model gets
+            # right); a name that is not there starts at the first file as usual.
+            self._pos = next((i for i, p in enumerate(self.paths) if p.name == start), 0)
 
     def _list_images(self) -> list[Path]:
         found: list[Path] = []

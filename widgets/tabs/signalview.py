@@ -10,7 +10,6 @@ Playback is a ``SignalPlayer`` on the compute thread; its results reach this vie
 through one queued signal, so a slow repaint skips windows instead of queueing them.
 """
 
-import tempfile
 import threading
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from deepvis.live.computethread import compute_thread, outcome
 from deepvis.live.signalplayer import PlaybackSettings, SignalPlayer
 from deepvis.render.colormaps import lut
 from deepvis.render.signals import filter_responses
+from deepvis.resources import SAMPLE_SETS
 from deepvis.widgets.panes.export import save_dialog
 from deepvis.widgets.window.views import View, register_view
 
@@ -93,8 +93,8 @@ class SignalView(View):
 
         self.open_button = QPushButton("Open signal...")
         self.demo_button = QPushButton("Demo recording")
-        self.demo_button.setToolTip("30 s of generated sine, square, sawtooth, chirp and noise-burst signals, one "
-                                    "per window, the kinds signals_wavenet was trained on")
+        self.demo_button.setToolTip("the bundled recording: 15 s of held-out sine, square, sawtooth, chirp and noise-burst "
+                                    "signals, one per window, the kinds signals_wavenet was trained on")
         self.play_button = QPushButton("Pause")
         self.speed = QComboBox()
         self.speed.addItems(list(SPEEDS))
@@ -295,12 +295,7 @@ class SignalView(View):
             self.open_file(path)
 
     def open_demo(self) -> None:
-        from deepvis.models.signals_wavenet import write_recording
-
-        path = Path(tempfile.gettempdir()) / "deepvis-demo-signals.wav"
-        if not path.exists():
-            write_recording(path)
-        self.open_file(str(path))
+        self.open_file(str(SAMPLE_SETS["signals"].path))
 
     def open_file(self, path: str) -> None:
         """Read a recording and play it; a file that fails leaves the current one playing."""
