@@ -51,11 +51,14 @@ def open_window(qtbot):
     gc.freeze()
     windows = []
 
-    def make(**kwargs):
+    def make(size=(1280, 800), **kwargs):
         kwargs.setdefault("restore", False)
+        # The tabs' own first-look runs (a dream, a map, samples) would compete with what a test
+        # drives; tests of the first look turn them on.
+        kwargs.setdefault("autostart", False)
         window = MainWindow(**kwargs)
         qtbot.addWidget(window)
-        window.resize(1280, 800)
+        window.resize(*size)
         window.show()
         qtbot.waitExposed(window)
         # Shortcuts go to the active window; there is no window manager under Xvfb to make it so.

@@ -3,6 +3,8 @@ the one the model saw, the activation map is the layer's output for it, the clas
 reads the recording, seeking and pausing work, the filters' spectra are those of the weights,
 a broken file leaves the recording playing, and a picture model gets the explanation."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from deepvis.widgets.window import qtenv  # noqa: E402,F401
 import torch  # noqa: E402
 
 from deepvis.models.signals_wavenet import SAMPLE_RATE, WINDOW, write_recording  # noqa: E402
+from deepvis.resources import SAMPLE_SETS  # noqa: E402
 from test_gui import WAIT_MS, open_window, private_settings  # noqa: E402,F401
 
 LAYER = "blocks.2.dilated"
@@ -126,7 +129,8 @@ def test_a_1d_model_with_nothing_to_play_plays_the_demo_recording(qtbot, open_wi
     assert w.tabs.currentWidget() is view
     qtbot.waitUntil(lambda: view.result is not None, timeout=WAIT_MS)
     assert view.body.isVisible() and not view.empty.isVisible()
-    assert view.recording_name.endswith("deepvis-demo-signals.wav")
+    assert Path(view.recording_name) == SAMPLE_SETS["signals"].path  # the bundled recording
+    assert w.unit_pane.plot.isHidden()  # a picture unit's history: it would stay an empty axis
     # The picture docks say where a 1-D model's input goes, not "waiting for input".
     assert "Signals tab" in w.input_pane.raw.canvas.placeholder and w.input_pane.raw.canvas.qimage is None
     assert "Signals tab" in w.unit_pane.panel.canvas.placeholder and w.unit_pane.panel.badge.isHidden()

@@ -21,7 +21,7 @@ def open_bench_window(model_spec=None, input_spec=None, weights=None, model_opti
     apply_dark_theme(app)
     collector = collect_garbage_on_gui_thread()
     window = MainWindow(model=model_spec, weights=weights, input_spec=None, restore=False, persist=False,
-                        model_options=dict(model_options or {}), **window_options)
+                        model_options=dict(model_options or {}), autostart=False, **window_options)
     window.session.open_input(input_spec, realtime=False)
     window.resize(1440, 900)
     window.show()

@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from deepvis.render.colormaps import NAN_COLOR, lut
+from deepvis.widgets.panes.elidedlabel import ElidedLabel
 from deepvis.io.images import quiet_cv2
 
 cv2 = quiet_cv2()
@@ -194,7 +195,9 @@ class ImagePanel(QWidget):
     def __init__(self, title: str, parent=None, placeholder: str = "waiting for input...", session=None):
         super().__init__(parent)
         self.setObjectName(title)
-        self.title = QLabel(title)
+        # Elided, whole in its tooltip: a long title (a sampling run's settings and what a click
+        # does) was cut mid-word at the pane's edge, or widened the pane's dock past the window.
+        self.title = ElidedLabel(title)
         self.title.setStyleSheet("font-weight: 600; padding: 2px 4px;")
         self.canvas = ImageCanvas(placeholder, on_paint=session.add_paint_time if session is not None else None)
         self.hovered, self.clicked, self.drawn = self.canvas.hovered, self.canvas.clicked, self.canvas.drawn

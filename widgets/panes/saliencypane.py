@@ -45,7 +45,12 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         self.target.addItems(TARGETS)
         self.target.setToolTip("what the map explains; a click on a prediction bar picks that class")
         self.class_edit = QLineEdit()
-        self.class_edit.setPlaceholderText("class name or index")
+        # A short placeholder: beside the two combos the field is a few characters wide in the
+        # dock, and Qt cut "class name or index" to "cl…". The tooltip says the rest.
+        self.class_edit.setPlaceholderText("class")
+        self.class_edit.setToolTip("the class to explain, by name or index (target 'class'); a click on a "
+                                   "prediction bar fills it in")
+        self.class_edit.setMinimumWidth(self.class_edit.fontMetrics().horizontalAdvance("class") + 16)
         self.class_edit.setEnabled(False)
         self.mode = QComboBox()
         self.mode.addItems(MODES)

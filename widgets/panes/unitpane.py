@@ -78,6 +78,10 @@ class UnitPane(DrawnWhenShown, QWidget):
         self.opacity.valueChanged.connect(lambda _v: self.on_result())
 
     def _model_changed(self, state) -> None:
+        # A 1-D model's units are in the Signals tab: no picture results come to draw them, and
+        # the history of their maxima would be an empty axis (on_result shows it for live input).
+        for w in (self.plot, self.overlay, self.opacity):
+            w.setVisible(not self.session.takes_signals)
         if self.session.takes_signals:  # no picture results will come: say where the units are shown
             self.panel.clear(f"{state.model.name} takes signals: the Signals tab maps the layer's channels over time")
             self.panel.set_stale(False)

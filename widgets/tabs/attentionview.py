@@ -366,6 +366,7 @@ class AttentionView(DrawnWhenShown, View):
 
     def _model_changed(self, state) -> None:
         self._job += 1  # a capture of the old model is dropped when it comes back
+        self.set_working("")
         self._wanted = None
         self.captured, self.query, self.picture = None, None, None
         self._last_error = self._broken = ""
@@ -470,6 +471,7 @@ class AttentionView(DrawnWhenShown, View):
         job = self._job
         if self.captured is None:
             self.hint.setText("capturing the attention of every block...")
+            self.set_working("capturing the attention of every block...")
 
         def finish(future):
             try:
@@ -483,6 +485,7 @@ class AttentionView(DrawnWhenShown, View):
     def _captured(self, value) -> None:
         job, captured, error = value
         self._in_flight = False
+        self.set_working("")
         if self._closed:
             return
         if job == self._job:

@@ -198,6 +198,7 @@ class CloudView(View):
         self._requests = 0
         self._canvas: SceneCanvas3D | None = None  # made when the tab is first shown (see canvas)
         self._gl_host: QWidget | None = None
+        self._loading_model = False
         self.samples = QComboBox()
         self.samples.addItem("bundled shapes...")
         for p in bundled_shapes():
@@ -327,6 +328,19 @@ class CloudView(View):
     def has_canvas(self) -> bool:
         return self._canvas is not None
 
+    def gl_snapshot(self):
+        """(the widget the 3-D view is shown in, its picture as RGB uint8), or None when it is
+        not on screen: a window grab leaves the GL view out (it is a native window of its own,
+        see gl_host), so screenshots and window exports paint this over it."""
+        host = self._gl_host
+        if self._canvas is None or host is None or not host.isVisible():
+            return None
+        return host, np.ascontiguousarray(self._canvas.render())
+
+    def working(self) -> str:
+        # Reading, loading the model and segmenting: the shape is not shown yet.
+        return self.info.text() if self._cancel is not None or self._loading_model else ""
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._canvas is None:
@@ -379,11 +393,13 @@ class CloudView(View):
 
     def load_model(self, spec: str, weights: str | None = None) -> None:
         self.info.setText(f"loading {spec}...")
+        self._loading_model = True
 
         compute_thread().submit(load_point_model, spec, weights).add_done_callback(
             lambda future: self._posted_model.emit(*outcome(future)))
 
     def _model_loaded(self, model, error: str) -> None:
+        self._loading_model = False
         if model is None:
             self.session.message.emit(f"3-D model: {error}")
             self.info.setText(f"could not load the model: {error}")

@@ -77,16 +77,37 @@ class DreamView(View):
         self.use.clicked.connect(self.use_as_input)
         self._posted_step.connect(self._show_step)
         self._posted_done.connect(self._finished)
+        self._first_look_done = False  # the dream started (or the frame shown) for this model
+        session.resultReady.connect(self._first_look)
+        session.modelChanged.connect(self._model_changed)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        self._first_look()
+
+    def _model_changed(self, _state) -> None:
+        self.halt()
+        self._first_look_done = False  # a dream of the last model says nothing about this one
+        if self.isVisible():
+            self._first_look()
+
+    def _first_look(self) -> None:
+        """The first time the tab is seen with a frame: a dream starts by itself (a cheap one: the
+        settings' octaves and steps, shown step by step, Stop ends it). With the first look's
+        runs off (benchmarks), the frame a dream would start from and how to start it."""
         result = self.session.result
-        if self.image is None and self._cancel is None and result is not None:
-            # Not an empty panel: the frame a dream would start from, and how to start it.
-            self.panel.set_rgb(result.frame.image)
-            self.panel.set_title("Dream · the current frame, before dreaming")
-            self.info.setText(f"Dream current frame amplifies what {self.session.layer} responds to in it "
-                              f"(tick 'selected unit only' for unit {self.session.unit}).")
+        if self._first_look_done or not self.isVisible() or result is None or self.session.state is None:
+            return
+        self._first_look_done = True
+        if self.image is not None or self._cancel is not None:
+            return
+        if self.session.autostart:
+            self.start(from_frame=True)
+            return
+        self.panel.set_rgb(result.frame.image)
+        self.panel.set_title("Dream · the current frame, before dreaming")
+        self.info.setText(f"Dream current frame amplifies what {self.session.layer} responds to in it "
+                          f"(tick 'selected unit only' for unit {self.session.unit}).")
 
     def settings(self) -> DreamSettings:
         s = self.session
@@ -109,6 +130,7 @@ class DreamView(View):
         self.more.setEnabled(False)
         self.stop.setEnabled(True)
         self.progress.setValue(0)
+        self.set_working(f"dreaming with {settings.layer}...")
         compute = compute_thread()
 
         def work():
@@ -126,6 +148,7 @@ class DreamView(View):
             self._cancel.set()
 
     def _show_step(self, step) -> None:
+        self.set_working("")  # the first step is on screen; the progress bar counts the rest
         self.image = step.image
         self.steps_seen += 1
         if self.steps_seen == 1:
@@ -137,6 +160,7 @@ class DreamView(View):
 
     def _finished(self, error: str) -> None:
         self._cancel = None
+        self.set_working("")
         self.dream.setEnabled(True)
         self.more.setEnabled(True)
         self.stop.setEnabled(False)

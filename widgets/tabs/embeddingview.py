@@ -23,6 +23,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
 
+from deepvis.core.zoo import sample_kind
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, frames_dataset
 from deepvis.embed.projection import METHODS, EmbeddingMap, knn_accuracy, project, trustworthiness
@@ -106,6 +107,8 @@ class EmbeddingView(View):
         self._nn = None
         self.highlighted: np.ndarray = np.zeros(0, bool)
         self._map_text = ""  # the info line of the committed map, shown again when an atlas closes
+        self._first_look_done = False  # the first look's map was started
+        self._awaiting_first_map = False  # a job runs and no map (not even a partial layout) is drawn
 
         self.dataset = QComboBox()
         self.dataset.addItems(["digits", "folder...", "recorded frames"])
@@ -141,6 +144,8 @@ class EmbeddingView(View):
         self.search = QLineEdit()
         self.search.setPlaceholderText("search label or file name")
         self.search.setMaximumWidth(220)
+        # Room for the whole placeholder (Qt cuts it silently), its margins and frame.
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance(self.search.placeholderText()) + 16)
         self.export_png = QPushButton("PNG...")
         self.export_csv = QPushButton("CSV...")
 
@@ -175,17 +180,22 @@ class EmbeddingView(View):
         self.stack.addWidget(self.atlas_mode)
 
         self.dataset_row = QWidget()  # what makes a map here; an atlas's maps are made by deepvis atlas map
-        row = QHBoxLayout(self.dataset_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        for w in (self.dataset, self.layer, self.method, self.perplexity, self.exaggeration, self.compute,
-                  self.cancel, self.digits_demo):
-            row.addWidget(w)
-        row.addStretch(1)
+        # Two lines, the progress beside the buttons that start and stop the work: on one line the
+        # row was 875 px at its narrowest, and with the progress bar the next one was 770, wider
+        # than the centre of the 1440 px window, which then squeezed the docks and cut their text.
+        rows = QVBoxLayout(self.dataset_row)
+        rows.setContentsMargins(0, 0, 0, 0)
+        for line in ((self.dataset, self.layer, self.method, self.perplexity, self.exaggeration),
+                     (self.compute, self.cancel, self.digits_demo, self.progress)):
+            row = QHBoxLayout()
+            for w in line:
+                row.addWidget(w)
+            row.addStretch(1)
+            rows.addLayout(row)
         row2 = QHBoxLayout()
         row2.addWidget(self.record)
         row2.addWidget(self.color_by)
         row2.addWidget(self.search)
-        row2.addWidget(self.progress)
         row2.addStretch(1)
         self.export_label = QLabel("export")
         row2.addWidget(self.export_label)
@@ -273,6 +283,31 @@ class EmbeddingView(View):
         self.layer.addItems(names)
         self.layer.setCurrentText(state.probe.feature_layer().name)
         self.live.setData([])
+        self._first_look()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._first_look()
+
+    def _first_look(self) -> None:
+        """The first time the tab is seen, a map makes itself: the digits through the window's
+        model when it reads digits, else the bundled digits CNN's map (the Digits map button)."""
+        state = self.session.state
+        if self._first_look_done or not self.isVisible() or not self.session.autostart or state is None or \
+                self.map is not None or self._cancel is not None or self.atlas_shown:
+            return
+        self._first_look_done = True
+        if sample_kind(state.model.name) == "digits":
+            self.info.setText(f"A first map: {state.model.name}'s feature layer over scikit-learn's 1,797 digits. "
+                              f"Pick a dataset, a layer and a method for your own.")
+            self.start(state, digits_dataset(), None)
+        else:
+            self.info.setText("A first map: the bundled digits CNN's penultimate layer over scikit-learn's 1,797 "
+                              "digits. Pick a dataset, a layer and a method for a map of this model.")
+            self.start_digits()
+
+    def working(self) -> str:
+        return self.progress.format() if self._awaiting_first_map else ""
 
     def _dataset_picked(self, index: int) -> None:
         if self.dataset.itemText(index).startswith("folder"):
@@ -317,11 +352,12 @@ class EmbeddingView(View):
             state, error = outcome(future)
             if state is not None:
                 self._posted_demo_model.emit(state)
-            elif error:
-                self.session.message.emit(error)
+            else:  # the progress bar goes and the message says why
+                self._posted_done.emit(None, error)
 
         self.progress.show()
         self.progress.setFormat("loading digits_cnn...")
+        self._awaiting_first_map = self.map is None
         compute_thread().submit(work).add_done_callback(done)
 
     def start(self, state=None, dataset: Dataset | None = None, layer: str | None = "") -> None:
@@ -345,6 +381,8 @@ class EmbeddingView(View):
         self.cancel.setEnabled(True)
         self.progress.show()
         self.progress.setValue(0)
+        self.progress.setFormat("features...")
+        self._awaiting_first_map = self.map is None
         self._job_started = time.perf_counter()
         compute = compute_thread()
         last = [0.0]
@@ -395,12 +433,14 @@ class EmbeddingView(View):
         if pending is not None and self._cancel is not None and not self._cancel.is_set():
             features, coords = pending
             self._draw(coords, features.labels, autorange=True)
+            self._awaiting_first_map = False
 
     def _finished(self, state: MapState | None, error: str) -> None:
         self.compute.setEnabled(True)
         self.cancel.setEnabled(False)
         self.progress.hide()
         self._cancel = None
+        self._awaiting_first_map = False
         if state is None:
             if error:
                 self.session.message.emit(f"embedding: {error}")

@@ -181,12 +181,15 @@ class LatentView(View):
             # Sampling a generator and finding its directions costs the live view a second of
             # compute: done when the tab is first looked at, not at start-up.
             self._started = True
+            self.set_working("loading a generator...")  # said now: the tab is empty until it is in
             QTimer.singleShot(0, self._first_generator)
 
     def _first_generator(self) -> None:
         """The model in view when it is a VAE or autoencoder, else the bundled digits GAN."""
         state = self.session.state
         if self.generator is not None or self._requested or state is None:
+            if self.generator is not None:
+                self.set_working("")
             return  # without a model yet, its arrival decides
         if state.autoencoder is not None:
             self.source.setCurrentIndex(self.source.findText(THIS_MODEL))
@@ -214,6 +217,7 @@ class LatentView(View):
         compute_thread().submit(work).add_done_callback(finish)
 
     def _report(self, exc) -> None:
+        self.set_working("")
         if not isinstance(exc, Cancelled):
             self.session.message.emit(f"latent: {exc}")
 
@@ -245,6 +249,7 @@ class LatentView(View):
 
     def load(self, spec: str, weights: str | None = None) -> None:
         self._requested = True
+        self.set_working(f"loading {spec}: its samples and principal directions...")
 
         def work():
             from deepvis.core.probe import Probe
@@ -258,6 +263,7 @@ class LatentView(View):
     def load_autoencoder(self, autoencoder) -> None:
         """The decoder of an autoencoder already loaded (the main window's model) as the generator."""
         self._requested = True
+        self.set_working("the decoder of the model in view: its samples and principal directions...")
 
         def work():
             from deepvis.core.probe import Probe
@@ -387,6 +393,7 @@ class LatentView(View):
             self._show_current()
             return
         self.current_z, self.current_image = z, image
+        self.set_working("")  # the samples, the path and the current point are all in
         if activation is not None:
             grid, layout = tile(as_maps(activation))
             self.layer_activation = activation

@@ -366,6 +366,8 @@ class ReceptiveFieldView(DrawnWhenShown, View):
 
         self.progress.hide()
         self._say(f"measuring {layer} at {_place(position)}...")
+        if self.query is None:  # nothing to show yet: say so over the empty picture
+            self.set_working(f"measuring the receptive field of {layer}...")
         compute.submit(work).add_done_callback(finish)
 
     def _say(self, text: str) -> None:
@@ -389,6 +391,7 @@ class ReceptiveFieldView(DrawnWhenShown, View):
         job, query, error = value
         if job != self._job:
             return
+        self.set_working("")
         if query is None:
             self._idle()
             self._say("stopped" if not error else "the field could not be measured")
@@ -563,6 +566,7 @@ class ReceptiveFieldView(DrawnWhenShown, View):
         self.halt()
         self._job += 1
         self._idle()
+        self.set_working("")
         self.query, self._at, self.picture = None, None, None
         self.growth = []
         self._draw_growth()
@@ -597,6 +601,7 @@ class ReceptiveFieldView(DrawnWhenShown, View):
             self.redraw()
 
     def _show_unavailable(self, reason: str) -> None:
+        self.set_working("")
         self.halt()
         self._job += 1
         self._idle()

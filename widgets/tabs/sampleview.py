@@ -81,6 +81,8 @@ class SampleView(View):
         self._step_posted = False
         self._closed = False
         self.steps_shown = 0  # steps drawn; fewer than pixels when the GUI was slower than the sampler
+        self._first_look_done = False  # the first look's sampling was started
+        self._first_run: SampleRun | None = None
         self._bundled: dict[str, LoadedModel] = {}  # touched on the compute thread only
 
         self.source = QComboBox()
@@ -173,6 +175,28 @@ class SampleView(View):
         state = self.session.state
         return state.model if state is not None and state.model.task == "autoregressive" else None
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._first_look()
+
+    def _first_look(self) -> None:
+        """The first time the tab is seen, it samples by itself: the window's model when it is
+        autoregressive, else the bundled PixelCNN (at the "watch" pace: pictures grow for 3 s)."""
+        if self._first_look_done or not self.isVisible() or not self.session.autostart or \
+                self.session.state is None or self.pictures is not None or (self.job is not None and self.job.active):
+            return
+        self._first_look_done = True
+        self.start()
+        self._first_run = self.job
+
+    def working(self) -> str:
+        # Until the first look's pictures are whole (3 s at the watch pace): a screenshot of their
+        # first pixels shows black squares; later runs count as shown from their first pixel.
+        run = self.job
+        if run is None or not run.active:
+            return ""
+        return f"sampling from {run.name}..." if self.run is not run or run is self._first_run else ""
+
     def _model_changed(self, _state) -> None:
         here = self.source.findText(THIS_MODEL)
         if self._window_model() is not None:
@@ -184,6 +208,7 @@ class SampleView(View):
         if self.job is not None and self.job.active and self.job.model is not None:
             self.halt()  # the window's model was replaced under this run
         self._show_placeholder()
+        self._first_look()
 
     def _show_placeholder(self) -> None:
         if self.pictures is not None or (self.job is not None and self.job.active):

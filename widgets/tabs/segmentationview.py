@@ -48,6 +48,7 @@ class SegmentationView(DrawnWhenShown, View):
         self.palette = voc_palette()
         self.hidden: set[int] = set()
         self.truth_file: Path | None = None  # a mask for one picture, or a folder matched by name
+        self.truth_bundled = False  # the truth came with a bundled sample set, not from the user
         self.truth: np.ndarray | None = None  # at the model input's resolution, for the frame shown
         self.truth_key = None
         self.matrix: np.ndarray | None = None
@@ -79,10 +80,14 @@ class SegmentationView(DrawnWhenShown, View):
         self.legend.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.legend.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.legend.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.legend.horizontalHeader().setStretchLastSection(True)
+        # Every column in view: the figures take their width, the class name the rest (elided,
+        # whole in its tooltip). A stretched last column at its 100 px minimum went past the edge.
+        header = self.legend.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, header.ResizeMode.Stretch)
+        for column in (2, 3):
+            header.setSectionResizeMode(column, header.ResizeMode.ResizeToContents)
         self.legend.setColumnWidth(0, 34)
-        self.legend.setColumnWidth(1, 110)
-        self.legend.setColumnWidth(2, 60)
         self.metrics = QLabel("no ground truth")
         self.matrix_panel = ImagePanel("Confusion (rows: truth) · click a cell", session=session,
                                        placeholder="load ground truth for per-class IoU and confusions")
@@ -192,9 +197,11 @@ class SegmentationView(DrawnWhenShown, View):
         if path:
             self.set_truth(path)
 
-    def set_truth(self, path) -> None:
-        """A mask for the picture in view, a folder of masks matched by name, or None."""
+    def set_truth(self, path, bundled: bool = False) -> None:
+        """A mask for the picture in view, a folder of masks matched by name, or None.
+        ``bundled``: the truth of a bundled sample set, dropped when another input opens."""
         self.truth_file = Path(path) if path else None
+        self.truth_bundled = bundled and self.truth_file is not None
         self.truth, self.truth_key, self.matrix, self.highlight = None, None, None, None
         if self.truth_file is not None and not self.truth_file.exists():
             self.session.message.emit(f"no ground truth at {self.truth_file}")
@@ -303,6 +310,7 @@ class SegmentationView(DrawnWhenShown, View):
             swatch.setToolTip("untick to hide; double-click to change the colour")
             cells = [swatch, QTableWidgetItem(self._label(k)), QTableWidgetItem(f"{share[k]:.1%}"),
                      QTableWidgetItem("" if iou is None or np.isnan(iou[k]) else f"{iou[k]:.3f}")]
+            cells[1].setToolTip(self._label(k))  # the whole name where the column elides it
             for col, item in enumerate(cells):
                 self.legend.setItem(row, col, item)
         self.classes_shown = order

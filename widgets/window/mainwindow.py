@@ -7,23 +7,25 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QPoint, QRect, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter,
                                QTabWidget)
 
 from deepvis.atlas.store import MANIFEST
 from deepvis.errors import DeepvisError
 from deepvis.io.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from deepvis.resources import IMAGES_DIR
+from deepvis.resources import IMAGES_DIR, RESOURCES_DIR, SAMPLE_SETS, sample_set_of
 from deepvis.io.sources import ImageFileSource, list_cameras
 from deepvis.io.signals import is_signal_file
 from deepvis.core.hfsource import is_hf_folder
+from deepvis.core.zoo import sample_kind
 # Imported to register the built-in views.
 from deepvis.widgets.tabs import (activationgrid, attentionview, cloudview, dreamview, embeddingview, filterview,  # noqa: F401
                                   latentview, receptiveview, sampleview, segmentationview, signalview)
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
+from deepvis.widgets.panes.elidedlabel import ElidedLabel
 from deepvis.widgets.panes.layerlist import LayerList
 from deepvis.widgets.panes.outputpane import OutputPane
 from deepvis.widgets.panes.predictionpane import PredictionPane
@@ -31,6 +33,7 @@ from deepvis.widgets.panes.readout import Readout
 from deepvis.widgets.window.recorder import Recorder
 from deepvis.widgets.panes.saliencypane import SaliencyPane
 from deepvis.widgets.window.session import Session
+from deepvis.widgets.window.tabstyle import compact_tab_style
 from deepvis.widgets.panes.unitpane import UnitPane
 from deepvis.shapes3d.readers import SUPPORTED_3D_SUFFIXES
 from deepvis.widgets.window.views import registered_views
@@ -38,6 +41,7 @@ from deepvis.widgets.window.views import registered_views
 MODEL_SUFFIXES = {".pt", ".pth", ".ckpt", ".ts", ".jit", ".tar", ".bin"}
 SETTINGS = ("deepvis", "deepvis")
 SCREENSHOT_TIMEOUT_MS = 180_000
+SETTLE_TIMEOUT_S = 120.0  # longest a screenshot waits for the tab in front to finish its first work
 STATUS_INTERVAL_S = 0.25
 
 
@@ -49,7 +53,7 @@ class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, weights: str | None = None, input_spec: str | None = None,
                  tab: str | None = None, model_options: dict | None = None, screenshot: str | None = None,
                  after_frames: int = 1, restore: bool = True, persist: bool = True, saliency: str | None = None,
-                 without_views: tuple[str, ...] = (), atlas: str | None = None):
+                 without_views: tuple[str, ...] = (), atlas: str | None = None, autostart: bool = True):
         super().__init__()
         self.setWindowTitle("deepvis")
         self.setAcceptDrops(True)
@@ -57,6 +61,9 @@ class MainWindow(QMainWindow):
         # Screenshots and benchmarks must not overwrite the user's saved session.
         self.persist = persist and not screenshot
         self.session = Session(self)
+        # Tabs that show nothing until asked (Dream, Embedding, Sample) start a cheap run the first
+        # time they are shown; the GUI benchmark turns it off so its figures stay comparable.
+        self.session.autostart = autostart
         self.model_options = dict(model_options or {})
         self._screenshot = (screenshot, max(1, after_frames)) if screenshot else None
         self._tab_asked = bool(tab)  # then a 1-D model does not bring the Signals tab to the front
@@ -73,6 +80,7 @@ class MainWindow(QMainWindow):
         self.saliency = SaliencyPane(self.session)
         self.predictions.classClicked.connect(self.saliency.set_class)
         self.tabs = QTabWidget()
+        self.tabs.tabBar().setStyle(compact_tab_style())  # every title in view beside the docks
         # without_views: tab titles left out (the GUI benchmark's window without the 3-D view).
         self.views = [cls(self.session) for cls in registered_views() if cls.title not in without_views]
         for view in self.views:
@@ -119,11 +127,18 @@ class MainWindow(QMainWindow):
         if model is None and restore:
             model = self.settings.value("model") or None
             weights = weights or (self.settings.value("weights") or None)
+        # The command line's input holds for its model; any other start opens the model's own
+        # kind of bundled input (digits for a digit classifier, not the astronaut).
+        self._input_given = input_spec is not None
         if input_spec is None and restore:
             saved = self.settings.value("input")
-            if saved and (str(saved).startswith(("camera", "pattern")) or Path(str(saved)).exists()):
+            if saved and (str(saved).startswith(("camera", "pattern")) or Path(str(saved)).exists()) and \
+                    sample_set_of(saved) is None:
                 input_spec = str(saved)
-        self.open_input(input_spec or str(IMAGES_DIR))
+        if input_spec is None:
+            self.open_sample(sample_kind(model))
+        else:
+            self.open_input(input_spec)
         self._options_model = model  # the model the input options (--input-size, --mean...) were given for
         self.load_model(model, weights)
         saliency = saliency or (self.settings.value("saliency") if restore else None)
@@ -162,8 +177,10 @@ class MainWindow(QMainWindow):
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
                              QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, dock)
+        # At the default 1440 px the centre keeps the tab bar's whole width (724 px): wider docks
+        # sent the last tabs behind the bar's scroll arrows.
         self.resizeDocks([self.findChild(QDockWidget, "Input and layers"),
-                          self.findChild(QDockWidget, "Unit, saliency and predictions")], [380, 360], Qt.Orientation.Horizontal)
+                          self.findChild(QDockWidget, "Unit, saliency and predictions")], [350, 350], Qt.Orientation.Horizontal)
 
     def _status_bar(self) -> None:
         bar = self.statusBar()
@@ -175,7 +192,9 @@ class MainWindow(QMainWindow):
                                           "predict 0.0  render 00.0 ms")
         self.stage_label.setMinimumWidth(380)
         self.model_label = QLabel("")
-        self.message_label = QLabel("")
+        # Elided, the whole note in its tooltip: a QLabel asked for the whole text's width and a long
+        # note widened the window past the screen.
+        self.message_label = ElidedLabel("")
         self.message_label.setStyleSheet("color: #f0b050;")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
@@ -205,6 +224,13 @@ class MainWindow(QMainWindow):
         self._action(file, "Open model...", lambda: self._open_dialog("model"))
         self._action(file, "Open weights...", lambda: self._open_dialog("weights"))
         self._action(file, "Open atlas...", lambda: self._open_dialog("atlas"))
+        samples = file.addMenu("Samples")
+        for sample in SAMPLE_SETS.values():
+            self._action(samples, sample.title, lambda _=False, k=sample.kind: self.open_sample(k))
+        shapes = samples.addMenu("3-D shapes (PointNet, VoxNet)")
+        for path in sorted((RESOURCES_DIR / "shapes").iterdir()):
+            if path.suffix.lower() in SUPPORTED_3D_SUFFIXES:
+                self._action(shapes, path.name, lambda _=False, p=str(path): self.open_path(p))
         file.addSeparator()
         export = file.addMenu("Export pane as PNG")
         export.aboutToShow.connect(lambda: self._fill_export_menu(export))
@@ -265,19 +291,46 @@ class MainWindow(QMainWindow):
             options = {k: v for k, v in options.items() if k in SESSION_OPTIONS}
         self.session.load_model(spec, weights, **options)
 
-    def open_input(self, spec) -> bool:
+    def open_input(self, spec, show_signals: bool = True) -> bool:
         if self._is_signal(spec):
             view = next(v for v in self.views if isinstance(v, signalview.SignalView))
-            self.tabs.setCurrentWidget(view)
+            if show_signals:
+                self.tabs.setCurrentWidget(view)
             view.open_file(str(spec))
             return True
-        if self.session.open_input(spec):
+        sample = sample_set_of(spec)
+        start = sample.first if sample is not None and Path(str(spec)).resolve() == sample.path else None
+        if self.session.open_input(spec, start=start):
             if not str(spec).startswith("camera"):
                 self._previous_input = str(spec)
             self._remember("input", _absolute(spec))
+            self._bundled_truth(sample)
             self.session.start()
             return True
         return False
+
+    def open_sample(self, kind: str) -> None:
+        """Open a bundled sample set (deepvis.resources.SAMPLE_SETS). A recording goes to the
+        Signals tab, and the picture views keep (or get) the bundled photos."""
+        sample = SAMPLE_SETS[kind]
+        if kind == "signals":
+            # Brought to the front only from the menu: at start-up a 1-D model does that itself.
+            self.open_input(str(sample.path), show_signals=self.session.state is not None)
+            if self.session.source_spec is None:
+                self.open_input(str(IMAGES_DIR))
+            return
+        self.open_input(str(sample.path))
+
+    def _bundled_truth(self, sample) -> None:
+        """A bundled set's ground truth comes with it (digit scenes), and goes when another input
+        opens; a user's own ground truth stays until they clear it."""
+        for view in self.views:
+            if isinstance(view, segmentationview.SegmentationView):
+                if sample is not None and sample.truth is not None and \
+                        (view.truth_file is None or view.truth_bundled):
+                    view.set_truth(str(sample.truth), bundled=True)
+                elif view.truth_bundled:
+                    view.set_truth(None)
 
     def toggle_camera(self) -> None:
         if self.session.source_spec and self.session.source_spec.startswith("camera"):
@@ -386,8 +439,29 @@ class MainWindow(QMainWindow):
         if path:
             self.export_png(widget, path)
 
+    def grab_with_gl(self, widget) -> QPixmap:
+        """``widget.grab()`` with the GL views inside it painted in: a grab leaves out the 3-D
+        view, which is a native window of its own (its picture was blank in every screenshot)."""
+        pixmap = widget.grab()
+        painter = None
+        for view in self.views:
+            snapshot = getattr(view, "gl_snapshot", None)
+            got = snapshot() if snapshot is not None else None
+            if got is None:
+                continue
+            host, rgb = got
+            if host is not widget and not widget.isAncestorOf(host):
+                continue
+            h, w = rgb.shape[:2]
+            image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            painter = painter or QPainter(pixmap)
+            painter.drawImage(QRect(host.mapTo(widget, QPoint(0, 0)), host.size()), image)
+        if painter is not None:
+            painter.end()
+        return pixmap
+
     def export_png(self, widget, path) -> bool:
-        if widget.grab().save(str(path), "PNG"):
+        if self.grab_with_gl(widget).save(str(path), "PNG"):
             self.show_message(f"saved {path}")
             return True
         self.show_message(f"could not write {path}")
@@ -445,6 +519,12 @@ class MainWindow(QMainWindow):
                 # No picture results will come for a 1-D model: the asked tab as it is now.
                 self._screenshot_in(500)
         self._tab_asked = False  # the command line's tab holds for its model, not later ones
+        kind = sample_kind(model.name)
+        current = sample_set_of(self.session.source_spec) if self.session.source_spec else None
+        if not self._input_given and current is not None and current.kind != kind and kind != "signals":
+            # A bundled input of another kind (the photos, after a digit model): this model's own.
+            self.open_sample(kind)
+        self._input_given = False  # the command line's input holds for its model, not later ones
         self.setWindowTitle(f"deepvis · {model.name}")
         spec, weights = self._requested_model
         self._loaded_spec = spec
@@ -517,9 +597,19 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: QApplication.instance().exit(2))
 
     def _screenshot_in(self, ms: int) -> None:
-        """Take the pending screenshot once the paint events now queued have run."""
+        """Take the pending screenshot once the paint events now queued have run and the tab in
+        front has finished the work its first look needs (a generator loading, a measurement)."""
         path, self._screenshot = self._screenshot[0], None
-        QTimer.singleShot(ms, lambda: self._take_screenshot(path))
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        QTimer.singleShot(ms, lambda: self._take_screenshot_when_settled(path, deadline))
+
+    def _take_screenshot_when_settled(self, path: str, deadline: float) -> None:
+        view = self.tabs.currentWidget()
+        if view.working() and time.monotonic() < deadline:
+            QTimer.singleShot(100, lambda: self._take_screenshot_when_settled(path, deadline))
+            return
+        # One more turn of the event loop: what the finished work posted is painted first.
+        QTimer.singleShot(50, lambda: self._take_screenshot(path))
 
     def _take_screenshot(self, path: str) -> None:
         ok = self.export_png(self, path)

@@ -92,6 +92,7 @@ class Session(QObject):
         self.pipeline: LivePipeline | None = None
         self.source: FrameSource | None = None
         self.source_spec: str | None = None
+        self.autostart = True  # tabs start a cheap first run when first shown (off in benchmarks)
         self.layer: str | None = None
         self.unit: int = 0
         # The layer whose first result picks the unit shown (its most active one on that frame),
@@ -166,9 +167,10 @@ class Session(QObject):
 
     # --- input -------------------------------------------------------------------------
 
-    def open_input(self, spec, realtime: bool = True) -> bool:
+    def open_input(self, spec, realtime: bool = True, start: str | None = None) -> bool:
         """Open an image, folder, video, camera or pattern; videos and the pattern play at their
-        own frame rate unless ``realtime`` is off (benchmarks decode as fast as the model runs)."""
+        own frame rate unless ``realtime`` is off (benchmarks decode as fast as the model runs).
+        A folder opens on the file named ``start`` when it has one."""
         options = {}
         if str(spec).strip().lower() == "pattern":
             options["fps"] = 30.0 if realtime else None
@@ -176,6 +178,7 @@ class Session(QObject):
             options["realtime"] = realtime
         self._input_request += 1
         if Path(str(spec)).is_dir():
+            options["start"] = start
             # A folder of thousands of files (or on a network drive) takes a while to list: do it
             # off the GUI thread and switch when it is ready. The current input keeps running.
             request = self._input_request

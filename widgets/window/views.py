@@ -13,7 +13,8 @@ touching the window:
             session.resultReady.connect(self.on_result)
 """
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QProgressBar, QWidget
 
 
 class View(QWidget):
@@ -23,9 +24,48 @@ class View(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
+        self._working = ""
+        self._working_bar: QProgressBar | None = None
 
     def shutdown(self) -> None:
         """Stop background work; called when the window closes."""
+
+    # --- work towards the first look ----------------------------------------------------------
+
+    def working(self) -> str:
+        """What the view is doing before it can show its content ("" when it shows it, or shows
+        why it has none): a screenshot waits for it, and a user sees it in a progress bar."""
+        return self._working
+
+    def set_working(self, text: str) -> None:
+        """Show (or with "" hide) a busy bar saying ``text`` over the top of the view. An overlay,
+        not a layout item: any view can say it is busy without making room for a bar."""
+        self._working = text
+        if not text:
+            if self._working_bar is not None:
+                self._working_bar.hide()
+            return
+        bar = self._working_bar
+        if bar is None:
+            bar = self._working_bar = QProgressBar(self)
+            bar.setRange(0, 0)  # busy: how long the work takes is not known
+            bar.setTextVisible(True)
+            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        bar.setFormat(text)
+        bar.setToolTip(text)
+        self._place_working_bar()
+        bar.show()
+        bar.raise_()
+
+    def _place_working_bar(self) -> None:
+        bar = self._working_bar
+        width = min(max(bar.fontMetrics().horizontalAdvance(bar.format()) + 40, 240), max(self.width() - 20, 0))
+        bar.setGeometry((self.width() - width) // 2, max(self.height() // 2 - 12, 0), width, 24)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._working_bar is not None and self._working_bar.isVisible():
+            self._place_working_bar()
 
 
 _registry: list[type[View]] = []
