@@ -10,7 +10,7 @@ it between steps.
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -94,9 +94,14 @@ class Dreamer:
         return np.ascontiguousarray(np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels[:, :, :3])
 
     def score(self, image: np.ndarray, settings: DreamSettings) -> float:
-        """The objective of ``image`` at its own size."""
+        """The objective of ``image`` at the size it is dreamed at (its own, where the model
+        takes it)."""
+        x = self.to_input(image)
+        size = self.octave_sizes(*x.shape[2:], settings)[-1]
+        if size != tuple(x.shape[2:]):
+            x = F.interpolate(x, size=size, mode="area")
         with torch.inference_mode():
-            acts = self.probe.capture_until(self.to_input(image), settings.layer)
+            acts = self.probe.capture_until(x, settings.layer)
         return float(objective(acts.float(), settings.unit))
 
     def check(self, settings: DreamSettings, image: np.ndarray | None = None) -> None:
@@ -117,6 +122,26 @@ class Dreamer:
             except RuntimeError as exc:  # a network whose pooling cannot shrink a map this small
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DeepvisError(f"the model cannot run on this {w}x{h} image: {first}") from None
+
+    def runs_at(self, size: tuple[int, int], layer: str) -> bool:
+        """Whether the model runs to ``layer`` on an input of ``size`` (H, W)."""
+        x = torch.zeros((1, self.model.spec.channels, *size), device=self.model.device)
+        try:
+            with torch.inference_mode():
+                self.probe.capture_until(x, layer)
+        except Exception:  # noqa: BLE001 (a model refuses a size with any error: ViTs raise ValueError)
+            return False
+        return True
+
+    def octave_sizes(self, h: int, w: int, settings: DreamSettings) -> list[tuple[int, int]]:
+        """The size of each octave, smallest first, for an image of h x w: the image's own size
+        and smaller ones. A model that runs only at its input size (a vision transformer's
+        position embeddings, a fixed linear head) dreams every octave at that size."""
+        sizes = [(max(8, round(h / settings.octave_scale ** k)), max(8, round(w / settings.octave_scale ** k)))
+                 for k in reversed(range(settings.octaves))]
+        if self.runs_at(sizes[0], settings.layer) and self.runs_at(sizes[-1], settings.layer):
+            return sizes
+        return [(self.model.spec.height, self.model.spec.width)] * settings.octaves
 
     def step(self, x: torch.Tensor, settings: DreamSettings, generator: torch.Generator,
              low: torch.Tensor, high: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -139,8 +164,11 @@ class Dreamer:
         base = self.to_input(image)
         h, w = base.shape[2:]
         low, high = (0 - self.mean) / self.std, (1 - self.mean) / self.std
-        sizes = [(max(8, round(h / settings.octave_scale ** k)), max(8, round(w / settings.octave_scale ** k)))
-                 for k in reversed(range(settings.octaves))]
+        sizes = self.octave_sizes(h, w, settings)
+        if sizes[-1] != (h, w):  # a model of one input size: the image dreamed at that size
+            base = F.interpolate(base, size=sizes[-1], mode="area")
+            # The jitter is in the image's pixels: 16 of them are half a 32-pixel ViT input.
+            settings = replace(settings, jitter=round(settings.jitter * sizes[-1][0] / h))
         generator = torch.Generator().manual_seed(seed)
         detail = torch.zeros_like(base[:, :, :sizes[0][0], :sizes[0][1]])
         total = settings.octaves * settings.steps

@@ -87,3 +87,20 @@ def test_capture_until_stops_at_the_layer_with_the_same_values(digits):
         digits_probe.capture_until(torch.rand(1, 1, 20, 30), "conv2")  # a size the head would refuse
     handle.remove()
     assert not calls  # nothing after conv2 ran
+
+
+def test_a_model_of_one_input_size_is_dreamed_at_that_size(lite0, small_cat):
+    from deepvis.core.loading import load_model
+    from deepvis.resources import SAMPLE_SETS
+
+    vit = load_model("digits_vit")  # its position embeddings take 32x32 only
+    mosaic = read_image(sorted(SAMPLE_SETS["mosaics"].path.glob("*.png"))[0])  # 128x128: enlarged x4
+    settings = DreamSettings("blocks.3.mlp.1", octaves=2, steps=4)
+    dreamer = Dreamer(vit)
+    assert dreamer.octave_sizes(128, 128, settings) == [(32, 32), (32, 32)]
+    steps = list(dreamer.run(mosaic, settings))
+    assert len(steps) == 8 and steps[-1].image.shape == mosaic.shape
+    assert dreamer.score(steps[-1].image, settings) > dreamer.score(mosaic, settings)
+    # A convolutional net keeps its octave pyramid at the picture's own size.
+    conv = DreamSettings("_blocks.6", octaves=2, steps=4)
+    assert Dreamer(lite0).octave_sizes(150, 200, conv) == [(107, 143), (150, 200)]
