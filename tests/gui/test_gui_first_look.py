@@ -52,11 +52,20 @@ def test_bundled_models_open_on_their_own_input_and_switch_back(qtbot, open_wind
     _model_loaded(qtbot, w, "efficientnet_lite0")
     qtbot.waitUntil(lambda: s.result is not None and s.result.frame.name == FIRST_PHOTO, timeout=WAIT_MS)
 
-    # An input the user gave is kept, bundled or not.
+    # Bundled digits opened from File > Samples give way to the next model's own input.
     w.open_sample("digits")
     w.load_model("digits_vit")
     _model_loaded(qtbot, w, "digits_vit")
-    assert sample_set_of(s.source_spec).kind == "mosaics"
+    qtbot.waitUntil(lambda: sample_set_of(s.source_spec).kind == "mosaics", timeout=WAIT_MS)  # listed off-thread
+    assert _view(w, "Attention").load_vit.isHidden()
+
+    # A tab that does not apply offers, in one click, a bundled model it applies to.
+    assert not segmentation.load_segmenter.isHidden()
+    segmentation.load_segmenter.click()
+    _model_loaded(qtbot, w, "digits_fcn")
+    qtbot.waitUntil(lambda: sample_set_of(s.source_spec).kind == "scenes", timeout=WAIT_MS)
+    assert segmentation.load_segmenter.isHidden()
+    assert not _view(w, "Attention").load_vit.isHidden()
 
 
 def test_every_tab_is_full_at_first_look(qtbot, open_window):

@@ -66,6 +66,9 @@ class Captured:
     ms: float
 
 
+BUNDLED_VIT = "digits_vit"
+
+
 def capture(state, frame, fit: str | None = None) -> Captured:
     """Run on the compute thread: the model on ``frame`` (fitted as the live pipeline fits it:
     the model's own way, or ``fit``) with its attention written out."""
@@ -310,6 +313,12 @@ class AttentionView(DrawnWhenShown, View):
         controls.addStretch(1)
         controls.addWidget(self.save_png_button)
         controls.addWidget(self.save_npy_button)
+        # In the save buttons' place while the model has no attention: one click to one that has,
+        # as the Signals tab offers signals_wavenet.
+        self.load_vit = QPushButton(f"Load {BUNDLED_VIT}")
+        self.load_vit.setToolTip(f"the bundled {BUNDLED_VIT} names the digits in mosaics; it opens on them")
+        self.load_vit.clicked.connect(lambda: self.session.load_model(BUNDLED_VIT))
+        controls.addWidget(self.load_vit)
         look = QHBoxLayout()
         look.addWidget(QLabel("opacity"))
         look.addWidget(self.opacity)
@@ -360,6 +369,10 @@ class AttentionView(DrawnWhenShown, View):
         for w in (self.block, self.head, self.opacity, self.colormap, self.stretch, self.smooth, self.save_png_button,
                   self.save_npy_button):
             w.setEnabled(on)
+        unavailable = bool(self._unavailable)
+        for w in (self.save_png_button, self.save_npy_button):
+            w.setVisible(not unavailable)
+        self.load_vit.setVisible(unavailable)
         self.cls.setEnabled(on and self.query is not None)
         if on:
             self.head.setEnabled(not self.is_rollout())

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayo
 
 from deepvis.core.zoo import sample_kind
 from deepvis.live.computethread import compute_thread, outcome
-from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, frames_dataset
+from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, frames_dataset, samples_dataset
 from deepvis.embed.projection import METHODS, EmbeddingMap, knn_accuracy, project, trustworthiness
 from deepvis.embed.render import label_colors, render_map, write_csv
 from deepvis.errors import DeepvisError
@@ -78,6 +78,10 @@ class _MapViewBox(pg.ViewBox):
             self.selected.emit(rect)
 
 
+PHOTOS = "bundled photos"  # the dataset of deepvis.resources' photos and random crops of them
+FOLDER_ITEM = 4  # the dataset combo's item for a folder picked by the user
+
+
 @register_view
 class EmbeddingView(View):
     title = "Embedding"
@@ -108,10 +112,12 @@ class EmbeddingView(View):
         self.highlighted: np.ndarray = np.zeros(0, bool)
         self._map_text = ""  # the info line of the committed map, shown again when an atlas closes
         self._first_look_done = False  # the first look's map was started
-        self._awaiting_first_map = False  # a job runs and no map (not even a partial layout) is drawn
+        # A job runs and no map is finished: the layout animating meanwhile is the early, squeezed
+        # one (a screenshot waits for the finished map).
+        self._awaiting_first_map = False
 
         self.dataset = QComboBox()
-        self.dataset.addItems(["digits", "folder...", "recorded frames"])
+        self.dataset.addItems(["digits", PHOTOS, "folder...", "recorded frames"])
         self.layer = QComboBox()
         self.layer.setMinimumWidth(110)
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -297,10 +303,18 @@ class EmbeddingView(View):
                 self.map is not None or self._cancel is not None or self.atlas_shown:
             return
         self._first_look_done = True
-        if sample_kind(state.model.name) == "digits":
+        kind = sample_kind(state.model.name)
+        if kind == "digits":
+            self.dataset.setCurrentText("digits")
             self.info.setText(f"A first map: {state.model.name}'s feature layer over scikit-learn's 1,797 digits. "
                               f"Pick a dataset, a layer and a method for your own.")
             self.start(state, digits_dataset(), None)
+        elif kind == "photos" and state.model.spec.channels == 3 and state.model.signal is None:
+            # A photo model's own map: its feature layer over the bundled photos and crops of them.
+            self.dataset.setCurrentText(PHOTOS)
+            self.info.setText(f"A first map: {state.model.name}'s feature layer over the {PHOTOS} (4 photos and "
+                              f"15 crops of each). Pick a dataset, a layer and a method for your own.")
+            self.start(state, samples_dataset(), None)
         else:
             self.info.setText("A first map: the bundled digits CNN's penultimate layer over scikit-learn's 1,797 "
                               "digits. Pick a dataset, a layer and a method for a map of this model.")
@@ -318,11 +332,11 @@ class EmbeddingView(View):
     def set_folder(self, path: str) -> None:
         self._folder = path
         text = f"folder: {Path(path).name}"
-        if self.dataset.count() > 3:
-            self.dataset.setItemText(3, text)
+        if self.dataset.count() > FOLDER_ITEM:
+            self.dataset.setItemText(FOLDER_ITEM, text)
         else:
             self.dataset.addItem(text)
-        self.dataset.setCurrentIndex(3)
+        self.dataset.setCurrentIndex(FOLDER_ITEM)
 
     def _set_recording(self, on: bool) -> None:
         self.recording = on
@@ -332,6 +346,8 @@ class EmbeddingView(View):
         choice = self.dataset.currentText()
         if choice == "digits":
             return digits_dataset()
+        if choice == PHOTOS:
+            return samples_dataset()
         if choice.startswith("recorded"):
             return frames_dataset(list(self.recorded))
         if choice.startswith("folder:") and self._folder:
@@ -433,7 +449,6 @@ class EmbeddingView(View):
         if pending is not None and self._cancel is not None and not self._cancel.is_set():
             features, coords = pending
             self._draw(coords, features.labels, autorange=True)
-            self._awaiting_first_map = False
 
     def _finished(self, state: MapState | None, error: str) -> None:
         self.compute.setEnabled(True)

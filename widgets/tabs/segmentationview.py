@@ -36,6 +36,9 @@ ERROR_COLOURS = {"TP": (60, 200, 90), "FP": (230, 60, 60), "FN": (60, 120, 240)}
 LEGEND_COLUMNS = ("", "class", "share", "IoU")
 
 
+BUNDLED_SEGMENTER = "digits_fcn"  # offered in one click while the model in view does not segment
+
+
 @register_view
 class SegmentationView(DrawnWhenShown, View):
     title = "Segmentation"
@@ -93,6 +96,12 @@ class SegmentationView(DrawnWhenShown, View):
                                        placeholder="load ground truth for per-class IoU and confusions")
         self.matrix_panel.setMinimumHeight(160)
 
+        # One click to a model this tab is for, as the Signals tab offers signals_wavenet.
+        self.load_segmenter = QPushButton(f"Load {BUNDLED_SEGMENTER}")
+        self.load_segmenter.setToolTip(f"the bundled {BUNDLED_SEGMENTER} segments scenes of digits; it opens on "
+                                       f"them, with their ground truth")
+        self.load_segmenter.clicked.connect(lambda: self.session.load_model(BUNDLED_SEGMENTER))
+        self.load_segmenter.hide()
         bar = QHBoxLayout()
         for w in (QLabel("show"), self.mode, QLabel("opacity"), self.opacity, self.edges, self.load_truth,
                   self.clear_truth, self.errors):
@@ -100,6 +109,7 @@ class SegmentationView(DrawnWhenShown, View):
         bar.addStretch(1)
         left = QVBoxLayout()
         left.addWidget(self.panel, 1)
+        left.addWidget(self.load_segmenter, 0, Qt.AlignmentFlag.AlignCenter)
         left.addWidget(self.readout)
         left_box = QWidget()
         left_box.setLayout(left)
@@ -147,6 +157,7 @@ class SegmentationView(DrawnWhenShown, View):
         for k, colour in self._saved_colours().items():
             if 0 <= k < len(self.palette):
                 self.palette[k] = colour
+        self.load_segmenter.setVisible(not self._segments())
         if not self._segments():
             self.panel.clear("the model in view does not segment: open a segmentation net (digits_fcn, "
                              "lraspp_mobilenet_v3_large, ...)")

@@ -169,6 +169,10 @@ class MainWindow(QMainWindow):
         right.addWidget(self.saliency)
         right.addWidget(self.predictions)
         right.setSizes([620, 260, 160])
+        # A few pixels between the panes and the window's edge: flush against it, the right dock's
+        # frames and fields looked cut off.
+        left.setContentsMargins(3, 0, 0, 0)
+        right.setContentsMargins(0, 0, 3, 0)
         for title, widget, area in (("Input and layers", left, Qt.DockWidgetArea.LeftDockWidgetArea),
                                     ("Unit, saliency and predictions", right, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
@@ -527,6 +531,8 @@ class MainWindow(QMainWindow):
         self._input_given = False  # the command line's input holds for its model, not later ones
         self.setWindowTitle(f"deepvis · {model.name}")
         spec, weights = self._requested_model
+        if (spec or model.name) != state.spec_text:  # loaded by a tab's own button, not through the window
+            spec, weights = state.spec_text, None
         self._loaded_spec = spec
         self._remember("model", _absolute(spec) if spec else "")
         self._remember("weights", _absolute(weights) if weights else "")
