@@ -18,10 +18,12 @@ class PredictionPane(QWidget):
         self.setMinimumHeight(150)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.multilabel = False  # the model scores each class on its own (a sigmoid per class)
         session.resultReady.connect(self.on_result)
         session.modelChanged.connect(self._model_changed)
 
     def _model_changed(self, state) -> None:
+        self.multilabel = bool(state.model.multilabel)
         if state.model.signal is not None:  # its predictions are per window, in the Signals tab
             self.rows, self.kind, self.stale = (), "classification", False
             self.text = f"{state.model.name} takes signals: the Signals tab shows its predictions per window"
@@ -51,6 +53,9 @@ class PredictionPane(QWidget):
         p.setPen(QColor("#d0d0d0"))
         title = {"classification": "Top predictions", "segmentation": "Classes by share of pixels"}.get(
             self.kind, "Output")
+        if self.kind == "classification" and self.multilabel:
+            # A sigmoid per class: the bars need not sum to 100 % (a mosaic of a 9 and a 2 has both).
+            title = "Classes present, each scored alone"
         bold = QFont(self.font())
         bold.setBold(True)
         p.setFont(bold)

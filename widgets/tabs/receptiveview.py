@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QSplitter, QVBoxLayout, QWidget)
 
@@ -27,6 +28,7 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.widgets.panes.export import save_dialog, save_picture_or_array
 from deepvis.widgets.panes.imagepanel import ImagePanel
+from deepvis.widgets.panes.elidedlabel import ElidedLabel
 from deepvis.widgets.window.views import DrawnWhenShown, View, register_view
 
 CYAN = np.array((0, 220, 255), np.float32)
@@ -93,7 +95,11 @@ class LayerAxis(pg.AxisItem):
         lo, hi = max(0, math.ceil(minVal)), min(len(self.names) - 1, math.floor(maxVal))
         if hi < lo:
             return []
-        fit = max(1, int(size / 80))  # about a short name's width apart
+        # As many as fit side by side: the widest label among them, plus a gap (a fixed 80 px let
+        # "3.expand_conv" and "6.expand_conv" run into each other).
+        metrics = QFontMetrics(self.style.get("tickFont") or QFont())
+        width = max(metrics.horizontalAdvance(short_name(n)) for n in self.names[lo:hi + 1]) + 16
+        fit = max(1, int(size / width))
         step = max(1, math.ceil((hi - lo + 1) / fit))
         return [(step, list(range(lo, hi + 1, step)))]
 
@@ -176,7 +182,9 @@ class ReceptiveFieldView(DrawnWhenShown, View):
         self.plot.showGrid(x=False, y=True, alpha=0.25)
         self.plot.setLimits(yMin=0)  # a field has at least one position: 10^0 on the log scale
         self.plot.setMenuEnabled(False)
-        self.plot.addLegend(offset=(-10, -10))  # bottom right: fields grow up and to the right
+        # Top left: fields grow up and to the right, and the theory line runs along the bottom where
+        # the model is not a chain of convolutions (a ViT's field is whole after its first block).
+        self.plot.addLegend(offset=(10, 10))
         self.measured_curve = self.plot.plot(pen=pg.mkPen("#40dcff", width=2), symbol="o", symbolSize=6,
                                              symbolBrush="#40dcff", symbolPen=None, name="measured")
         self.theory_curve = self.plot.plot(pen=pg.mkPen("#ffdc00", width=1.5, style=Qt.PenStyle.DashLine),
@@ -184,8 +192,7 @@ class ReceptiveFieldView(DrawnWhenShown, View):
         self.selected_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e64040", width=1))
         self.plot.addItem(self.selected_line)
         self.selected_line.hide()
-        self.readout = QLabel(" ")
-        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.readout = ElidedLabel(" ")  # under a narrow plot: elided, the whole line in its tooltip
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -483,6 +490,15 @@ class ReceptiveFieldView(DrawnWhenShown, View):
             self._posted.emit(self._growth_done, (job, *outcome(future)))
 
         compute.submit(work).add_done_callback(finish)
+
+    def working(self) -> str:
+        # The growth plot counts as the first look too: a screenshot of its first point alone
+        # read as a broken plot (the tab's own progress bar counts the layers meanwhile).
+        if super().working():
+            return super().working()
+        growing = self.progress.isVisibleTo(self) and self._cancel is not None and self.query is not None
+        return f"measuring the field at each layer ({self.progress.value()}/{self.progress.maximum()})" \
+            if growing else ""
 
     def _show_progress(self, job: int, done: int, total: int) -> None:
         if job == self._job:

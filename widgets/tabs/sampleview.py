@@ -332,8 +332,14 @@ class SampleView(View):
             self.session.message.emit(f"sample: {error}")
         if self.run is None:
             self._show_placeholder()
-        else:  # this run's last pixel, or (when it drew none) what was shown before, without the marks
-            self._draw()
+            return
+        if self.run is run and self.pixel is None and run.history is not None:
+            # The last pixel drawn is a corner, nearly always certain black: its bars say nothing.
+            # Shown instead: the selected picture's most uncertain pixel (a click picks another).
+            p = run.history[:self.step.index + 1, self.selected]
+            entropy = -(p * np.log2(np.where(p > 0, p, 1))).sum(axis=1)
+            self.pixel = int(np.argmax(entropy))
+        self._draw()  # this run's last pixel, or (when it drew none) what was shown before, without the marks
 
     # --- drawing ------------------------------------------------------------------------------
 
