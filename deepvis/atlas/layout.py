@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from deepvis.atlas.store import Atlas
-from deepvis.embed.projection import METHODS, PCA_DIMS, knn_accuracy, project, trustworthiness
+from deepvis.embed.projection import METHODS, PCA_DIMS, knn_accuracy, knn_k, project, trustworthiness
 from deepvis.errors import Cancelled, DeepvisError
 
 SAMPLE = 20_000  # rows the t-SNE / UMAP layout is fitted on
@@ -65,10 +65,11 @@ def atlas_map(atlas: Atlas, layer: str | None = None, method: str = "tsne", samp
         fitted_on = len(fit_rows)
     labels = atlas.labels()
     knn = knn_accuracy(coords[quality_rows], [labels[i] for i in quality_rows])
+    k = knn_k([labels[i] for i in quality_rows])
     trust = trustworthiness(quality_full, coords[quality_rows])
     info = {"layer": layer, "method": method, "rows": rows, "fitted_on": fitted_on, "seed": seed,
             "perplexity": perplexity if method == "tsne" else None, "pca_dims": int(reduced.shape[1]),
-            "quality_rows": int(len(quality_rows)), "knn": None if knn is None else round(knn, 4),
+            "quality_rows": int(len(quality_rows)), "knn": None if knn is None else round(knn, 4), "knn_k": k,
             "trust": None if trust is None else round(trust, 4), "seconds": round(time.perf_counter() - start, 2)}
     atlas.save_map(layer, method, coords, info)
     return info

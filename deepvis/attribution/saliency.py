@@ -24,6 +24,15 @@ from deepvis.core.predictions import main_output, output_kind
 from deepvis.core.probe import Probe
 
 ROLLOUT_METHODS = ("attention-rollout", "grad-rollout")  # vision transformers only
+CLASS_AGNOSTIC = ("attention-rollout",)  # the same map whatever the target: no gradient of it
+
+
+def explains(method: str, target_words: str) -> str:
+    """What a map of ``method`` shows, for captions: "gradcam for 7"; a class-agnostic method's
+    map is not "for" a class (attention rollout was captioned "for 7")."""
+    if method in CLASS_AGNOSTIC:
+        return f"{method} (class-agnostic: the same map for every class)"
+    return f"{method} for {target_words}"
 METHODS = ("gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam", *ROLLOUT_METHODS)
 LIGHT_METHODS = ("gradient", "deconv", "guided", "gradcam")  # one forward and one backward pass per map
 PICTURE_TARGETS = ("output", "error")

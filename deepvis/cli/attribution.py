@@ -51,7 +51,8 @@ def cmd_saliency(args):
     from deepvis.io.images import write_image
     from dataclasses import replace
 
-    from deepvis.attribution.saliency import METHODS, Target, attribute, parse_region, parse_target, top_class
+    from deepvis.attribution.saliency import (METHODS, Target, attribute, explains, parse_region, parse_target,
+                                              top_class)
     from deepvis.attribution.render import render_saliency
     from deepvis.render.tiling import upscale
 
@@ -107,5 +108,5 @@ def cmd_saliency(args):
         write_image(args.out, picture)
         if args.npy:
             save_npy(args.npy, saliency.astype(np.float32))
-    print(f"{args.method} for {target.describe(model.labels)}: map {'x'.join(map(str, saliency.shape))} -> "
+    print(f"{explains(args.method, target.describe(model.labels))}: map {'x'.join(map(str, saliency.shape))} -> "
           f"{args.out}" + (f", {args.npy}" if args.npy else ""))

@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 def cmd_embed(args):
     from deepvis.io.datasets import open_dataset
-    from deepvis.embed.projection import check_tsne_settings, knn_accuracy, project, trustworthiness
+    from deepvis.embed.projection import check_tsne_settings, knn_accuracy, knn_k, knn_words, project, trustworthiness
     from deepvis.embed.render import render_map, write_csv
     from deepvis.embed.features import extract_features
     from deepvis.io.images import write_image
@@ -56,6 +56,7 @@ def cmd_embed(args):
     if tty:
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
     knn = knn_accuracy(result.coords, features.labels)
+    k = knn_k(features.labels)
     trust = trustworthiness(features.vectors, result.coords)
     picture = render_map(result.coords, features.labels, None if args.points else features.thumbnails)
     with outputs.writing():
@@ -67,7 +68,9 @@ def cmd_embed(args):
                 raise DeepvisError(f"cannot write {args.csv}: {exc.strerror or exc}") from None
     for note in features.skipped[:5]:
         print(f"skipped {note}", file=sys.stderr)
-    quality = f"10-NN accuracy {knn:.3f}, " if knn is not None else ""
+    if result.note(args.perplexity):
+        print(f"note: {result.note(args.perplexity)}", file=sys.stderr)
+    quality = f"{knn_words(knn, k)}, " if knn is not None else ""
     print(f"{args.method} map of {features.layer} over {dataset.name}: {len(features)} points"
           f"{' (cached features)' if features.cached else ''}, {quality}trustworthiness {maybe_number(trust)}, "
           f"{result.seconds:.1f} s -> {args.out}" + (f", {args.csv}" if args.csv else ""))

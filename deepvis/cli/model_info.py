@@ -1,5 +1,7 @@
 """``models``, ``info`` and ``predict``: the zoo, a model's layers, its predictions."""
 
+import sys
+
 from deepvis.cli.common import (add_device, add_model, load_model_of, model_input, positive_int, print_json, probe_of,
                                 seed_number)
 from deepvis.errors import DeepvisError
@@ -118,6 +120,9 @@ def cmd_predict(args):
         else:
             output = model.module(x)
     summary = summarize(output, model.labels, args.top, model.task, model.multilabel)
+    if model.random_weights:  # on stderr: --json's stdout stays the predictions alone
+        print(f"note: {model.name} has random weights: these predictions are chance, whatever "
+              f"the class names say", file=sys.stderr)
     if model.task == "image":
         _print_picture(args, model, output, x, outputs)
         return

@@ -49,6 +49,12 @@ class LoadedModel:
     output_shape: tuple | None = field(default=None, repr=False)  # the main output's, from task's dry run
     multilabel: bool = False  # a classifier with a sigmoid per class (several may be present)
 
+    @property
+    def random_weights(self) -> bool:
+        """Built with random initialisation (--weights none, a timm model without --weights): its
+        outputs are chance, whatever its class names say."""
+        return str(self.weights).startswith("none")
+
     @cached_property
     def preprocessor(self) -> Preprocessor:
         return Preprocessor(self.spec)

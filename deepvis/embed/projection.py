@@ -37,6 +37,15 @@ class EmbeddingMap:
     iterations: int = 0
     _placer: object = field(default=None, repr=False)  # what transform() uses
 
+    def note(self, perplexity: float | None = None) -> str:
+        """What was changed from the settings asked for ("" when nothing): openTSNE needs three
+        perplexities' worth of neighbours, so a small map's perplexity is lowered to (n - 1) / 3."""
+        used = self.params.get("perplexity")
+        if self.method != "tsne" or perplexity is None or used is None or used >= perplexity:
+            return ""
+        return (f"perplexity {perplexity:g} lowered to {used:.3g} for {len(self.coords)} points "
+                f"(at most (n - 1) / 3)")
+
     def transform(self, vectors: np.ndarray) -> np.ndarray:
         """Place new feature vectors (M, D) into this map: (M, 2)."""
         if self._placer is None:
@@ -158,11 +167,14 @@ def _tsne(vectors, perplexity, exaggeration, iterations, early_iterations, toler
     return EmbeddingMap(coords, "tsne", params, time.perf_counter() - start, done, place)
 
 
-def knn_accuracy(coords: np.ndarray, labels, k: int = 10, folds: int = 5, seed: int = 0) -> float | None:
-    """Mean k-NN classification accuracy of the 2-D layout over stratified folds (None without labels)."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
+KNN_K = 10
+"""The k of the maps' k-NN accuracy, where every class has that many points to vote in each
+training fold."""
 
+
+def _knn_folds(labels, folds: int = 5):
+    """(known mask, labels of the known points, fold count) for a stratified k-NN score, or None
+    when there are too few labelled points or fewer than two classes."""
     known = np.array([label is not None for label in labels])
     if known.sum() < folds * 2:
         return None
@@ -170,11 +182,47 @@ def knn_accuracy(coords: np.ndarray, labels, k: int = 10, folds: int = 5, seed: 
     counts = np.unique(y, return_counts=True)[1]
     if len(counts) < 2:
         return None
-    folds = max(2, int(min(folds, counts.min())))
+    return known, y, max(2, int(min(folds, counts.min())))
+
+
+def knn_k(labels, k: int = KNN_K, folds: int = 5, seed: int = 0) -> int | None:
+    """The k that ``knn_accuracy`` uses: ``k``, lowered to the smallest class's count in a
+    training fold. With more neighbours than a class has points, a point is outvoted by other
+    classes however well its class clusters (four separate clusters of six images scored 0.51
+    at k = 10). None when there is no score."""
+    from sklearn.model_selection import StratifiedKFold
+
+    split = _knn_folds(labels, folds)
+    if split is None:
+        return None
+    known, y, folds = split
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    train_size = int(known.sum()) * (folds - 1) // folds  # the smallest training split
-    scores = cross_val_score(KNeighborsClassifier(n_neighbors=max(1, min(k, train_size - 1))), coords[known], y, cv=cv)
+    smallest = min(np.unique(y[train], return_counts=True)[1].min() for train, _ in cv.split(np.zeros(len(y)), y))
+    return max(1, min(k, int(smallest)))
+
+
+def knn_accuracy(coords: np.ndarray, labels, k: int = KNN_K, folds: int = 5, seed: int = 0) -> float | None:
+    """Mean k-NN classification accuracy of the 2-D layout over stratified folds (None without
+    labels); k as ``knn_k`` gives it, which callers say beside the score."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    split = _knn_folds(labels, folds)
+    if split is None:
+        return None
+    known, y, folds = split
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    neighbours = knn_k(labels, k, folds, seed)
+    scores = cross_val_score(KNeighborsClassifier(n_neighbors=neighbours), coords[known], y, cv=cv)
     return float(scores.mean()) if np.isfinite(scores).all() else None
+
+
+def knn_words(accuracy: float | None, k: int | None) -> str:
+    """ "10-NN accuracy 0.998", and why when k is below KNN_K; "" without a score."""
+    if accuracy is None or k is None:
+        return ""
+    why = "" if k >= KNN_K else f" (k lowered from {KNN_K}: the smallest class has {k} points in a training fold)"
+    return f"{k}-NN accuracy {accuracy:.3f}{why}"
 
 
 def trustworthiness(vectors: np.ndarray, coords: np.ndarray, k: int = 10, max_points: int = 4000,

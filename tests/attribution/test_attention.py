@@ -130,3 +130,19 @@ def test_a_torchscript_model_has_no_attention_to_switch_and_says_so():
     assert attention_modules(scripted) == []
     with pytest.raises(DeepvisError, match="no attention here"):
         capture_attention(scripted, torch.rand(1, 1, 8, 8))
+
+
+def test_a_class_agnostic_rollout_is_not_captioned_for_a_class(vit, tmp_path):
+    from deepvis.attribution.saliency import explains
+    from deepvis.resources import SAMPLE_SETS
+    from clirun import run_command
+
+    x = torch.rand(1, 3, 32, 32)
+    probe = Probe(vit, x)
+    maps = [attribute(vit, probe, x, "attention-rollout", Target("class", c)) for c in (0, 3)]
+    np.testing.assert_array_equal(maps[0], maps[1])  # the same map whatever the class
+    assert " for 7" not in explains("attention-rollout", "7") and explains("grad-rollout", "7") == "grad-rollout for 7"
+    mosaic = sorted(SAMPLE_SETS["mosaics"].path.glob("*.png"))[0]
+    done = run_command(["saliency", "--model", "digits_vit", "--input", str(mosaic), "--method", "attention-rollout",
+                        "--out", str(tmp_path / "map.png")], tmp_path)
+    assert done.returncode == 0 and "class-agnostic" in done.stdout and " for " not in done.stdout.split(":")[0]

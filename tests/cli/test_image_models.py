@@ -172,3 +172,16 @@ def test_bad_requests_are_one_error_line(cli, case, needles):
     results, _, d, _ = cli
     _one_error(results[case], *needles)
     assert not any((d / name).exists() for name in ("never.png", "never2.png", "never3.png"))
+
+
+def test_random_weights_are_flagged_beside_the_predictions(tmp_path):
+    from clirun import run_command
+
+    from deepvis.resources import SAMPLE_SETS
+
+    digit = str(SAMPLE_SETS["digits"].path / "digit-3.png")
+    random = run_command(["predict", "--model", "digits_cnn", "--weights", "none", "--input", digit, "--json"], tmp_path)
+    trained = run_command(["predict", "--model", "digits_cnn", "--input", digit, "--json"], tmp_path)
+    assert random.returncode == trained.returncode == 0
+    assert "random weights" in random.stderr and "random weights" not in trained.stderr
+    assert json.loads(random.stdout)[0]["label"] in [str(d) for d in range(10)]  # the JSON stays the predictions

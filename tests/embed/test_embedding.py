@@ -173,3 +173,28 @@ def test_features_carry_the_predicted_class(digits, digit_features):
         x = torch.from_numpy(np.stack([digits.preprocessor.array(digits_dataset().image(i)) for i in range(50)]))
         top = digits.module(x).argmax(1).numpy()
     assert [digits.labels[t] for t in top] == list(predicted[:50])
+
+
+def test_knn_uses_no_more_neighbours_than_the_smallest_class_has_in_a_training_fold():
+    from sklearn.model_selection import StratifiedKFold
+
+    from deepvis.embed.projection import knn_k, knn_words
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]])  # four far-apart clusters of six
+    coords = np.concatenate([c + rng.normal(0, 0.3, (6, 2)) for c in centres])
+    labels = [str(i) for i in range(4) for _ in range(6)]
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(coords, labels)
+    smallest = min(np.unique(np.array(labels)[train], return_counts=True)[1].min() for train, _ in folds)
+    assert knn_k(labels) == smallest == 4
+    assert knn_accuracy(coords, labels) == 1.0  # at k = 10 the other clusters outvoted each point: 0.51
+    assert knn_words(1.0, 4).startswith("4-NN accuracy 1.000 (k lowered from 10")
+    assert knn_k([str(i % 10) for i in range(1797)]) == 10 and knn_words(0.998, 10) == "10-NN accuracy 0.998"
+
+
+def test_a_small_maps_lowered_perplexity_is_said():
+    vectors = np.random.default_rng(1).normal(size=(24, 16)).astype(np.float32)
+    small = project(vectors, "tsne", perplexity=30)
+    assert small.params["perplexity"] == pytest.approx(23 / 3)
+    assert small.note(30) == "perplexity 30 lowered to 7.67 for 24 points (at most (n - 1) / 3)"
+    assert small.note(5) == "" and project(vectors, "pca").note(30) == ""

@@ -112,3 +112,8 @@ def test_first_look_runs_stay_off_when_asked(qtbot, open_window):
     w.tabs.setCurrentWidget(dream)
     qtbot.wait(200)
     assert dream.image is None and dream._cancel is None
+
+
+def test_random_weights_are_said_in_the_window_title(qtbot, open_window):
+    w = open_window(model="digits_cnn", weights="none")
+    assert w.windowTitle() == "deepvis · digits_cnn · random weights"

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QCompleter, QHBoxLayout, QLabel, QLine
 from deepvis.render.colormaps import COLORMAPS
 from deepvis.errors import DeepvisError
 from deepvis.live.pipeline import SaliencySettings
-from deepvis.attribution.saliency import METHODS, RegionMask, Target, applicable_methods, parse_target
+from deepvis.attribution.saliency import CLASS_AGNOSTIC, METHODS, RegionMask, Target, applicable_methods, parse_target
 from deepvis.attribution.render import MODES, render_saliency
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown
@@ -267,7 +267,9 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         else:
             self.panel.set_cursor(None)
         target = sal.target.describe(self.labels)
-        self.panel.set_title(f"{sal.settings.method}: {target}")
+        method = sal.settings.method
+        self.panel.set_title(f"{method}: {target}" if method not in CLASS_AGNOSTIC else
+                             f"{method}: class-agnostic (the same map for every class)")
         self.info.setText(f"{sal.ms:.0f} ms per map")
         # Stale: the map explains an older frame than the one on screen, or older settings.
         self.panel.set_stale(sal.settings != wanted or sal.frame.serial != result.frame.serial

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSize
 from deepvis.atlas.store import Atlas
 from deepvis.embed.density import PointIndex, default_palette
 from deepvis.embed.features import thumbnail
+from deepvis.embed.projection import KNN_K, knn_words
 from deepvis.errors import DeepvisError
 from deepvis.io.images import read_image
 from deepvis.live.computethread import compute_thread, outcome
@@ -281,7 +282,9 @@ class AtlasMode(QWidget):
         p = self.prepared
         if p is not None:
             knn, trust = p.info.get("knn"), p.info.get("trust")
-            parts.append(f"{p.key[0]} {p.key[1]}: 10-NN accuracy {'n/a' if knn is None else f'{knn:.3f}'}, "
+            # Atlases mapped before k was lowered for small classes say no k: theirs was 10.
+            quality = knn_words(knn, p.info.get("knn_k", KNN_K)) or "k-NN accuracy n/a"
+            parts.append(f"{p.key[0]} {p.key[1]}: {quality}, "
                          f"trustworthiness {'n/a' if trust is None else f'{trust:.3f}'}")
         elif self.maps.count() == 0:
             parts.append(f"no map yet: deepvis atlas map {atlas.path}")

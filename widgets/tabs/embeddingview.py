@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayo
 from deepvis.core.zoo import sample_kind
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, frames_dataset, samples_dataset
-from deepvis.embed.projection import METHODS, EmbeddingMap, knn_accuracy, project, trustworthiness
+from deepvis.embed.projection import METHODS, EmbeddingMap, knn_accuracy, knn_k, knn_words, project, trustworthiness
 from deepvis.embed.render import label_colors, render_map, write_csv
 from deepvis.errors import DeepvisError
 from deepvis.embed.features import Features, extract_features, pool
@@ -47,8 +47,9 @@ class MapState:
     result: EmbeddingMap
     dataset: Dataset
     model_state: object  # the session's ModelState it was computed with
-    knn: float | None
+    knn: tuple[float | None, int | None]  # k-NN accuracy and its k (projection.knn_k)
     trust: float | None
+    note: str = ""  # a setting changed to make the map (a small map's perplexity)
 
 
 class _MapViewBox(pg.ViewBox):
@@ -427,9 +428,9 @@ class EmbeddingView(View):
 
             result = project(features.vectors, method, perplexity=perplexity,
                              exaggeration=None if exaggeration == 1 else exaggeration, progress=on_step, cancel=cancel)
-            knn = knn_accuracy(result.coords, features.labels)
+            knn = (knn_accuracy(result.coords, features.labels), knn_k(features.labels))
             trust = trustworthiness(features.vectors, result.coords)
-            return MapState(features, result, dataset, state, knn, trust)
+            return MapState(features, result, dataset, state, knn, trust, result.note(perplexity))
 
         future = compute.submit(work)
 
@@ -465,11 +466,12 @@ class EmbeddingView(View):
         self._tree = self._nn = None
         self._redraw()
         f, r = state.features, state.result
-        quality = f"10-NN accuracy {state.knn:.3f}\n" if state.knn is not None else ""
+        quality = f"{knn_words(*state.knn)}\n" if state.knn[0] is not None else ""
         skipped = f"\n{len(f.skipped)} unreadable files skipped" if f.skipped else ""
         self._map_text = (f"{r.method} of {f.layer}\n{len(f)} points from {f.dataset}\n{quality}"
                           f"trustworthiness {'n/a' if state.trust is None else f'{state.trust:.3f}'}\n{r.seconds:.1f} s"
-                          f"{', features cached' if f.cached else ''}{skipped}")
+                          f"{', features cached' if f.cached else ''}{skipped}"
+                          + (f"\n{state.note}" if state.note else ""))
         if not self.atlas_shown:
             self.info.setText(self._map_text)
         self._request_live_layer()

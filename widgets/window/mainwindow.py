@@ -529,7 +529,8 @@ class MainWindow(QMainWindow):
             # A bundled input of another kind (the photos, after a digit model): this model's own.
             self.open_sample(kind)
         self._input_given = False  # the command line's input holds for its model, not later ones
-        self.setWindowTitle(f"deepvis · {model.name}")
+        # Random weights said where the name is: a random net's bars carry real class names.
+        self.setWindowTitle(f"deepvis · {model.name}" + (" · random weights" if model.random_weights else ""))
         spec, weights = self._requested_model
         if (spec or model.name) != state.spec_text:  # loaded by a tab's own button, not through the window
             spec, weights = state.spec_text, None
