@@ -11,7 +11,7 @@ def register(sub) -> None:
                                                "measured by gradients, and whether the model is causal")
     add_model(p)
     p.add_argument("--layer", metavar="NAME", help="the layer whose position is queried (default: the last one "
-                                                   "with pixels or time steps)")
+                                                   "with more than one pixel or time step)")
     p.add_argument("--at", required=True, metavar="Y,X|T", help="the output position")
     p.add_argument("--size", metavar="HxW|T", help="the input size (default: the model's, or 1024 samples for 1-D "
                                                    "models)")
@@ -72,7 +72,8 @@ def cmd_receptive_field(args):
     def work():
         x = example_input(module, size)
         probe = Probe(module, x[:1])
-        spatial = [layer for layer in probe.layers if len(layer.shape) == dims + 1]
+        # Layers with pixels or time steps to point at: a global pool's 32x1 output has one.
+        spatial = [layer for layer in probe.layers if len(layer.shape) == dims + 1 and max(layer.shape[1:]) > 1]
         if args.layer is None and not spatial:
             raise DeepvisError(f"no layer of {model.name} has {'time steps' if dims == 1 else 'pixels'}")
         layer = probe.layer(args.layer or spatial[-1].name)
@@ -94,7 +95,7 @@ def cmd_receptive_field(args):
     extent = [int(np.ptp(np.nonzero(field)[a])) + 1 if field.any() else 0 for a in range(dims)]
     picture = _picture(field, at if verdict is not None else None, verdict)
     with outputs.writing():
-        write_image(args.out, upscale(picture, 512))
+        write_image(args.out, upscale(picture, 512, max_side=MAX_PNG_SIDE))
         if args.npy:
             save_npy(args.npy, field)
     report = {"model": model.name, "layer": layer, "at": list(at), "input_size": list(size),
@@ -118,7 +119,7 @@ def _picture(field, at, verdict):
     it cannot see (a PixelCNN's blind spot) in orange. 1-D fields are drawn as a band."""
     import numpy as np
 
-    grid = field if field.ndim == 2 else np.repeat(field[None], 16, axis=0)
+    grid = field if field.ndim == 2 else np.repeat(field[None], max(16, field.shape[0] // 16), axis=0)
     rgb = np.full((*grid.shape, 3), 40, np.uint8)
     rgb[grid] = 235
     if at is not None:
@@ -134,6 +135,7 @@ def _picture(field, at, verdict):
 
 
 MAX_SAMPLES = 1024
+MAX_PNG_SIDE = 4096  # px: the field's picture is enlarged until its short side is 512, up to this
 
 
 def cmd_sample(args):

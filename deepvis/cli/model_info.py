@@ -8,6 +8,9 @@ from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, Outputs
 
 
+MAX_SCALED_SIDE = 16384  # px: --scale's picture, a PNG viewers still open
+
+
 def register(sub) -> None:
     p = sub.add_parser("models", help="list the model zoo and whether weights are available")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -26,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--top", type=positive_int, default=5, metavar="K",
                    help="how many classes to list (default: %(default)s)")
     p.add_argument("--out", metavar="PNG", help="an image model's output picture, at its own resolution")
+    p.add_argument("--scale", type=positive_int, default=1, metavar="K",
+                   help="--out enlarged K times by nearest neighbour, each pixel a KxK block (default: %(default)s)")
     p.add_argument("--sample", type=seed_number, metavar="SEED",
                    help="a VAE's reconstruction from a posterior draw (seeded) instead of its mean")
     p.add_argument("--json", action="store_true",
@@ -144,9 +149,15 @@ def _print_picture(args, model, output, x, outputs):
     from deepvis.io.images import write_image
 
     picture = image_output(main_output(output), x, model.output_range, model.spec)
+    if args.out and max(picture.picture.shape[:2]) * args.scale > MAX_SCALED_SIDE:
+        raise DeepvisError(f"--scale {args.scale} would make a picture of {max(picture.picture.shape[:2]) * args.scale} "
+                           f"px a side; at most {MAX_SCALED_SIDE}")
     if args.out:
+        # The picture is data: enlarged only by whole pixels, never resampled.
+        out = picture.picture.repeat(args.scale, axis=0).repeat(args.scale, axis=1) if args.scale > 1 \
+            else picture.picture
         with outputs.writing():
-            write_image(args.out, picture.picture)
+            write_image(args.out, out)
     h, w = picture.picture.shape[:2]
     if args.json:
         print_json({"output": [int(picture.pixels.shape[2]), h, w], "range": model.output_range,

@@ -175,10 +175,13 @@ def filter_sheet(weight: np.ndarray, mode: str = "auto", max_filters: int | None
     return tile(np.stack(blocks), grid_layout(out, *blocks[0].shape, pad=2), pad_value)
 
 
-def upscale(image: np.ndarray, min_side: int = 512, max_factor: int = 64) -> np.ndarray:
-    """Nearest-neighbour enlargement by a whole factor so small grids stay crisp in a PNG."""
+def upscale(image: np.ndarray, min_side: int = 512, max_factor: int = 64, max_side: int | None = None) -> np.ndarray:
+    """Nearest-neighbour enlargement by a whole factor so small grids stay crisp in a PNG; with
+    ``max_side``, never past it on the long side (a 16x1024 band made a 32,768-pixel-wide PNG)."""
     h, w = image.shape[:2]
     factor = max(1, min(max_factor, math.ceil(min_side / max(1, min(h, w)))))
+    if max_side is not None:
+        factor = max(1, min(factor, max_side // max(1, h, w)))
     if factor == 1:
         return image
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)

@@ -185,3 +185,22 @@ def test_random_weights_are_flagged_beside_the_predictions(tmp_path):
     assert random.returncode == trained.returncode == 0
     assert "random weights" in random.stderr and "random weights" not in trained.stderr
     assert json.loads(random.stdout)[0]["label"] in [str(d) for d in range(10)]  # the JSON stays the predictions
+
+
+def test_an_image_models_picture_is_enlarged_by_whole_pixels_only(tmp_path):
+    from clirun import run_command
+
+    from deepvis.io.images import read_image
+    from deepvis.resources import SAMPLE_SETS
+
+    digit = str(SAMPLE_SETS["digits"].path / "digit-3.png")
+    plain, big = tmp_path / "plain.png", tmp_path / "big.png"
+    assert run_command(["predict", "--model", "digits_ae", "--input", digit, "--out", str(plain)], tmp_path).returncode == 0
+    assert run_command(["predict", "--model", "digits_ae", "--input", digit, "--out", str(big), "--scale", "8"],
+                       tmp_path).returncode == 0
+    small = read_image(plain)
+    assert small.shape[:2] == (8, 8)  # the data, at its own resolution
+    np.testing.assert_array_equal(read_image(big), small.repeat(8, axis=0).repeat(8, axis=1))
+    huge = run_command(["predict", "--model", "digits_ae", "--input", digit, "--out", str(tmp_path / "no.png"),
+                        "--scale", "5000"], tmp_path)
+    assert huge.returncode == 2 and huge.stderr.startswith("error: --scale 5000") and not (tmp_path / "no.png").exists()

@@ -35,6 +35,8 @@ def cli(tmp_path_factory):
         "sample_b": ["sample", "--model", "testnets:TinyPixelCNN", "--size", "8x8", "--count", "4", "--seed", "3",
                      "--out", d / "b.png", "--npy", d / "b.npy"],
         "sample_classifier": ["sample", "--model", "digits_cnn", "--out", d / "never.png"],
+        "wavenet": ["receptive-field", "--model", "signals_wavenet", "--at", "500", "--out", d / "wavenet.png",
+                    "--json"],
         "dims": ["receptive-field", "--model", "testnets:CausalStack", "--at", "3,3", "--out", d / "never.png"],
     }
     results = run_commands(commands, d)
@@ -111,3 +113,11 @@ def test_bad_queries_are_one_error_line(cli, case, needle):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and needle in lines[0], lines
+
+
+def test_a_1d_models_default_layer_has_time_steps_and_its_picture_a_sane_width(cli):
+    results, d = cli
+    report = _json(results["wavenet"])  # its last layer with a time axis is a global pool of length 1
+    assert report["layer"] == "out_conv" and report["measured_size"] == 501  # causal: positions 0..500
+    h, w = read_image(d / "wavenet.png").shape[:2]
+    assert w == 4096 and h == 4096 // 1024 * 64  # was 32,768 px wide: the band kept to 4096
