@@ -1,8 +1,11 @@
-"""Showing attribution maps the way the Deep Visualization Toolbox did, plus overlays.
+"""Showing attribution maps the way the papers and the Deep Visualization Toolbox did, plus overlays.
 
-``raw`` keeps the sign (red positive, green negative, black zero); ``gray`` is the magnitude;
-``norm`` the magnitude scaled to its own maximum through a colormap; ``normblur`` the same
-after a blur, which reads better at a glance on busy textures.
+``clip99`` (the default) is the magnitude scaled to its 99th percentile and clipped there, as the
+SmoothGrad paper and PAIR's saliency library show gradients: scaled to its maximum, one extreme
+pixel leaves the rest of a gradient map near black. ``signed`` keeps the sign on a diverging map
+(blue negative, red positive), scaled the same way. ``abs`` (``norm``) is the magnitude scaled to
+its own maximum; ``normblur`` the same after a blur; ``gray`` the magnitude in grey; ``raw``
+the toolbox's red positive, green negative on black.
 """
 
 import numpy as np
@@ -11,10 +14,26 @@ from deepvis.render.colormaps import apply_colormap
 from deepvis.errors import DeepvisError
 from deepvis.io.images import quiet_cv2
 
-MODES = ("raw", "gray", "norm", "normblur")
+MODES = ("clip99", "signed", "abs", "raw", "gray", "norm", "normblur")
+DEFAULT_MODE = "clip99"
+CLIP_PERCENTILE = 99.0
+SMOOTH_METHODS = ("gradcam", "attention-rollout", "grad-rollout")  # coarse maps, upsampled: no speckle to clip
 
 
-def render_saliency(saliency: np.ndarray, mode: str = "norm", colormap: str = "inferno",
+def default_display(method: str | None) -> str:
+    """How a method's maps are shown unless asked otherwise: pixel gradients clipped at their
+    99th percentile (SmoothGrad's figures); Grad-CAM and rollouts, smooth and coarse, scaled to
+    their maximum as their papers show them (clipped, a whole face saturates)."""
+    return "abs" if method in SMOOTH_METHODS else DEFAULT_MODE
+
+
+def _clip_scale(magnitude: np.ndarray) -> float:
+    """The 99th percentile of the magnitude (its maximum when that is 0: a sparse map)."""
+    scale = float(np.percentile(magnitude, CLIP_PERCENTILE))
+    return scale if scale > 0 else (float(magnitude.max()) or 1.0)
+
+
+def render_saliency(saliency: np.ndarray, mode: str = DEFAULT_MODE, colormap: str = "inferno",
                     image: np.ndarray | None = None, opacity: float = 0.6, blur_sigma: float | None = None) -> np.ndarray:
     """An (H, W) map as RGB uint8, optionally blended over ``image`` (uint8 RGB of the same size)."""
     if mode not in MODES:
@@ -24,14 +43,18 @@ def render_saliency(saliency: np.ndarray, mode: str = "norm", colormap: str = "i
         peak = float(np.abs(s).max()) or 1.0
         strength = np.abs(s) / peak
         rgb = apply_colormap(0.5 + 0.5 * s / peak, "redgreen")
+    elif mode == "signed":
+        signed = np.clip(s / _clip_scale(np.abs(s)), -1.0, 1.0)
+        strength = np.abs(signed)
+        rgb = apply_colormap(0.5 + 0.5 * signed, "coolwarm")
     else:
         a = np.abs(s)
         if mode == "normblur":
             cv2 = quiet_cv2()
             sigma = blur_sigma or max(1.0, min(a.shape) / 64)
             a = cv2.GaussianBlur(a, (0, 0), sigma)
-        peak = float(a.max()) or 1.0
-        strength = a / peak
+        peak = _clip_scale(a) if mode == "clip99" else (float(a.max()) or 1.0)
+        strength = np.minimum(a / peak, 1.0)
         rgb = apply_colormap(strength, "gray" if mode == "gray" else colormap)
     if image is None:
         return rgb

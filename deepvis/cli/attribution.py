@@ -37,9 +37,13 @@ def register(sub) -> None:
                         "default: %(default)s)")
     p.add_argument("--out", required=True, metavar="PNG", help="the map as a picture")
     p.add_argument("--npy", metavar="FILE", help="also save the map, float32 (H, W) at the model's input size")
-    p.add_argument("--mode", choices=("raw", "gray", "norm", "normblur"), default="norm",
-                   help="raw: signed, red and green; gray or norm: the magnitude in grey or a colour map; "
-                        "normblur: norm, blurred (default: %(default)s)")
+    # The choices are deepvis.attribution.render.MODES, written out: the parser imports no torch.
+    p.add_argument("--display", "--mode", dest="mode", default=None,
+                   choices=("clip99", "signed", "abs", "raw", "gray", "norm", "normblur"),
+                   help="clip99: the magnitude clipped at its 99th percentile, as the SmoothGrad paper shows "
+                        "gradients; signed: blue negative, red positive, clipped the same way; abs (or norm): the "
+                        "magnitude scaled to its maximum; normblur: abs, blurred; gray: the magnitude in grey; raw: "
+                        "the toolbox's red and green (default: abs for gradcam and the rollouts, else clip99)")
     p.add_argument("--overlay", type=fraction, metavar="OPACITY", help="blend over the input (0..1)")
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_saliency)
@@ -53,7 +57,7 @@ def cmd_saliency(args):
 
     from deepvis.attribution.saliency import (METHODS, Target, attribute, explains, parse_region, parse_target,
                                               top_class)
-    from deepvis.attribution.render import render_saliency
+    from deepvis.attribution.render import default_display, render_saliency
     from deepvis.render.tiling import upscale
 
     if args.method not in METHODS:
@@ -102,7 +106,7 @@ def cmd_saliency(args):
 
         picture = waveform(shown, values=saliency)  # the window, coloured by |attribution| over time
     else:
-        rgb = render_saliency(saliency, args.mode, image=shown if args.overlay else None, opacity=args.overlay or 0.6)
+        rgb = render_saliency(saliency, args.mode or default_display(args.method), image=shown if args.overlay else None, opacity=args.overlay or 0.6)
         picture = upscale(rgb, args.min_size)
     with outputs.writing():
         write_image(args.out, picture)

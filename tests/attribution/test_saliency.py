@@ -154,6 +154,26 @@ def test_saliency_command_writes_the_map_and_its_picture(tmp_path, capsys):
     assert (blended[0, 2] == 255).all()  # full saliency, full opacity
 
 
+def test_the_default_display_clips_at_the_99th_percentile_and_signed_keeps_the_sign():
+    from deepvis.attribution.render import default_display, render_saliency
+
+    # A gradient-like map: heavy-tailed, so scaled to its maximum nearly all of it is black.
+    s = np.random.default_rng(0).standard_cauchy((100, 100)).astype(np.float32)
+    p99 = np.percentile(np.abs(s), 99)
+    gray = render_saliency(s, "gray")  # the magnitude to the maximum: the toolbox's old default
+    clipped = render_saliency(s, "clip99")
+    at_full = (np.abs(s) >= p99).mean()
+    assert 0.009 <= at_full <= 0.011
+    top = np.abs(s) >= p99
+    assert (clipped[top] == clipped[top][0]).all()  # everything at or past the 99th percentile: the top colour
+    assert np.median(gray) < 3 < np.median(clipped.max(axis=2))  # the map reads instead of near black
+    signed = render_saliency(np.array([[-5.0, 0.0, 5.0] * 40], np.float32), "signed")
+    assert signed[0, 0, 2] > signed[0, 0, 0] and signed[0, 2, 0] > signed[0, 2, 2]  # blue negative, red positive
+    # Coarse, smooth maps are shown to their maximum, as their papers do: clipped, a face saturates.
+    assert [default_display(m) for m in ("gradient", "smoothgrad", "gradcam", "attention-rollout")] == \
+        ["clip99", "clip99", "abs", "abs"]
+
+
 def test_bench_saliency_reports_every_method_against_a_bare_backward(digits):
     from deepvis.bench.engine import bench_saliency
     result = bench_saliency(digits, input_spec=None, frames=1)

@@ -41,7 +41,12 @@ def test_b_cycles_methods_and_the_pane_shows_the_live_map(qtbot, open_window):
     sal = map_for(qtbot, w, lambda m: m.settings.method == "gradient")
     top = s.result.summary.predictions[0].index
     assert sal.target == Target("class", top)
-    # What the pane shows is the map rendered the way the mode says.
+    # As the papers show maps: over the input, the magnitude clipped at its 99th percentile.
+    assert pane.mode.currentText() == "clip99" and pane.opacity.value() == 60
+    qtbot.waitUntil(lambda: pane.panel.data is not None and np.array_equal(pane.panel.data, render_saliency(
+        s.result.saliency.map, "clip99", image=s.result.saliency.model_input, opacity=0.6)), timeout=WAIT_MS)
+    # What the pane shows is the map rendered the way the mode says; alone with the overlay at 0.
+    pane.opacity.setValue(0)
     pane.mode.setCurrentText("raw")
     qtbot.waitUntil(lambda: pane.panel.data is not None and
                     np.array_equal(pane.panel.data, render_saliency(s.result.saliency.map, "raw")), timeout=WAIT_MS)

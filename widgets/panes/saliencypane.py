@@ -18,7 +18,7 @@ from deepvis.render.colormaps import COLORMAPS
 from deepvis.errors import DeepvisError
 from deepvis.live.pipeline import SaliencySettings
 from deepvis.attribution.saliency import CLASS_AGNOSTIC, METHODS, RegionMask, Target, applicable_methods, parse_target
-from deepvis.attribution.render import MODES, render_saliency
+from deepvis.attribution.render import DEFAULT_MODE, MODES, default_display, render_saliency
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown
 
@@ -54,13 +54,15 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         self.class_edit.setEnabled(False)
         self.mode = QComboBox()
         self.mode.addItems(MODES)
-        self.mode.setCurrentText("norm")
+        self.mode.setCurrentText(DEFAULT_MODE)
+        self.mode.setToolTip("clip99: the magnitude clipped at its 99th percentile (as the SmoothGrad paper); "
+                             "signed: blue negative, red positive; abs/norm: scaled to the maximum")
         self.colormap = QComboBox()
         self.colormap.addItems([c for c in COLORMAPS if c not in ("gray", "redgreen")])
         self.colormap.setCurrentText("inferno")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(0)
+        self.opacity.setValue(60)  # over the input, as maps are shown in the papers
         self.opacity.setMaximumWidth(80)
         self.opacity.setToolTip("overlay on the input: 0 shows the map alone")
         self.progress = QProgressBar()
@@ -95,7 +97,9 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         layout.addLayout(row3)
         layout.addWidget(self.info)
 
-        self.method.currentTextChanged.connect(lambda _t: self.apply())
+        self.method.currentTextChanged.connect(self._method_changed)
+        self._mode_chosen = False  # the user picked a display: it stays when the method changes
+        self.mode.activated.connect(lambda _i: setattr(self, "_mode_chosen", True))
         self.target.currentTextChanged.connect(self._target_mode_changed)
         self.class_edit.editingFinished.connect(self.apply)
         for combo in (self.mode, self.colormap):
@@ -224,8 +228,18 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         ok = self.session.update_settings(saliency=wanted)
         if not ok and wanted is not None:
             self.panel.clear("this method does not work here: see the message below")
+        elif wanted is not None and self.panel.canvas.qimage is None:
+            # Until its first map: what is being done, not the "back-prop off" of before.
+            self.panel.clear(f"computing {wanted.method}...")
         self.redraw()
         return ok
+
+    def _method_changed(self, method: str) -> None:
+        if not self._mode_chosen:  # each method as its paper shows it (Grad-CAM unclipped)
+            self.mode.blockSignals(True)
+            self.mode.setCurrentText(default_display(method))
+            self.mode.blockSignals(False)
+        self.apply()
 
     def _progress(self, fraction: float) -> None:
         running = 0.0 <= fraction < 1.0

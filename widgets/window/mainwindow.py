@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         right.addWidget(self.unit_pane)
         right.addWidget(self.saliency)
         right.addWidget(self.predictions)
-        right.setSizes([620, 260, 160])
+        right.setSizes([520, 380, 140])  # the saliency map about as large as the input pane
         # A few pixels between the panes and the window's edge: flush against it, the right dock's
         # frames and fields looked cut off.
         left.setContentsMargins(3, 0, 0, 0)
