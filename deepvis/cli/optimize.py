@@ -34,7 +34,9 @@ def register(sub) -> None:
     p.add_argument("--unit", required=True, type=_unit_or_all, metavar="I|all",
                    help="a unit, or all: a sheet with one image per unit (cached; resumes after Ctrl-C)")
     p.add_argument("--out", required=True, metavar="PNG", help="the image (a sheet for --unit all)")
-    p.add_argument("--size", type=positive_int, default=128, help="image size in pixels (default: %(default)s)")
+    p.add_argument("--size", type=positive_int, metavar="PX",
+                   help="image size in pixels (default: the model's own input size when it runs at that size only, "
+                        "an 8x8 digit model's 8x8; else 128)")
     p.add_argument("--steps", type=positive_int, default=256, help="optimization steps (default: %(default)s)")
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--neuron", action="store_true",
@@ -85,6 +87,9 @@ def cmd_dream(args):
           f"{last.image.shape[1]}x{last.image.shape[0]} -> {args.out}")
 
 
+DEFAULT_VIZ_SIZE = 128  # px: a feature visualization of a model that takes any size
+
+
 def cmd_visualize_unit(args):
     from deepvis.io.images import write_image
     from deepvis.render.tiling import upscale
@@ -92,11 +97,13 @@ def cmd_visualize_unit(args):
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
-    settings = VizSettings(args.layer, 0 if args.unit == "all" else args.unit, args.size, args.steps,
-                           neuron=args.neuron)
-    settings.check()
     model = load_model_of(args)
     viz = UnitVisualizer(model, probe_of(model))
+    fixed = viz.fixed_input_size() if args.size is None else None
+    size = fixed or args.size or DEFAULT_VIZ_SIZE
+    settings = VizSettings(args.layer, 0 if args.unit == "all" else args.unit, size, args.steps,
+                           neuron=args.neuron, fixed=fixed is not None)
+    settings.check()
     viz.check(settings)
     if args.unit == "all":
         _visualize_layer(model, viz, settings, outputs, args)
@@ -107,8 +114,8 @@ def cmd_visualize_unit(args):
     require_finite(value, f"unit {args.unit} of {args.layer}")
     with outputs.writing():
         write_image(args.out, upscale(image, args.min_size))
-    print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {args.size}x{args.size} image "
-          f"-> {args.out}")
+    print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {size}x{size} image "
+          + ("(the model's own input size, enlarged by nearest neighbour) " if fixed else "") + f"-> {args.out}")
 
 
 def _visualize_layer(model, viz, settings, outputs, args):

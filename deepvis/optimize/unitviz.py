@@ -28,6 +28,7 @@ COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09
 COLOR_SQRT = COLOR_SQRT / COLOR_SQRT.norm(dim=0).max()
 
 MIN_SIZE, MAX_SIZE = 16, 2048  # px: smaller has no room for the transforms; larger only fills memory
+MIN_FIXED_SIZE = 4  # px: a model of one input size (8x8 digits) is optimized at that size
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,15 @@ class VizSettings:
     lr: float = 0.05
     decay: float = 1.0  # spectrum scale 1/f^decay
     neuron: bool = False  # the one activation at the map's centre instead of the channel's mean
+    # The model's own input size, kept through the transforms: a model that runs at one size
+    # only (a linear head after a flatten) sees its picture as it sees its inputs.
+    fixed: bool = False
 
     def check(self) -> None:
         """Raise a DeepvisError for values no visualization can use."""
-        if not MIN_SIZE <= self.size <= MAX_SIZE:
-            raise DeepvisError(f"the image size must be {MIN_SIZE}..{MAX_SIZE} px, got {self.size}")
+        low = MIN_FIXED_SIZE if self.fixed else MIN_SIZE
+        if not low <= self.size <= MAX_SIZE:
+            raise DeepvisError(f"the image size must be {low}..{MAX_SIZE} px, got {self.size}")
         if not 1 <= self.steps <= 100_000:
             raise DeepvisError(f"steps must be 1..100000, got {self.steps}")
         if self.unit < 0:
@@ -148,6 +153,20 @@ class UnitVisualizer:
                                             f"({spec.height}x{spec.width})")
             raise DeepvisError(f"the model cannot run on a {settings.size} px image: {first}{hint}") from None
 
+    def fixed_input_size(self) -> int | None:
+        """The model's own (square) input size when the whole model runs at that size only (a
+        linear layer after a flatten), else None: its pictures are made at that size."""
+        spec = self.model.spec
+        if spec.height != spec.width:
+            return None
+        bigger = torch.zeros(1, self.channels, 2 * spec.height, 2 * spec.width, device=self.model.device)
+        try:
+            with torch.inference_mode():
+                self.model.module(bigger)
+        except Exception:  # noqa: BLE001 (a size is refused with any error: shapes, asserts, ValueError)
+            return spec.height
+        return None
+
     def _image(self, spectrum: torch.Tensor, scale: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Pixels in [0, 1], (N, C, H, W), from the parameters (N, C, H, W//2+1, 2)."""
         spatial = torch.fft.irfft2(torch.view_as_complex((spectrum * scale).contiguous()), s=(h, w), norm="ortho") / 4.0
@@ -155,13 +174,18 @@ class UnitVisualizer:
             spatial = torch.einsum("nchw,dc->ndhw", spatial, COLOR_SQRT)
         return torch.sigmoid(spatial)
 
-    def _transform(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Pad, jitter, scale, rotate, jitter again: lucid's standard robustness transforms."""
+    def _transform(self, image: torch.Tensor, generator: torch.Generator, keep_size: bool = False) -> torch.Tensor:
+        """Pad, jitter, scale, rotate, jitter again: lucid's standard robustness transforms. With
+        ``keep_size`` (a model of one input size) the pixel amounts shrink with the picture (12 px
+        of padding is more than an 8x8 digit) and the result is cut back to the picture's size."""
         def rand(lo, hi):
             return lo + (hi - lo) * float(torch.rand((), generator=generator))
 
-        x = F.pad(image, (12, 12, 12, 12), mode="constant", value=0.5)
-        dy, dx = torch.randint(-8, 9, (2,), generator=generator).tolist()
+        h, w = image.shape[2:]
+        pad, jitter, jitter2 = ((max(1, round(12 * h / 128)), max(1, round(8 * h / 128)), max(1, round(4 * h / 128)))
+                                if keep_size else (12, 8, 4))
+        x = F.pad(image, (pad, pad, pad, pad), mode="constant", value=0.5)
+        dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
         x = torch.roll(x, (dy, dx), (2, 3))
         angle = math.radians(rand(-10, 10))
         s = rand(0.9, 1.1)
@@ -169,8 +193,9 @@ class UnitVisualizer:
                               [s * math.sin(angle), s * math.cos(angle), 0.0]], dtype=x.dtype)[None].expand(len(x), 2, 3)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-        dy, dx = torch.randint(-4, 5, (2,), generator=generator).tolist()
-        return torch.roll(x, (dy, dx), (2, 3))
+        dy, dx = torch.randint(-jitter2, jitter2 + 1, (2,), generator=generator).tolist()
+        x = torch.roll(x, (dy, dx), (2, 3))
+        return x[:, :, pad:pad + h, pad:pad + w] if keep_size else x
 
     def unit_value(self, pixels: torch.Tensor, layer: str, unit: int | list[int], neuron: bool = False) -> torch.Tensor:
         """The unit's spatial-mean activation for images in [0, 1] (N, C, H, W), or with
@@ -210,7 +235,7 @@ class UnitVisualizer:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
                 opt.zero_grad()
-                image = self._transform(self._image(spectrum, scale, h, w), generator)
+                image = self._transform(self._image(spectrum, scale, h, w), generator, keep_size=settings.fixed)
                 # Summed, so each image's gradient is its own unit's (the batch items are independent).
                 loss = -self.unit_value(image, settings.layer, list(units), settings.neuron).sum()
                 loss.backward()
@@ -249,7 +274,7 @@ class LayerVisualization:
 def layer_cache_file(fingerprint: str, settings: VizSettings, seed: int = 0, cache_dir: Path | None = None) -> Path:
     """Where a layer's visualizations live: keyed by the weights, the layer and every setting."""
     key = repr(("layerviz", 1, fingerprint, settings.layer, settings.size, settings.steps, settings.lr,
-                settings.decay, seed) + (("neuron",) if settings.neuron else ()))
+                settings.decay, seed) + (("neuron",) if settings.neuron else ()) + (("fixed",) if settings.fixed else ()))
     return Path(cache_dir or default_cache_dir()) / f"{hashlib.blake2b(key.encode(), digest_size=20).hexdigest()}.npz"
 
 

@@ -100,3 +100,30 @@ def test_a_centre_neuron_is_excited_where_it_looks(lite0):
         gray = image.astype(float).mean(2)
         return np.abs(np.diff(gray, axis=1))[:, :16].mean() / np.abs(np.diff(gray, axis=1))[:, 40:56].mean()
     assert edge_detail(neuron) < edge_detail(channel)
+
+
+def test_a_model_of_one_input_size_is_visualized_at_that_size(tmp_path):
+    from clirun import run_command
+
+    from deepvis.core.loading import load_model
+    from deepvis.io.images import read_image
+    from deepvis.models.digits_cnn import load_split
+    from deepvis.optimize.unitviz import UnitVisualizer
+
+    digits = load_model("digits_cnn")  # a linear head after a flatten: 8x8 inputs only
+    viz = UnitVisualizer(digits)
+    assert viz.fixed_input_size() == 8
+    out = tmp_path / "seven.png"
+    done = run_command(["visualize-unit", "--model", "digits_cnn", "--layer", "fc2", "--unit", "7", "--out", str(out)],
+                       tmp_path)
+    assert done.returncode == 0 and "on the 8x8 image" in done.stdout, done.stderr  # was 128x128, and fc2 refused
+    picture = read_image(out)
+    side = picture.shape[0] // 8
+    small = picture[::side, ::side]
+    assert small.shape[:2] == (8, 8)
+    np.testing.assert_array_equal(picture, small.repeat(side, axis=0).repeat(side, axis=1))  # enlarged by whole pixels
+    # The logit of 7 on its picture beats every held-out digit's.
+    _, X_test, _, _ = load_split()
+    best_digit = max(viz.value_of((np.repeat(x[0][:, :, None], 3, 2) * 255).astype(np.uint8), "fc2", 7)
+                     for x in X_test[:200])
+    assert viz.value_of(small, "fc2", 7) > best_digit
