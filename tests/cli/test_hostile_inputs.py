@@ -226,7 +226,9 @@ CASES = [
     ("visualize-unit-out-of-range", ["visualize-unit", *M, "--layer", "conv2", "--unit", "99999",
                                      "--out", "{o}/v.png"]),
     ("visualize-negative-unit", ["visualize-unit", *M, "--layer", "conv2", "--unit", "-1", "--out", "{o}/v.png"]),
-    ("visualize-linear-layer", ["visualize-unit", *M, "--layer", "fc1", "--unit", "0", "--out", "{o}/v.png"]),
+    # Without --size a linear layer is visualized at the model's own 8x8; at another size it cannot run.
+    ("visualize-linear-layer", ["visualize-unit", *M, "--layer", "fc1", "--unit", "0", "--size", "128", "--out",
+                                "{o}/v.png"]),
     ("visualize-nan-weights", ["visualize-unit", *M, "--weights", "{d}/nan.pt", "--layer", "conv2", "--unit", "0",
                                "--steps", "4", "--out", "{o}/v.png"]),
     ("visualize-out-folder", ["visualize-unit", *M, "--layer", "conv2", "--unit", "0", "--out", "{d}/adir"]),
