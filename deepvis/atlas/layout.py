@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from deepvis.atlas.store import Atlas
-from deepvis.embed.projection import METHODS, PCA_DIMS, knn_accuracy, knn_k, project, trustworthiness
+from deepvis.embed.projection import METHODS, PCA_DIMS, knn_score, project, trustworthiness
 from deepvis.errors import Cancelled, DeepvisError
 
 SAMPLE = 20_000  # rows the t-SNE / UMAP layout is fitted on
@@ -64,8 +64,7 @@ def atlas_map(atlas: Atlas, layer: str | None = None, method: str = "tsne", samp
             coords[chunk] = fitted.transform(reduced[chunk])
         fitted_on = len(fit_rows)
     labels = atlas.labels()
-    knn = knn_accuracy(coords[quality_rows], [labels[i] for i in quality_rows])
-    k = knn_k([labels[i] for i in quality_rows])
+    knn, k = knn_score(coords[quality_rows], [labels[i] for i in quality_rows])
     trust = trustworthiness(quality_full, coords[quality_rows])
     info = {"layer": layer, "method": method, "rows": rows, "fitted_on": fitted_on, "seed": seed,
             "perplexity": perplexity if method == "tsne" else None, "pca_dims": int(reduced.shape[1]),

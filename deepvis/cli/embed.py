@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 def cmd_embed(args):
     from deepvis.io.datasets import open_dataset
-    from deepvis.embed.projection import check_tsne_settings, knn_accuracy, knn_k, knn_words, project, trustworthiness
+    from deepvis.embed.projection import check_tsne_settings, knn_score, knn_words, project, trustworthiness
     from deepvis.embed.render import render_map, write_csv
     from deepvis.embed.features import extract_features
     from deepvis.io.images import write_image
@@ -55,8 +55,7 @@ def cmd_embed(args):
                      seed=args.seed, progress=lambda it, total, _c: say(f"{args.method} {it}/{total}"))
     if tty:
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
-    knn = knn_accuracy(result.coords, features.labels)
-    k = knn_k(features.labels)
+    knn, k = knn_score(result.coords, features.labels)
     trust = trustworthiness(features.vectors, result.coords)
     picture = render_map(result.coords, features.labels, None if args.points else features.thumbnails)
     with outputs.writing():

@@ -113,6 +113,7 @@ class Probe:
         # layer at its last capture: the grid shows only the patches.
         self.prefixes: dict[str, np.ndarray] = {}
         self._chain: list[tuple[str, nn.Module]] | None = None
+        self._runs: dict[tuple, bool] = {}  # runs_at's answers: a model's sizes do not change
         if isinstance(module, torch.jit.ScriptModule):
             self.layers = self._discover_scripted(example_input)
         else:
@@ -270,6 +271,21 @@ class Probe:
             if not layer.path:
                 captured[layer.name] = transform(layer.name, _pick(output, layer.keys))
         return output, captured
+
+    def runs_at(self, shape: tuple[int, ...], layer: str | None = None, device="cpu") -> bool:
+        """Whether the model runs on one input of ``shape`` (C, H, W ...) up to ``layer`` (None:
+        all of it). A vision transformer's position embeddings, or a linear head after a flatten,
+        take one size only; such a model is dreamed and visualized at that size. Remembered."""
+        key = (tuple(shape), layer)
+        if key not in self._runs:
+            x = torch.zeros((1, *shape), device=device)
+            try:
+                with torch.inference_mode():
+                    self.capture_until(x, layer) if layer is not None else self.module(x)
+                self._runs[key] = True
+            except Exception:  # noqa: BLE001 (a size is refused with any error: shapes, asserts, ValueError)
+                self._runs[key] = False
+        return self._runs[key]
 
     def capture_until(self, x: torch.Tensor, name: str) -> torch.Tensor:
         """``name``'s activation for ``x``, in the autograd graph, stopping the forward pass there.

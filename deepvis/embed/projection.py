@@ -185,8 +185,13 @@ def _knn_folds(labels, folds: int = 5):
     return known, y, max(2, int(min(folds, counts.min())))
 
 
+def _smallest_in_training(y: np.ndarray, cv) -> int:
+    """The smallest class's count in any training fold of ``cv``."""
+    return int(min(np.unique(y[train], return_counts=True)[1].min() for train, _ in cv.split(np.zeros(len(y)), y)))
+
+
 def knn_k(labels, k: int = KNN_K, folds: int = 5, seed: int = 0) -> int | None:
-    """The k that ``knn_accuracy`` uses: ``k``, lowered to the smallest class's count in a
+    """The k that ``knn_score`` uses: ``k``, lowered to the smallest class's count in a
     training fold. With more neighbours than a class has points, a point is outvoted by other
     classes however well its class clusters (four separate clusters of six images scored 0.51
     at k = 10). None when there is no score."""
@@ -195,26 +200,30 @@ def knn_k(labels, k: int = KNN_K, folds: int = 5, seed: int = 0) -> int | None:
     split = _knn_folds(labels, folds)
     if split is None:
         return None
-    known, y, folds = split
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    smallest = min(np.unique(y[train], return_counts=True)[1].min() for train, _ in cv.split(np.zeros(len(y)), y))
-    return max(1, min(k, int(smallest)))
+    _, y, folds = split
+    return max(1, min(k, _smallest_in_training(y, StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed))))
 
 
-def knn_accuracy(coords: np.ndarray, labels, k: int = KNN_K, folds: int = 5, seed: int = 0) -> float | None:
-    """Mean k-NN classification accuracy of the 2-D layout over stratified folds (None without
-    labels); k as ``knn_k`` gives it, which callers say beside the score."""
+def knn_score(coords: np.ndarray, labels, k: int = KNN_K, folds: int = 5,
+              seed: int = 0) -> tuple[float | None, int | None]:
+    """(mean k-NN classification accuracy of the 2-D layout over stratified folds, the k used
+    as ``knn_k`` gives it, which callers say beside the score); (None, None) without labels."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
     split = _knn_folds(labels, folds)
     if split is None:
-        return None
+        return None, None
     known, y, folds = split
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    neighbours = knn_k(labels, k, folds, seed)
+    neighbours = max(1, min(k, _smallest_in_training(y, cv)))
     scores = cross_val_score(KNeighborsClassifier(n_neighbors=neighbours), coords[known], y, cv=cv)
-    return float(scores.mean()) if np.isfinite(scores).all() else None
+    return (float(scores.mean()) if np.isfinite(scores).all() else None), neighbours
+
+
+def knn_accuracy(coords: np.ndarray, labels, k: int = KNN_K, folds: int = 5, seed: int = 0) -> float | None:
+    """``knn_score``'s accuracy alone."""
+    return knn_score(coords, labels, k, folds, seed)[0]
 
 
 def knn_words(accuracy: float | None, k: int | None) -> str:

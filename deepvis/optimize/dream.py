@@ -123,23 +123,15 @@ class Dreamer:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DeepvisError(f"the model cannot run on this {w}x{h} image: {first}") from None
 
-    def runs_at(self, size: tuple[int, int], layer: str) -> bool:
-        """Whether the model runs to ``layer`` on an input of ``size`` (H, W)."""
-        x = torch.zeros((1, self.model.spec.channels, *size), device=self.model.device)
-        try:
-            with torch.inference_mode():
-                self.probe.capture_until(x, layer)
-        except Exception:  # noqa: BLE001 (a model refuses a size with any error: ViTs raise ValueError)
-            return False
-        return True
-
     def octave_sizes(self, h: int, w: int, settings: DreamSettings) -> list[tuple[int, int]]:
         """The size of each octave, smallest first, for an image of h x w: the image's own size
         and smaller ones. A model that runs only at its input size (a vision transformer's
         position embeddings, a fixed linear head) dreams every octave at that size."""
         sizes = [(max(8, round(h / settings.octave_scale ** k)), max(8, round(w / settings.octave_scale ** k)))
                  for k in reversed(range(settings.octaves))]
-        if self.runs_at(sizes[0], settings.layer) and self.runs_at(sizes[-1], settings.layer):
+        runs = [self.probe.runs_at((self.model.spec.channels, *size), settings.layer, self.model.device)
+                for size in (sizes[0], sizes[-1])]
+        if all(runs):
             return sizes
         return [(self.model.spec.height, self.model.spec.width)] * settings.octaves
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayo
 from deepvis.core.zoo import sample_kind
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, frames_dataset, samples_dataset
-from deepvis.embed.projection import METHODS, EmbeddingMap, knn_accuracy, knn_k, knn_words, project, trustworthiness
+from deepvis.embed.projection import METHODS, EmbeddingMap, knn_score, knn_words, project, trustworthiness
 from deepvis.embed.render import label_colors, render_map, write_csv
 from deepvis.errors import DeepvisError
 from deepvis.embed.features import Features, extract_features, pool
@@ -47,7 +47,7 @@ class MapState:
     result: EmbeddingMap
     dataset: Dataset
     model_state: object  # the session's ModelState it was computed with
-    knn: tuple[float | None, int | None]  # k-NN accuracy and its k (projection.knn_k)
+    knn: tuple[float | None, int | None]  # k-NN accuracy and its k (projection.knn_score)
     trust: float | None
     note: str = ""  # a setting changed to make the map (a small map's perplexity)
 
@@ -428,7 +428,7 @@ class EmbeddingView(View):
 
             result = project(features.vectors, method, perplexity=perplexity,
                              exaggeration=None if exaggeration == 1 else exaggeration, progress=on_step, cancel=cancel)
-            knn = (knn_accuracy(result.coords, features.labels), knn_k(features.labels))
+            knn = knn_score(result.coords, features.labels)
             trust = trustworthiness(features.vectors, result.coords)
             return MapState(features, result, dataset, state, knn, trust, result.note(perplexity))
 

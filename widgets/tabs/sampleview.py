@@ -40,6 +40,12 @@ BAR = "#5b8fd6"
 DRAWN_BAR = "#f0a030"
 
 
+def entropy_bits(probabilities: np.ndarray) -> np.ndarray:
+    """Entropy in bits of distributions over the last axis (0 log 0 = 0)."""
+    p = np.asarray(probabilities, np.float64)
+    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=-1)
+
+
 @dataclass(eq=False)
 class SampleRun:
     """One press of Sample. The GUI thread owns ``active`` and ``in_flight``; the compute
@@ -336,9 +342,7 @@ class SampleView(View):
         if self.run is run and self.pixel is None and run.history is not None:
             # The last pixel drawn is a corner, nearly always certain black: its bars say nothing.
             # Shown instead: the selected picture's most uncertain pixel (a click picks another).
-            p = run.history[:self.step.index + 1, self.selected]
-            entropy = -(p * np.log2(np.where(p > 0, p, 1))).sum(axis=1)
-            self.pixel = int(np.argmax(entropy))
+            self.pixel = int(np.argmax(entropy_bits(run.history[:self.step.index + 1, self.selected])))
         self._draw()  # this run's last pixel, or (when it drew none) what was shown before, without the marks
 
     # --- drawing ------------------------------------------------------------------------------
@@ -395,8 +399,7 @@ class SampleView(View):
         brushes = [pg.mkBrush(DRAWN_BAR if k == level else BAR) for k in range(levels)]
         self.bars.setOpts(x=np.arange(levels), height=probabilities, width=0.8, brushes=brushes)
         self.plot.setXRange(-0.6, levels - 0.4, padding=0)
-        p = probabilities[probabilities > 0]
-        entropy = float(-(p * np.log2(p)).sum())
+        entropy = float(entropy_bits(probabilities))
         newest = index == self.step.index
         self.plot.setTitle("The pixel just drawn" if newest and self.run.active else
                            f"Pixel ({r}, {c}) of sample {self.selected}", size="11pt")
