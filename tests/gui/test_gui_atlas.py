@@ -18,6 +18,8 @@ from PySide6.QtCore import QElapsedTimer, QEvent, QMimeData, QPointF, Qt, QTimer
 from PySide6.QtGui import QDropEvent, QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from deepvis.widgets.panes.largemap import DEBOUNCE_MS  # noqa: E402
+
 from deepvis.atlas.store import Atlas, create_atlas  # noqa: E402
 from deepvis.atlas.units import load_patches, load_visualizations  # noqa: E402
 from deepvis.errors import DeepvisError  # noqa: E402
@@ -127,6 +129,18 @@ def mouse_move(widget, pos) -> None:
     QApplication.sendEvent(widget, event)
 
 
+def hover(qtbot, plot, xy) -> None:
+    """Move the mouse onto ``xy`` once the map has stopped moving, as a user's hand would: the
+    view's range is settled by a debounced update (and a relayout after the colour legend
+    changed), and a move sent before that lands where the point no longer is."""
+    def settled():
+        pos = viewport_pos(plot, xy)
+        qtbot.wait(2 * DEBOUNCE_MS)
+        return not plot._timer.isActive() and viewport_pos(plot, xy) == pos
+    qtbot.waitUntil(settled, timeout=WAIT_MS)
+    mouse_move(plot.plot.viewport(), viewport_pos(plot, xy))
+
+
 def test_the_map_of_an_atlas_hover_click_search_and_colours(qtbot, open_window, small_atlas):
     w = open_window(model="digits_cnn")
     view = embedding_view(w)
@@ -166,7 +180,7 @@ def test_the_map_of_an_atlas_hover_click_search_and_colours(qtbot, open_window, 
     i = 17
     j = plot.point_at(*coords[i])  # the point found there (another may lie on top of row i)
     assert j >= 0 and np.allclose(coords[j], coords[i], atol=np.abs(coords).max() / 50)
-    mouse_move(plot.plot.viewport(), viewport_pos(plot, coords[i]))
+    hover(qtbot, plot, coords[i])
     qtbot.waitUntil(lambda: mode.hovered_row == j, timeout=WAIT_MS)
     assert rows["path"][j] in view.info.text() and f"label: {rows['label'][j]}" in view.info.text()
     assert view.preview.pixmap() is not None and not view.preview.pixmap().isNull()
