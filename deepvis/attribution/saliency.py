@@ -22,6 +22,7 @@ from torch import nn
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.core.predictions import main_output, output_kind
 from deepvis.core.probe import Probe
+from deepvis.attribution.phases import PhaseAveraged, stride_period
 
 ROLLOUT_METHODS = ("attention-rollout", "grad-rollout")  # vision transformers only
 CLASS_AGNOSTIC = ("attention-rollout",)  # the same map whatever the target: no gradient of it
@@ -35,6 +36,7 @@ def explains(method: str, target_words: str) -> str:
     return f"{method} for {target_words}"
 METHODS = ("gradient", "deconv", "guided", "integrated-gradients", "smoothgrad", "gradcam", *ROLLOUT_METHODS)
 LIGHT_METHODS = ("gradient", "deconv", "guided", "gradcam")  # one forward and one backward pass per map
+PHASE_AVERAGED = ("gradient", "deconv", "guided", "smoothgrad")
 PICTURE_TARGETS = ("output", "error")
 
 
@@ -173,6 +175,9 @@ class Objective(nn.Module):
         self.output = None
         self.chosen: int | None = None
         self.calls = 0
+        # Set by PhaseAveraged: the batch is this many shifted copies of the samples, and a
+        # ``top`` target keeps the class the unshifted copy chose for all of them.
+        self.copies = 1
 
     def forward(self, x):
         if self.on_call is not None:
@@ -203,6 +208,8 @@ class Objective(nn.Module):
             if target.kind == "top":
                 per_class = scores if scores.ndim == 2 else scores.flatten(2).sum(2)
                 chosen = per_class.detach().argmax(1)
+                if self.copies > 1:
+                    chosen = chosen.view(self.copies, -1)[0].repeat(self.copies)
                 self.chosen = int(chosen[0])
                 score = scores[torch.arange(scores.shape[0]), chosen]
             else:
@@ -373,22 +380,27 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
 
     module = objective.model
     x = x.detach().clone().requires_grad_(True)
+    # Pixel gradients averaged over the stride's phases: no checkerboard (see phases.py).
+    # Integrated gradients stays Captum's own, whose completeness holds for the model itself.
+    period = stride_period(module, objective.probe) if method in PHASE_AVERAGED else 1
+    averaged = PhaseAveraged(objective, period) if period > 1 else objective
     with torch.enable_grad():
         if method == "gradient":
-            attr = Saliency(objective).attribute(x, abs=False)
+            attr = Saliency(averaged).attribute(x, abs=False)
         elif method in ("guided", "deconv"):
             with rectifiers_as_relu_modules(module), warnings.catch_warnings():
                 # Captum warns on every call that it hooks ReLUs: that is the point, and live
                 # views call it every frame.
                 warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
-                explainer = GuidedBackprop(objective) if method == "guided" else Deconvolution(objective)
+                explainer = GuidedBackprop(averaged) if method == "guided" else Deconvolution(averaged)
                 attr = explainer.attribute(x)
         elif method == "integrated-gradients":
             attr = IntegratedGradients(objective).attribute(x, baselines=torch.zeros_like(x), n_steps=steps,
                                                             internal_batch_size=batch)
         elif method == "smoothgrad":
             scale = noise * float(x.detach().max() - x.detach().min())
-            attr = NoiseTunnel(Saliency(objective)).attribute(x, nt_type="smoothgrad", nt_samples=samples,
+            cycled = PhaseAveraged(objective, period, mode="cycle") if period > 1 else objective
+            attr = NoiseTunnel(Saliency(cycled)).attribute(x, nt_type="smoothgrad", nt_samples=samples,
                                                               nt_samples_batch_size=batch, stdevs=scale,
                                                               abs=False)
         elif method in ROLLOUT_METHODS:
