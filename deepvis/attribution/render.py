@@ -63,3 +63,28 @@ def render_saliency(saliency: np.ndarray, mode: str = DEFAULT_MODE, colormap: st
     # Where the map is weak the photo shows through: a uniform blend would only darken it.
     alpha = (float(np.clip(opacity, 0.0, 1.0)) * np.sqrt(strength))[:, :, None]
     return np.clip(rgb * alpha + image[:, :, :3] * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+
+
+def display_legend(saliency: np.ndarray, mode: str, colormap: str = "inferno"):
+    """What a colour of :func:`render_saliency`'s picture means: (colour map, ticks as
+    (position 0..1, label), caption) for a colour bar."""
+    from deepvis.render.figure import format_value
+
+    s = np.nan_to_num(np.asarray(saliency, np.float32))
+    a = np.abs(s)
+    if mode == "signed":
+        scale = _clip_scale(a)
+        return "coolwarm", [(0.0, f"<= -{format_value(scale)}"), (0.5, "0"), (1.0, f">= {format_value(scale)}")], \
+            "attribution (clipped at the 99th percentile of |value|)"
+    if mode == "raw":
+        peak = float(a.max()) or 1.0
+        return "redgreen", [(0.0, f"-{format_value(peak)}"), (0.5, "0"), (1.0, format_value(peak))], "attribution"
+    if mode == "normblur":
+        return colormap, [(0.0, "0"), (1.0, "max")], "|attribution|, blurred, to its maximum"
+    if mode == "clip99":
+        scale = _clip_scale(a)
+        return colormap, [(0.0, "0"), (0.5, format_value(scale / 2)), (1.0, f">= {format_value(scale)}")], \
+            "|attribution| (clipped at its 99th percentile)"
+    peak = float(a.max()) or 1.0
+    return ("gray" if mode == "gray" else colormap), [(0.0, "0"), (0.5, format_value(peak / 2)),
+                                                      (1.0, format_value(peak))], "|attribution|"

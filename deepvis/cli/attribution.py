@@ -2,8 +2,9 @@
 
 import argparse
 import sys
+from pathlib import Path
 
-from deepvis.cli.common import add_model, fraction, load_model_of, model_input, positive_int, probe_of, save_npy
+from deepvis.cli.common import add_model, add_plain, fraction, load_model_of, model_input, positive_int, probe_of, save_npy
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 from deepvis.live.computethread import compute_thread
@@ -45,6 +46,7 @@ def register(sub) -> None:
                         "magnitude scaled to its maximum; normblur: abs, blurred; gray: the magnitude in grey; raw: "
                         "the toolbox's red and green (default: abs for gradcam and the rollouts, else clip99)")
     p.add_argument("--overlay", type=fraction, metavar="OPACITY", help="blend over the input (0..1)")
+    add_plain(p)
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_saliency)
 
@@ -101,13 +103,31 @@ def cmd_saliency(args):
             print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
     if not np.isfinite(saliency).all():
         raise DeepvisError("the attribution contains NaN or infinite values (check the weights and input)")
+    mode = args.mode or default_display(args.method)
+    caption = explains(args.method, target.describe(model.labels))
     if model.signal is not None:
         from deepvis.render.signals import waveform
 
         picture = waveform(shown, values=saliency)  # the window, coloured by |attribution| over time
+        if not args.plain:
+            from deepvis.render.figure import axes, figure
+
+            rate, window = model.signal.rate, shown.shape[-1]
+            scale, unit = ((0.0, window / rate), "time (s)") if rate else ((0.0, float(window)), "input sample")
+            picture = figure(axes(picture, unit, "input", x_scale=scale), f"{model.name} · {caption}",
+                             f"input {Path(args.input).name}; background: |attribution| over time, to its maximum")
     else:
-        rgb = render_saliency(saliency, args.mode or default_display(args.method), image=shown if args.overlay else None, opacity=args.overlay or 0.6)
+        rgb = render_saliency(saliency, mode, image=shown if args.overlay else None, opacity=args.overlay or 0.6)
         picture = upscale(rgb, args.min_size)
+        if not args.plain:
+            from deepvis.attribution.render import display_legend
+            from deepvis.render.figure import colour_bar, figure
+
+            colormap, ticks, legend = display_legend(saliency, mode)
+            over = f", over the input at opacity {args.overlay:g}" if args.overlay else ""
+            picture = figure(picture, f"{model.name} · {caption}",
+                             f"input {Path(args.input).name}; display {mode}{over}",
+                             colour_bar(picture.shape[0], colormap, ticks, legend))
     with outputs.writing():
         write_image(args.out, picture)
         if args.npy:

@@ -1,6 +1,6 @@
 """``receptive-field``: which inputs an output position can see, measured, and causality."""
 
-from deepvis.cli.common import (add_model, load_model_of, positive_float, positive_int, print_json, save_npy,
+from deepvis.cli.common import (add_model, add_plain, load_model_of, positive_float, positive_int, print_json, save_npy,
                                 seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
@@ -18,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="PNG", help="the field over the input")
     p.add_argument("--npy", metavar="FILE", help="the measured field, bool at the input's size")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    add_plain(p)
     p.set_defaults(func=cmd_receptive_field)
 
     p = sub.add_parser("sample", help="pictures drawn pixel by pixel from an autoregressive model (PixelCNN)")
@@ -94,8 +95,14 @@ def cmd_receptive_field(args):
     layer, field, theory, verdict = compute_thread().call(work)
     extent = [int(np.ptp(np.nonzero(field)[a])) + 1 if field.any() else 0 for a in range(dims)]
     picture = _picture(field, at if verdict is not None else None, verdict)
+    if field.ndim == 1:
+        picture = _band_width(picture, BAND_WIDTH)
+    else:
+        picture = upscale(picture, 512, max_side=MAX_PNG_SIDE)
+    if not args.plain:
+        picture = _field_figure(model.name, layer, args.at, field, picture, verdict)
     with outputs.writing():
-        write_image(args.out, upscale(picture, 512, max_side=MAX_PNG_SIDE))
+        write_image(args.out, picture)
         if args.npy:
             save_npy(args.npy, field)
     report = {"model": model.name, "layer": layer, "at": list(at), "input_size": list(size),
@@ -114,12 +121,34 @@ def cmd_receptive_field(args):
               + ("; strictly: none depends on its own position" if verdict.strict else ""))
 
 
+def _field_figure(model_name, layer, at, field, picture, verdict):
+    """The field under a title that says what each colour is, with the input's axes."""
+    from deepvis.render.figure import axes, figure
+
+    key = "white: the input positions it depends on (measured)"
+    if verdict is not None:
+        key += "; red: the query position"
+        if verdict.strict and field.ndim == 2:
+            import numpy as np
+
+            position = tuple(int(v) for v in at.replace("x", ",").split(","))
+            earlier = np.arange(field.size).reshape(field.shape) < np.ravel_multi_index(position, field.shape)
+            if (earlier & ~field).any():
+                key += "; orange: earlier positions it cannot see (the blind spot)"
+    title = f"{model_name} · {layer} at {at}: depends on {int(field.sum())} input positions"
+    if field.ndim == 1:
+        plot = axes(picture, "input time step", "", x_scale=(0.0, float(field.shape[0] - 1)))
+    else:
+        plot = axes(picture, "input x", "input y", x_scale=field.shape[1], y_scale=field.shape[0])
+    return figure(plot, title, key)
+
+
 def _picture(field, at, verdict):
     """The field in white; the query in red; for a strictly causal model the earlier positions
     it cannot see (a PixelCNN's blind spot) in orange. 1-D fields are drawn as a band."""
     import numpy as np
 
-    grid = field if field.ndim == 2 else np.repeat(field[None], max(16, field.shape[0] // 16), axis=0)
+    grid = field if field.ndim == 2 else np.repeat(field[None], BAND_HEIGHT, axis=0)
     rgb = np.full((*grid.shape, 3), 40, np.uint8)
     rgb[grid] = 235
     if at is not None:
@@ -134,6 +163,26 @@ def _picture(field, at, verdict):
     return rgb
 
 
+def _band_width(band, width: int):
+    """A 1-D field's band about ``width`` pixels wide: shorter fields enlarged by whole pixels,
+    longer ones reduced by taking each column's most telling sample (the query, then the field)."""
+    import numpy as np
+
+    length = band.shape[1]
+    if length <= width:
+        return np.repeat(band, max(1, width // length), axis=1)
+    step = -(-length // width)
+    pad = (-length) % step
+    padded = np.pad(band, ((0, 0), (0, pad), (0, 0)), mode="edge")
+    blocks = padded.reshape(band.shape[0], -1, step, 3)
+    # Red (the query) wins over white (the field), white over the background.
+    rank = (blocks[..., 0].astype(int) - blocks[..., 1]) * 4 + blocks[..., 1]
+    pick = rank.argmax(axis=2)
+    return np.take_along_axis(blocks, pick[..., None, None], axis=2)[:, :, 0]
+
+
+BAND_HEIGHT = 96  # px: a 1-D field's band
+BAND_WIDTH = 1024  # px: about this wide whatever the length (a 1024-sample field made 4096 px)
 MAX_SAMPLES = 1024
 MAX_PNG_SIDE = 4096  # px: the field's picture is enlarged until its short side is 512, up to this
 

@@ -45,6 +45,11 @@ def add_device(p):
                    help="where to run: auto picks CUDA or MPS when present (default: %(default)s)")
 
 
+def add_plain(p):
+    p.add_argument("--plain", action="store_true",
+                   help="write the picture alone: no title, channel numbers, axes or colour bar")
+
+
 def add_model(p):
     # None here: main() fills in the default for headless commands; the GUI restores the last one.
     p.add_argument("--model", default=None, metavar="SPEC",

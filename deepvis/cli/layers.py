@@ -2,7 +2,7 @@
 
 import argparse
 
-from deepvis.cli.common import add_model, load_model_of, model_input, positive_int, probe_of, save_npy
+from deepvis.cli.common import add_model, add_plain, load_model_of, model_input, positive_int, probe_of, save_npy
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -21,6 +21,7 @@ def register(sub) -> None:
                    help="scale to [0, 1] over the whole layer, per channel, or not at all (default: %(default)s)")
     p.add_argument("--colormap", choices=COLORMAPS, default="viridis",
                    help="colour map of the channels (default: %(default)s)")
+    add_plain(p)
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_activations)
 
@@ -34,6 +35,7 @@ def register(sub) -> None:
                         "kernels in grey; auto: rgb for 3 input channels (default: %(default)s)")
     p.add_argument("--max-filters", type=positive_int, metavar="N", help="show only the first N filters "
                                                                          "(default: all)")
+    add_plain(p)
     p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_filters)
 
@@ -64,6 +66,8 @@ def cmd_activations(args):
 
         rows = time_map(activation, args.colormap, row_height=max(2, min(8, 512 // activation.shape[0])))
         picture = np.vstack([waveform(shown, rows.shape[1]), rows])
+        if not args.plain:
+            picture = _signal_activation_figure(model, args, activation, shown, rows)
         with outputs.writing():
             write_image(args.out, picture)
             if args.npy:
@@ -72,8 +76,11 @@ def cmd_activations(args):
               + (f", {args.npy}" if args.npy else ""))
         return
     grid, layout = tile_activation(activation, args.normalize)
+    picture = upscale(apply_colormap(grid, args.colormap), args.min_size)
+    if not args.plain:
+        picture = _activation_figure(model, args, activation, picture, layout, picture.shape[0] // grid.shape[0])
     with outputs.writing():
-        write_image(args.out, upscale(apply_colormap(grid, args.colormap), args.min_size))
+        write_image(args.out, picture)
         if args.npy:
             save_npy(args.npy, activation.astype(np.float32))
     print(f"{args.layer}: {'x'.join(map(str, activation.shape))}, {layout.count} channels in "
@@ -105,13 +112,102 @@ def cmd_filters(args):
     w = weights[key].detach().float().cpu().numpy()
     if w.ndim not in (3, 4):
         raise DeepvisError(f"{key} has shape {tuple(w.shape)}; filters are shown for convolution layers")
-    sheet, layout = filter_sheet(w, args.mode, args.max_filters)
-    rgb = sheet.ndim == 3
-    image = (np.clip(np.nan_to_num(sheet, nan=0.19) * 255 + 0.5, 0, 255).astype(np.uint8) if rgb
-             else apply_colormap(sheet, "gray"))
+    name = key[:-len(".weight")]
+    if w.ndim == 3 and not args.plain:
+        # A 1-D convolution's weights as a heat map with axes: a 1x1 convolution drawn as tiles
+        # was 16 lone black or white squares.
+        image, rgb = _conv1d_figure(model, name, w, args.max_filters), False
+    else:
+        sheet, layout = filter_sheet(w, args.mode, args.max_filters)
+        rgb = sheet.ndim == 3
+        image = (np.clip(np.nan_to_num(sheet, nan=0.19) * 255 + 0.5, 0, 255).astype(np.uint8) if rgb
+                 else apply_colormap(sheet, "gray"))
+        image = upscale(image, args.min_size)
+        if not args.plain:
+            image = _filter_figure(model, name, w, image, layout, image.shape[0] // sheet.shape[0], rgb)
     with outputs.writing():
-        write_image(args.out, upscale(image, args.min_size))
+        write_image(args.out, image)
         if args.npy:
             save_npy(args.npy, w.astype(np.float32))
     print(f"{key[:-len('.weight')]}: {'x'.join(map(str, w.shape))} as {'RGB' if rgb else 'per-channel'} "
           f"tiles -> {args.out}")
+
+
+def _activation_figure(model, args, activation, picture, layout, factor):
+    """The tiles numbered by channel under a title, with the colour bar of the values."""
+    from deepvis.render.figure import colour_bar, figure, number_tiles, value_ticks
+
+    shape = "x".join(map(str, activation.shape[1:])) or "1x1"
+    title = f"{model.name} · {args.layer} · {activation.shape[0]} channels of {shape}"
+    picture = number_tiles(picture, layout, factor)
+    if args.normalize == "layer":
+        ticks, caption = value_ticks(float(activation.min()), float(activation.max())), "activation"
+        how = "one colour scale for the whole layer"
+    elif args.normalize == "none":
+        ticks, caption = value_ticks(0.0, 1.0), "activation (clipped to 0..1)"
+        how = "values as they are, clipped to 0..1"
+    else:
+        ticks, caption = [(0.0, "min"), (1.0, "max")], "each channel's own range"
+        how = "each channel scaled to its own range"
+    bar = colour_bar(picture.shape[0], args.colormap, ticks, caption)
+    return figure(picture, title, f"input {_name(args.input)}; {how}", bar)
+
+
+def _signal_activation_figure(model, args, activation, shown, rows):
+    """The input window's trace over the channels' rows, with time and channel axes."""
+    import numpy as np
+
+    from deepvis.render.figure import axes, axes_left, figure, ticks_along
+    from deepvis.render.signals import waveform
+
+    channels, steps = activation.shape
+    rate = model.signal.rate
+    window = shown.shape[-1]
+    scale, unit = ((0.0, window / rate), "time (s)") if rate else ((0.0, float(window)), "input sample")
+    left = axes_left(ticks_along(channels, rows.shape[0], 5))  # both plots start at the same column
+    trace = axes(waveform(shown, rows.shape[1]), unit, "input", x_scale=scale, min_left=left)
+    grid = axes(rows, f"{steps} time steps over the window", "channel", y_scale=channels, min_left=left)
+    width = max(trace.shape[1], grid.shape[1])
+    pad = lambda image: np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)), constant_values=28)
+    title = f"{model.name} · {args.layer} · {channels} channels x {steps} time steps"
+    return figure(np.vstack([pad(trace), pad(grid)]), title,
+                  f"input {_name(args.input)}; each channel's row scaled to its own range")
+
+
+def _filter_figure(model, name, w, image, layout, factor, rgb):
+    from deepvis.render.figure import colour_bar, figure, number_tiles
+
+    image = number_tiles(image, layout, factor)
+    title = f"{model.name} · {name} · {w.shape[0]} filters of {'x'.join(map(str, w.shape[1:]))}"
+    how = ("each filter in RGB, grey = 0, scaled to its own largest |weight|" if rgb else
+           "each filter a block of its input channels' kernels, grey = 0, scaled to its own largest |weight|")
+    bar = None if rgb else colour_bar(image.shape[0], "gray", [(0.0, "-max"), (0.5, "0"), (1.0, "+max")],
+                                      "weight / the filter's max |weight|")
+    return figure(image, title, how, bar)
+
+
+def _conv1d_figure(model, name, w, max_filters):
+    """(out, in, k) weights as one signed heat map: a row per filter, a column per input channel
+    and tap, on one colour scale for the layer."""
+    from deepvis.render.colormaps import apply_colormap
+    from deepvis.render.figure import axes, colour_bar, figure, value_ticks
+
+    if max_filters:
+        w = w[:max_filters]
+    out, inputs, taps = w.shape
+    peak = float(abs(w).max()) or 1.0
+    matrix = w.reshape(out, inputs * taps)
+    # Cells enlarged along each axis on its own: 5 filters of 32 inputs made a 1664-px-wide strip.
+    cell_w, cell_h = max(2, min(32, 768 // matrix.shape[1])), max(4, min(32, 384 // out))
+    heat = apply_colormap(0.5 + 0.5 * matrix / peak, "coolwarm").repeat(cell_h, 0).repeat(cell_w, 1)
+    x_label = "input channel" if taps == 1 else f"input channel ({taps} taps each, oldest first)"
+    plot = axes(heat, x_label, "filter", x_scale=inputs, y_scale=out)
+    bar = colour_bar(plot.shape[0], "coolwarm", value_ticks(-peak, peak), "weight")
+    return figure(plot, f"{model.name} · {name} · {out} filters of {inputs} channels x {taps} taps",
+                  "one colour scale for the layer: red positive, blue negative, white 0", bar)
+
+
+def _name(path) -> str:
+    from pathlib import Path
+
+    return Path(path).name

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from deepvis.cli.common import add_model, fraction, load_model_of, positive_int, print_json, read_input
+from deepvis.cli.common import add_model, add_plain, fraction, load_model_of, positive_int, print_json, read_input
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
@@ -32,6 +32,7 @@ def register(sub) -> None:
     p.add_argument("--band", type=positive_int, default=2, metavar="PX",
                    help="boundary F1's tolerance in pixels (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the shares and, with --gt, the metrics as JSON")
+    add_plain(p)
     p.set_defaults(func=cmd_segment)
 
 
@@ -78,7 +79,7 @@ def cmd_segment(args):
         for image, result in zip(images, results):
             out = Path(args.out) / f"{image.stem}.png" if folder else Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            write_image(out, result["picture"])
+            write_image(out, result["picture"] if args.plain else _figure(model, image, result, args))
             written.append(out)
             if args.npy:
                 save_npy(Path(args.npy) / f"{image.stem}.npy" if folder else args.npy, result["labels"])
@@ -98,6 +99,40 @@ def cmd_segment(args):
         for row in m["classes"]:
             iou = "n/a" if row["iou"] is None else f"{row['iou']:.3f}"
             print(f"  {row['label']:<20} IoU {iou}")
+
+
+FIGURE_SIDE = 320  # px: the short side of a figure's picture, at least
+
+
+def _figure(model, image: Path, result: dict, args):
+    """The segmentation under a title, with the key of the classes it shows (or the colour bar
+    of a confidence or entropy map)."""
+    import numpy as np
+
+    from deepvis.render.figure import colour_bar, figure, swatches, value_ticks
+    from deepvis.segmentation.render import voc_palette
+
+    from deepvis.render.tiling import upscale
+
+    # Enlarged by whole pixels for the figure: a 64x64 scene under a 360-px title was a stamp.
+    picture = upscale(result["picture"], FIGURE_SIDE, max_side=4096)
+    labels = result["labels"]
+    title = f"{model.name} · {image.name}"
+    if args.mode == "labels":
+        palette = voc_palette(max(256, result["classes"]))
+        present, counts = np.unique(labels[labels >= 0], return_counts=True)
+        order = np.argsort(-counts)
+        key = swatches([(palette[k], f"{_label(model.labels, int(k))} {c / max(1, counts.sum()):.0%}")
+                        for k, c in zip(present[order], counts[order])], picture.shape[0])
+        details = "each pixel's most likely class, over the input"
+    else:
+        top = float(np.log(result["classes"])) if args.mode == "entropy" else 1.0
+        key = colour_bar(picture.shape[0], "magma", value_ticks(0.0, top, 3),
+                         "entropy (nats)" if args.mode == "entropy" else args.mode)
+        details = f"each pixel's {args.mode}"
+    if result["truth"] is not None:
+        details += "; hatched: pixels the ground truth ignores"
+    return figure(picture, title, details, key)
 
 
 def _label(labels, k):

@@ -44,9 +44,11 @@ def cli(tmp_path_factory):
                         digits_fcn.LABELS[present[0]], "--region-mask", d / "drawn.npy", "--out", d / "sal.png",
                         "--npy", d / "sal.npy"],
         "folder": ["segment", "--model", "digits_fcn", "--input", d / "scenes", "--gt", d / "gt", "--out", d / "out",
-                   "--npy", d / "labels", "--opacity", "1", "--json"],
+                   "--npy", d / "labels", "--opacity", "1", "--json", "--plain"],
         "one_entropy": ["segment", "--model", "digits_fcn", "--input", one, "--mode", "entropy", "--out",
-                        d / "entropy.png"],
+                        d / "entropy.png", "--plain"],
+        "one_figure": ["segment", "--model", "digits_fcn", "--input", one, "--mode", "entropy", "--out",
+                       d / "entropy-figure.png"],
         "bad_class": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "bad_class.png",
                       "--out", d / "never.png"],
         "bad_shape": ["segment", "--model", "digits_fcn", "--input", one, "--gt", d / "bad_shape.png",
@@ -115,7 +117,15 @@ def test_entropy_map_of_one_picture(cli):
     results, d, _ = cli
     assert results["one_entropy"].returncode == 0, results["one_entropy"].stderr
     assert "digits_fcn on 1 image" in results["one_entropy"].stdout
-    assert read_image(d / "entropy.png").shape == (64, 64, 3)
+    plain = read_image(d / "entropy.png")
+    assert plain.shape == (64, 64, 3)  # --plain: the map at the picture's own size
+    # The figure: the same map enlarged by whole pixels (64 -> 320) under a title row, a colour
+    # bar on its right.
+    assert results["one_figure"].returncode == 0, results["one_figure"].stderr
+    figure = read_image(d / "entropy-figure.png")
+    enlarged = plain.repeat(5, 0).repeat(5, 1)
+    assert figure.shape[0] > 320 + 20 and figure.shape[1] > 320 + 40
+    np.testing.assert_array_equal(figure[-320:, :320], enlarged)
 
 
 @pytest.mark.parametrize("case, needle", [
