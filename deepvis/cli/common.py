@@ -45,6 +45,23 @@ def add_device(p):
                    help="where to run: auto picks CUDA or MPS when present (default: %(default)s)")
 
 
+MAX_SCALED_SIDE = 16384  # px: --scale's picture, a PNG viewers still open
+
+
+def add_scale(p, what: str = "--out"):
+    p.add_argument("--scale", type=positive_int, default=1, metavar="K",
+                   help=f"{what} enlarged K times by nearest neighbour, each pixel a KxK block (default: %(default)s)")
+
+
+def enlarged(picture, k: int):
+    """A data picture enlarged by whole pixels, never resampled; refused past MAX_SCALED_SIDE
+    (call before any output is written)."""
+    side = max(picture.shape[:2]) * k
+    if side > MAX_SCALED_SIDE:
+        raise DeepvisError(f"--scale {k} would make a picture of {side} px a side; at most {MAX_SCALED_SIDE}")
+    return picture.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else picture
+
+
 def add_plain(p):
     p.add_argument("--plain", action="store_true",
                    help="write the picture alone: no title, channel numbers, axes or colour bar")

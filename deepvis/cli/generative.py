@@ -3,10 +3,10 @@
 import argparse
 from pathlib import Path
 
-from deepvis.cli.common import positive_int, seed_number
+from deepvis.cli.common import positive_int, save_npy, seed_number
 from deepvis.core.defaults import DEVICE_CHOICES
 from deepvis.errors import DeepvisError
-from deepvis.io.outputs import GIF, IMAGE, Outputs
+from deepvis.io.outputs import GIF, IMAGE, NPY, Outputs
 
 
 def register(sub) -> None:
@@ -33,6 +33,7 @@ def register(sub) -> None:
                    help="spherical or straight-line interpolation (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="PNG", help="the path as a strip")
     p.add_argument("--gif", metavar="FILE", help="also an animated GIF, there and back")
+    p.add_argument("--npy", metavar="FILE", help="the path's pictures at their own size, uint8 (steps, H, W, C)")
     p.add_argument("--grid", type=_rows_cols, metavar="RxC",
                    help="also NAME-grid.png: R x C samples interpolated between four corner seeds (A B C D)")
     p.add_argument("--walk", type=positive_int, metavar="N",
@@ -87,6 +88,7 @@ def cmd_interpolate(args):
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
     outputs.add(args.gif, GIF, "--gif")
+    outputs.add(args.npy, NPY, "--npy")
     if args.grid:
         outputs.add(stem.with_name(stem.stem + "-grid.png"), IMAGE)
     if args.walk:
@@ -135,6 +137,8 @@ def cmd_interpolate(args):
                 write_image(target, content)
             else:
                 write_gif(target, *content)
+        if args.npy:
+            save_npy(args.npy, np.stack(list(frames)))
     if variance is not None:
         print("direction variance shares: " + " ".join(f"{v:.3f}" for v in variance))
     through = (f"seeds {' '.join(map(str, args.seeds))}" if args.seeds else

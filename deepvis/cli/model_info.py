@@ -2,13 +2,10 @@
 
 import sys
 
-from deepvis.cli.common import (add_device, add_model, load_model_of, model_input, positive_int, print_json, probe_of,
-                                seed_number)
+from deepvis.cli.common import (add_device, add_model, add_scale, enlarged, load_model_of, model_input, positive_int,
+                                print_json, probe_of, save_npy, seed_number)
 from deepvis.errors import DeepvisError
-from deepvis.io.outputs import IMAGE, Outputs
-
-
-MAX_SCALED_SIDE = 16384  # px: --scale's picture, a PNG viewers still open
+from deepvis.io.outputs import IMAGE, NPY, Outputs
 
 
 def register(sub) -> None:
@@ -29,8 +26,9 @@ def register(sub) -> None:
     p.add_argument("--top", type=positive_int, default=5, metavar="K",
                    help="how many classes to list (default: %(default)s)")
     p.add_argument("--out", metavar="PNG", help="an image model's output picture, at its own resolution")
-    p.add_argument("--scale", type=positive_int, default=1, metavar="K",
-                   help="--out enlarged K times by nearest neighbour, each pixel a KxK block (default: %(default)s)")
+    add_scale(p)
+    p.add_argument("--npy", metavar="FILE", help="the model's output for the input, float32, as it came (scores, "
+                                                 "logits or the output picture's values)")
     p.add_argument("--sample", type=seed_number, metavar="SEED",
                    help="a VAE's reconstruction from a posterior draw (seeded) instead of its mean")
     p.add_argument("--json", action="store_true",
@@ -107,6 +105,7 @@ def cmd_predict(args):
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE, "--out")
+    outputs.add(args.npy, NPY, "--npy")
     model = load_model_of(args)
     x, _ = model_input(model, args.input)
     for given, option in ((args.out, "--out writes"), (args.sample is not None, "--sample draws")):
@@ -131,6 +130,9 @@ def cmd_predict(args):
     if model.task == "image":
         _print_picture(args, model, output, x, outputs)
         return
+    if args.npy:
+        with outputs.writing():
+            _save_output(args, output)
     if args.json:
         print_json([p.as_dict() for p in summary.predictions])
         return
@@ -143,21 +145,30 @@ def cmd_predict(args):
         print(f"{rank:>4}  {p.score:>15.4f}  {p.label} ({p.index})")
 
 
+def _save_output(args, output) -> None:
+    if args.npy:
+        import numpy as np
+
+        from deepvis.core.predictions import main_output
+
+        save_npy(args.npy, main_output(output)[0].float().cpu().numpy().astype(np.float32))
+
+
 def _print_picture(args, model, output, x, outputs):
     from deepvis.core.imagemodel import image_output
     from deepvis.core.predictions import main_output
     from deepvis.io.images import write_image
 
     picture = image_output(main_output(output), x, model.output_range, model.spec)
-    if args.out and max(picture.picture.shape[:2]) * args.scale > MAX_SCALED_SIDE:
-        raise DeepvisError(f"--scale {args.scale} would make a picture of {max(picture.picture.shape[:2]) * args.scale} "
-                           f"px a side; at most {MAX_SCALED_SIDE}")
     if args.out:
         # The picture is data: enlarged only by whole pixels, never resampled.
-        out = picture.picture.repeat(args.scale, axis=0).repeat(args.scale, axis=1) if args.scale > 1 \
-            else picture.picture
+        out = enlarged(picture.picture, args.scale)
         with outputs.writing():
             write_image(args.out, out)
+            _save_output(args, output)
+    elif args.npy:
+        with outputs.writing():
+            _save_output(args, output)
     h, w = picture.picture.shape[:2]
     if args.json:
         print_json({"output": [int(picture.pixels.shape[2]), h, w], "range": model.output_range,

@@ -3,9 +3,10 @@
 import argparse
 import sys
 
-from deepvis.cli.common import add_model, load_model_of, positive_int, probe_of, read_input, seed_number
+from deepvis.cli.common import (add_model, add_scale, enlarged, load_model_of, positive_int, probe_of, read_input,
+                                save_npy, seed_number)
 from deepvis.errors import DeepvisError, require_finite
-from deepvis.io.outputs import FOLDER, IMAGE, Outputs
+from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
 
 def register(sub) -> None:
@@ -26,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--smooth", type=float, default=0.0,
                    help="Gaussian sigma for the gradient, 0: none (default: %(default)s)")
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
+    add_scale(p)
     p.set_defaults(func=cmd_dream)
 
     p = sub.add_parser("visualize-unit", help="an image optimized from noise to excite one unit (feature viz)")
@@ -41,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--neuron", action="store_true",
                    help="excite the one activation at the centre of the unit's map, not the whole channel")
+    p.add_argument("--npy", metavar="FILE", help="the picture at its own size, uint8 (H, W, C); for --unit all "
+                                                 "(units, H, W, C)")
     p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_visualize_unit)
 
@@ -80,8 +84,9 @@ def cmd_dream(args):
     if tty:
         print("\r" + " " * 48 + "\r", end="", file=sys.stderr, flush=True)
     after = dreamer.score(last.image, settings)
+    picture = enlarged(last.image, args.scale)
     with outputs.writing():
-        write_image(args.out, last.image)
+        write_image(args.out, picture)
     what = f"unit {args.unit} of {args.layer}" if args.unit is not None else args.layer
     print(f"dream of {what}: objective {before:.4g} -> {after:.4g} ({after / before if before else float('inf'):.2f}x), "
           f"{last.image.shape[1]}x{last.image.shape[0]} -> {args.out}")
@@ -97,6 +102,7 @@ def cmd_visualize_unit(args):
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
+    outputs.add(args.npy, NPY, "--npy")
     model = load_model_of(args)
     viz = UnitVisualizer(model, probe_of(model))
     fixed = viz.fixed_input_size() if args.size is None else None
@@ -114,6 +120,8 @@ def cmd_visualize_unit(args):
     require_finite(value, f"unit {args.unit} of {args.layer}")
     with outputs.writing():
         write_image(args.out, upscale(image, args.min_size))
+        if args.npy:
+            save_npy(args.npy, image)
     print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {size}x{size} image "
           + ("(the model's own input size, enlarged by nearest neighbour) " if fixed else "") + f"-> {args.out}")
 
@@ -136,6 +144,8 @@ def _visualize_layer(model, viz, settings, outputs, args):
     require_finite(float(np.sum(values)), f"the units of {args.layer}")
     with outputs.writing():
         write_image(args.out, picture_grid(sheet.images, columns, border=2, fill=30))
+        if args.npy:
+            save_npy(args.npy, np.stack(sheet.images))
     print(f"{len(values)} units of {args.layer}: spatial-mean activation median {np.median(values):.4g}, "
           f"min {min(values):.4g} -> {args.out}")
 

@@ -94,3 +94,34 @@ def test_the_saliency_legend_says_the_clipping_value():
                                          (0.5, "0.5"), (2e-5, "2.00e-05")])
 def test_values_read_with_three_significant_digits(value, text):
     assert fig.format_value(value) == text
+
+
+def test_data_pictures_stay_data_with_their_exact_arrays(tmp_path, digits):
+    """predict --npy is the model's own output; an autoencoder's picture is its own 8x8, enlarged
+    only by --scale's whole pixels; visualize-unit --npy is the picture its PNG enlarges."""
+    import torch
+
+    from deepvis.core.loading import load_model
+
+    digit = sorted(SAMPLE_SETS["digits"].path.glob("*.png"))[3]
+    _run("predict", "--model", "digits_cnn", "--input", digit, "--npy", tmp_path / "scores.npy")
+    with torch.inference_mode():
+        expected = digits.module(digits.input_tensor(read_image(digit)))[0].numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "scores.npy"), expected, rtol=1e-5, atol=1e-6)
+
+    ae = load_model("digits_ae", device="cpu")
+    _run("predict", "--model", "digits_ae", "--input", digit, "--out", tmp_path / "ae.png", "--npy",
+         tmp_path / "ae.npy")
+    _run("predict", "--model", "digits_ae", "--input", digit, "--out", tmp_path / "ae4.png", "--scale", "4")
+    own, big = read_image(tmp_path / "ae.png"), read_image(tmp_path / "ae4.png")
+    assert own.shape[:2] == (8, 8) and np.load(tmp_path / "ae.npy").shape == (1, 8, 8)
+    np.testing.assert_array_equal(big, own.repeat(4, 0).repeat(4, 1))
+    assert ae.task == "image"
+
+    _run("visualize-unit", "--model", "digits_cnn", "--layer", "fc2", "--unit", "7", "--steps", "8", "--out",
+         tmp_path / "unit.png", "--npy", tmp_path / "unit.npy")
+    small, shown = np.load(tmp_path / "unit.npy"), read_image(tmp_path / "unit.png")
+    k = shown.shape[0] // small.shape[0]
+    assert small.shape[:2] == (8, 8) and k > 1
+    np.testing.assert_array_equal(shown[::k, ::k].reshape(small.shape[0], small.shape[1], -1)[..., :small.shape[2]],
+                                  small if small.ndim == 3 else small[..., None])
