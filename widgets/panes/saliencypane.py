@@ -248,6 +248,15 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         if running:
             self.progress.setValue(int(fraction * 100))
 
+    def computing(self) -> bool:
+        """A method is on and its map for the current settings has not come yet (a screenshot
+        waits for it, as it waits for a tab's first work)."""
+        result, wanted = self.session.result, self.session.settings.saliency
+        if wanted is None:
+            return False
+        sal = result.saliency if result is not None else None
+        return sal is None or sal.settings != wanted
+
     # --- drawing ------------------------------------------------------------------------
 
     def draw_missed(self) -> None:
@@ -259,7 +268,8 @@ class SaliencyPane(DrawnWhenShown, QWidget):
             return
         sal = result.saliency
         if sal is None:
-            self.panel.set_stale(True)
+            # Stale only over an older map; over the "computing" placeholder there is nothing to be stale.
+            self.panel.set_stale(self.panel.data is not None)
             if wanted.heavy:
                 self.info.setText(f"computing {wanted.method}...")
             return

@@ -612,7 +612,7 @@ class MainWindow(QMainWindow):
 
     def _take_screenshot_when_settled(self, path: str, deadline: float) -> None:
         view = self.tabs.currentWidget()
-        if view.working() and time.monotonic() < deadline:
+        if (view.working() or self.saliency.computing()) and time.monotonic() < deadline:
             QTimer.singleShot(100, lambda: self._take_screenshot_when_settled(path, deadline))
             return
         # One more turn of the event loop: what the finished work posted is painted first.
