@@ -104,7 +104,9 @@ def test_heavy_map_shows_progress_and_cancels(qtbot, open_window):
     qtbot.mouseClick(pane.cancel, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: fractions and fractions[-1] == -1.0, timeout=WAIT_MS)
     assert not pane.progress.isVisible()
-    assert s.result.saliency is None and pane.panel.badge.isVisible()  # nothing computed: marked stale
+    # Nothing computed: the pane says it was cancelled (it said "computing" under a stale badge).
+    assert s.result.saliency is None and not pane.panel.badge.isVisible()
+    assert "cancelled" in pane.panel.canvas.placeholder and pane.info.text() == "cancelled"
 
     fractions.clear()
     pane.method.setCurrentText("smoothgrad")  # a new method starts again and finishes

@@ -105,7 +105,8 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         for combo in (self.mode, self.colormap):
             combo.currentTextChanged.connect(lambda _t: self.redraw())
         self.opacity.valueChanged.connect(lambda _v: self.redraw())
-        self.cancel.clicked.connect(session.cancel_saliency)
+        self._cancelled = False  # the user stopped the map: the pane says so instead of "computing"
+        self.cancel.clicked.connect(self._cancel)
         self.panel.clicked.connect(self._pick_region)
         session.resultReady.connect(self.redraw)
         session.unitChanged.connect(self._selection_changed)
@@ -216,6 +217,7 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         return SaliencySettings(method, target)
 
     def apply(self) -> bool:
+        self._cancelled = False
         try:
             wanted = self.settings()
         except DeepvisError as exc:
@@ -241,7 +243,15 @@ class SaliencyPane(DrawnWhenShown, QWidget):
             self.mode.blockSignals(False)
         self.apply()
 
+    def _cancel(self) -> None:
+        self._cancelled = True
+        self.session.cancel_saliency()
+
     def _progress(self, fraction: float) -> None:
+        if fraction < 0 and self._cancelled and self.panel.data is None:
+            method = self.method.currentText()
+            self.panel.clear(f"{method} cancelled: pick it again to compute")
+            self.info.setText("cancelled")
         running = 0.0 <= fraction < 1.0
         self.progress.setVisible(running)
         self.cancel.setVisible(running)
@@ -270,7 +280,7 @@ class SaliencyPane(DrawnWhenShown, QWidget):
         if sal is None:
             # Stale only over an older map; over the "computing" placeholder there is nothing to be stale.
             self.panel.set_stale(self.panel.data is not None)
-            if wanted.heavy:
+            if wanted.heavy and not self._cancelled:
                 self.info.setText(f"computing {wanted.method}...")
             return
         opacity = self.opacity.value() / 100.0
