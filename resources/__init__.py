@@ -5,6 +5,9 @@ from pathlib import Path
 
 RESOURCES_DIR = Path(__file__).resolve().parent
 IMAGES_DIR = RESOURCES_DIR / "images"
+MACO_TEMPLATE = RESOURCES_DIR / "maco" / "magnitude.npy"
+"""Natural-image Fourier magnitude, (3, 256, 129) float16: MACO's fixed magnitude (see
+resources/generate/make_maco_template.py)."""
 FIRST_PHOTO = "cat.png"
 """The photo the bundled photos open on: one the default model gets right (Egyptian cat)."""
 

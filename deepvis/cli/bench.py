@@ -9,15 +9,16 @@ from deepvis.errors import DeepvisError
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
                                      "gui-live, render3d, map-view)")
-    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, gui-live, soak, render3d or map-view "
-                                                "(the last four need a display, e.g. xvfb-run)")
+    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, unitviz, atlas, gui-live, soak, render3d "
+                                                "or map-view (the last four need a display, e.g. xvfb-run)")
     add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=positive_int, metavar="N",
                    help="frames to measure (live: 100, saliency: 10); embed: points (10,000); render3d: points "
                         "(1,000,000); atlas: images (384)")
     p.add_argument("--seconds", type=positive_float, metavar="S",
-                   help="gui-live: how long to measure the window (10); soak: how long to run it (480)")
+                   help="gui-live: how long to measure the window (10); soak: how long to run it (480); unitviz: "
+                        "seconds per picture and recipe (20)")
     p.add_argument("--layer", metavar="NAME", help="layer in view (default: the largest conv layer)")
     p.add_argument("--saliency", metavar="METHOD",
                    help="live, gui-live: also compute this saliency map each frame; the bare baseline becomes "
@@ -83,6 +84,22 @@ def cmd_bench(args):
         except DeepvisError as exc:
             result["map_view_1m_median_ms"] = f"not measured: {exc}"
         print(json.dumps(result) if args.json else "\n".join(f"{k:>24}  {v}" for k, v in result.items()))
+        return
+    if args.name == "unitviz":
+        import sys
+
+        from deepvis.bench.unitviz import bench_unitviz
+        from deepvis.live.computethread import compute_thread
+
+        model = load_model_of(args)
+        result = compute_thread().call(bench_unitviz, model, layer=args.layer, frames=args.frames,
+                                       seconds=args.seconds, progress=lambda line: print(line, file=sys.stderr))
+        if args.json:
+            print(json.dumps(result))
+            return
+        for recipe, row in result["summary"].items():
+            print(f"{recipe:>8}  " + "  ".join(f"{k} {v:g}" for k, v in row.items()))
+        print(f"better median rank: {result['better_median_rank']}")
         return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of "

@@ -43,6 +43,13 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--neuron", action="store_true",
                    help="excite the one activation at the centre of the unit's map, not the whole channel")
+    # The choices are deepvis.optimize.unitviz.RECIPES, written out: the parser imports no torch.
+    p.add_argument("--recipe", choices=("fourier", "maco"), default=None,
+                   help="fourier: lucid's 1/f spectrum with jitter, scale and rotation; maco: only the phase is "
+                        "optimized, the magnitude a natural image's (Fel et al. 2023) (default: maco for RGB models, "
+                        "better by deepvis bench unitviz; fourier for a grey model of one small input size)")
+    p.add_argument("--alpha", action="store_true",
+                   help="with --recipe maco: write MACO's transparency map as the PNG's alpha (where the unit looked)")
     p.add_argument("--npy", metavar="FILE", help="the picture at its own size, uint8 (H, W, C); for --unit all "
                                                  "(units, H, W, C)")
     p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
@@ -98,7 +105,7 @@ DEFAULT_VIZ_SIZE = 128  # px: a feature visualization of a model that takes any 
 def cmd_visualize_unit(args):
     from deepvis.io.images import write_image
     from deepvis.render.tiling import upscale
-    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
+    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings, default_recipe
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
@@ -107,23 +114,44 @@ def cmd_visualize_unit(args):
     viz = UnitVisualizer(model, probe_of(model))
     fixed = viz.fixed_input_size() if args.size is None else None
     size = fixed or args.size or DEFAULT_VIZ_SIZE
+    recipe = args.recipe or default_recipe(viz.channels, fixed is not None)
+    if args.alpha and recipe != "maco":
+        raise DeepvisError("--alpha is MACO's transparency map: use it with --recipe maco")
+    if args.alpha and args.unit == "all":
+        raise DeepvisError("--alpha applies to one unit's picture, not to --unit all's sheet")
     settings = VizSettings(args.layer, 0 if args.unit == "all" else args.unit, size, args.steps,
-                           neuron=args.neuron, fixed=fixed is not None)
+                           neuron=args.neuron, fixed=fixed is not None, recipe=recipe)
     settings.check()
     viz.check(settings)
     if args.unit == "all":
         _visualize_layer(model, viz, settings, outputs, args)
         return
-    image = viz.run(settings, seed=args.seed)
+    tty = sys.stderr.isatty()
+
+    def progress(fraction, value):
+        if tty:
+            print(f"\rvisualize-unit ({recipe}): {fraction:4.0%}, activation {value:.4g}", end="", file=sys.stderr,
+                  flush=True)
+
+    images, alpha = viz.run_with_alpha(settings, [args.unit], seed=args.seed, progress=progress)
+    if tty:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+    image = images[0]
     what = "centre-neuron" if args.neuron else "spatial-mean"
     value = viz.value_of(image, args.layer, args.unit, args.neuron)
     require_finite(value, f"unit {args.unit} of {args.layer}")
+    picture = image
+    if args.alpha:
+        import numpy as np
+
+        # The transparency as the alpha channel: where the unit looked stays, the rest fades.
+        picture = np.dstack([image, np.round(np.sqrt(alpha[0]) * 255).astype(np.uint8)])
     with outputs.writing():
-        write_image(args.out, upscale(image, args.min_size))
+        write_image(args.out, upscale(picture, args.min_size))
         if args.npy:
             save_npy(args.npy, image)
-    print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {size}x{size} image "
-          + ("(the model's own input size, enlarged by nearest neighbour) " if fixed else "") + f"-> {args.out}")
+    print(f"unit {args.unit} of {args.layer}: {what} activation {value:.4g} on the {size}x{size} image ({recipe}"
+          + ("; the model's own input size, enlarged by nearest neighbour" if fixed else "") + f") -> {args.out}")
 
 
 def _visualize_layer(model, viz, settings, outputs, args):

@@ -29,9 +29,14 @@ VIZ_STEPS = 128
 PROFILE_SHARE = 0.15  # of the progress bar: one pass over the dataset is quick next to the optimization
 
 
-def viz_settings(model, layer: str) -> VizSettings:
-    """Big enough to show a pattern, small enough for a layer in minutes: 96 px for photo
-    models, twice the input for tiny ones (the digits' 8x8 gives 16x16)."""
+def viz_settings(model, probe, layer: str) -> VizSettings:
+    """A model of one input size (an 8x8 digit classifier) gets pictures of exactly that size,
+    as ``deepvis visualize-unit`` makes them (they were 16x16 textures); others 96 px, big
+    enough to show a pattern and small enough for a layer in minutes. Call on the compute
+    thread: telling whether a model takes other sizes runs it (once per model)."""
+    fixed = UnitVisualizer(model, probe).fixed_input_size()
+    if fixed:
+        return VizSettings(layer, 0, size=fixed, steps=VIZ_STEPS, fixed=True)
     side = min(model.spec.size)
     return VizSettings(layer, 0, size=96 if side >= 96 else max(16, 2 * side), steps=VIZ_STEPS)
 
@@ -170,7 +175,7 @@ class UnitPictures(QWidget):
             fp = self._fingerprint(state)
             dataset = self._dataset(state.model, spec)
             profiles = cached_profiles(fp, dataset, layer, TOP_K)
-            viz = load_layer_visualization(layer_cache_file(fp, viz_settings(state.model, layer)), layer)
+            viz = load_layer_visualization(layer_cache_file(fp, viz_settings(state.model, state.probe, layer)), layer)
             return dataset.name, profiles, viz
 
         def done(future):
@@ -286,7 +291,7 @@ class UnitPictures(QWidget):
             self._posted_profiles.emit(layer, profiles, dataset.name)
             compute.breathe()
             viz = UnitVisualizer(state.model, state.probe)
-            visualize_layer(viz, viz_settings(state.model, layer), fp, first=unit, cancel=cancel,
+            visualize_layer(viz, viz_settings(state.model, state.probe, layer), fp, first=unit, cancel=cancel,
                             between=compute.breathe,
                             progress=lambda i, n: post_progress(PROFILE_SHARE + (1 - PROFILE_SHARE) * i / n),
                             on_batch=lambda result: self._posted_viz.emit(layer, result))
