@@ -129,8 +129,8 @@ def cmd_filters(args):
         write_image(args.out, image)
         if args.npy:
             save_npy(args.npy, w.astype(np.float32))
-    print(f"{key[:-len('.weight')]}: {'x'.join(map(str, w.shape))} as {'RGB' if rgb else 'per-channel'} "
-          f"tiles -> {args.out}")
+    drawn = "a heat map" if w.ndim == 3 and not args.plain else f"{'RGB' if rgb else 'per-channel'} tiles"
+    print(f"{name}: {'x'.join(map(str, w.shape))} as {drawn} -> {args.out}")
 
 
 def _activation_figure(model, args, activation, picture, layout, factor):
@@ -157,7 +157,7 @@ def _signal_activation_figure(model, args, activation, shown, rows):
     """The input window's trace over the channels' rows, with time and channel axes."""
     import numpy as np
 
-    from deepvis.render.figure import axes, axes_left, figure, ticks_along
+    from deepvis.render.figure import axes, axes_left, figure, pad_to, ticks_along
     from deepvis.render.signals import waveform
 
     channels, steps = activation.shape
@@ -168,7 +168,7 @@ def _signal_activation_figure(model, args, activation, shown, rows):
     trace = axes(waveform(shown, rows.shape[1]), unit, "input", x_scale=scale, min_left=left)
     grid = axes(rows, f"{steps} time steps over the window", "channel", y_scale=channels, min_left=left)
     width = max(trace.shape[1], grid.shape[1])
-    pad = lambda image: np.pad(image, ((0, 0), (0, width - image.shape[1]), (0, 0)), constant_values=28)
+    pad = lambda image: pad_to(image, image.shape[0], width)
     title = f"{model.name} · {args.layer} · {channels} channels x {steps} time steps"
     return figure(np.vstack([pad(trace), pad(grid)]), title,
                   f"input {_name(args.input)}; each channel's row scaled to its own range")

