@@ -39,7 +39,8 @@ def register(sub) -> None:
     p.add_argument("--size", type=positive_int, metavar="PX",
                    help="image size in pixels (default: the model's own input size when it runs at that size only, "
                         "an 8x8 digit model's 8x8; else 128)")
-    p.add_argument("--steps", type=positive_int, default=256, help="optimization steps (default: %(default)s)")
+    p.add_argument("--steps", type=positive_int, help="optimization steps (default: 256 for fourier, 96 for maco, "
+                                                      "whose steps each see 4 crops: about the same time)")
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--neuron", action="store_true",
                    help="excite the one activation at the centre of the unit's map, not the whole channel")
@@ -100,12 +101,13 @@ def cmd_dream(args):
 
 
 DEFAULT_VIZ_SIZE = 128  # px: a feature visualization of a model that takes any size
+DEFAULT_VIZ_STEPS = 256  # Fourier steps, or MACO's in about the same time
 
 
 def cmd_visualize_unit(args):
     from deepvis.io.images import write_image
     from deepvis.render.tiling import upscale
-    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings, default_recipe
+    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings, default_recipe, equal_time_steps
 
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
@@ -119,7 +121,8 @@ def cmd_visualize_unit(args):
         raise DeepvisError("--alpha is MACO's transparency map: use it with --recipe maco")
     if args.alpha and args.unit == "all":
         raise DeepvisError("--alpha applies to one unit's picture, not to --unit all's sheet")
-    settings = VizSettings(args.layer, 0 if args.unit == "all" else args.unit, size, args.steps,
+    steps = args.steps if args.steps is not None else equal_time_steps(recipe, DEFAULT_VIZ_STEPS)
+    settings = VizSettings(args.layer, 0 if args.unit == "all" else args.unit, size, steps,
                            neuron=args.neuron, fixed=fixed is not None, recipe=recipe)
     settings.check()
     viz.check(settings)

@@ -13,7 +13,7 @@ from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
 def test_visualization_beats_every_bundled_photo_by_2x(lite0):
     viz = UnitVisualizer(lite0)
     layer, unit = "_blocks.6", 5
-    image = viz.run(VizSettings(layer, unit, size=96, steps=64))
+    image = viz.run(VizSettings(layer, unit, size=96, steps=64, recipe="fourier"))
     assert image.shape == (96, 96, 3) and image.std() > 10  # a picture, not flat grey
     photos = [lite0.preprocessor.fit(read_image(sample_image(n))) for n in ("cat", "coffee", "rocket", "astronaut")]
     best_photo = max(viz.value_of(p, layer, unit) for p in photos)
@@ -89,8 +89,9 @@ def test_visualize_unit_all_writes_a_sheet(tmp_path, capsys, monkeypatch):
 def test_a_centre_neuron_is_excited_where_it_looks(lite0):
     viz = UnitVisualizer(lite0)
     layer, unit = "_blocks.6", 5
-    neuron = viz.run(VizSettings(layer, unit, size=96, steps=64, neuron=True))
-    channel = viz.run(VizSettings(layer, unit, size=96, steps=64))
+    # Lucid's transforms (jitter, scale, rotation) are what keep a neuron's picture to its field.
+    neuron = viz.run(VizSettings(layer, unit, size=96, steps=64, neuron=True, recipe="fourier"))
+    channel = viz.run(VizSettings(layer, unit, size=96, steps=64, recipe="fourier"))
     photos = [lite0.preprocessor.fit(read_image(sample_image(n))) for n in ("cat", "coffee", "rocket", "astronaut")]
     best_photo = max(viz.value_of(p, layer, unit, neuron=True) for p in photos)
     assert viz.value_of(neuron, layer, unit, neuron=True) >= 2 * max(best_photo, 1e-3)
