@@ -2,7 +2,7 @@
 
 import sys
 
-from deepvis.cli.common import add_model, load_model_of, maybe_number, positive_int, seed_number
+from deepvis.cli.common import add_model, add_plain, load_model_of, maybe_number, positive_int, seed_number
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import CSV, IMAGE, Outputs
 
@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--points", action="store_true", help="draw points only, no thumbnails")
     p.add_argument("--no-cache", action="store_true", help="recompute the features even if cached")
+    add_plain(p)
     p.set_defaults(func=cmd_embed)
 
 
@@ -58,6 +59,16 @@ def cmd_embed(args):
     knn, k = knn_score(result.coords, features.labels)
     trust = trustworthiness(features.vectors, result.coords)
     picture = render_map(result.coords, features.labels, None if args.points else features.thumbnails)
+    quality = f"{knn_words(knn, k)}, " if knn is not None else ""
+    if not args.plain:
+        from deepvis.render.figure import figure
+
+        how = f"perplexity {args.perplexity:g}" if args.method == "tsne" else ""
+        note = result.note(args.perplexity)
+        picture = figure(picture, f"{model.name} · {features.layer} · {args.method} of {len(features)} "
+                                  f"{dataset.name} points",
+                         f"{quality}trustworthiness {maybe_number(trust)}" + (f"; {how}" if how else "")
+                         + (f"; {note}" if note else ""))
     with outputs.writing():
         write_image(args.out, picture)
         if args.csv:
@@ -69,7 +80,6 @@ def cmd_embed(args):
         print(f"skipped {note}", file=sys.stderr)
     if result.note(args.perplexity):
         print(f"note: {result.note(args.perplexity)}", file=sys.stderr)
-    quality = f"{knn_words(knn, k)}, " if knn is not None else ""
     print(f"{args.method} map of {features.layer} over {dataset.name}: {len(features)} points"
           f"{' (cached features)' if features.cached else ''}, {quality}trustworthiness {maybe_number(trust)}, "
           f"{result.seconds:.1f} s -> {args.out}" + (f", {args.csv}" if args.csv else ""))
