@@ -144,11 +144,13 @@ def test_embed_command_writes_png_and_csv(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     message = capsys.readouterr().out
     assert "relu4" in message and "10-NN accuracy" in message
-    picture = read_image(out)
-    assert 1200 < picture.shape[0] < 1300  # the 1200-px map under its title row
-    assert main(["embed", "--model", "digits_cnn", "--data", "digits", "--out", str(out), "--plain"]) == 0
-    assert read_image(out).shape[0] == 1200
-    np.testing.assert_array_equal(read_image(out), picture[-1200:, :read_image(out).shape[1]])
+    assert 1200 < read_image(out).shape[0] < 1300  # the 1200-px map under its title row
+    # --plain: the map alone, the very pixels under the figure's title (PCA: the same map twice, fast).
+    quick = ["embed", "--model", "digits_cnn", "--data", "digits", "--method", "pca", "--points", "--out"]
+    assert main([*quick, str(tmp_path / "figure.png")]) == 0 and main([*quick, str(out), "--plain"]) == 0
+    plain, figure = read_image(out), read_image(tmp_path / "figure.png")
+    assert plain.shape[0] == 1200
+    np.testing.assert_array_equal(figure[-1200:, :plain.shape[1]], plain)
     with open(table) as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["x", "y", "label", "path"] and len(rows) == 1798
