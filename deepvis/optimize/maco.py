@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepvis.errors import Cancelled, DeepvisError
+from deepvis.errors import DeepvisError
+from deepvis.optimize.steps import after_step, as_rgb_uint8, optimization_steps
 from deepvis.resources import MACO_TEMPLATE
 
 CROPS = 4  # random crops the model sees per step
@@ -76,8 +77,6 @@ def run_maco(viz, settings, units: list[int], colour: torch.Tensor | None, redir
     grey models) and ``redirect`` the context that redirects the model's ReLUs, both the
     Fourier recipe's. ``deadline`` (a ``time.perf_counter()`` value) ends the run early: the
     bench gives recipes equal time."""
-    import time
-
     size = settings.size
     generator = torch.Generator().manual_seed(seed)
     magnitude = magnitude_template(size, viz.channels)
@@ -87,11 +86,7 @@ def run_maco(viz, settings, units: list[int], colour: torch.Tensor | None, redir
     transparency = torch.zeros(len(units), size, size)
     targets = list(units) * CROPS
     with torch.enable_grad(), redirect:
-        for step in range(settings.steps):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            if deadline is not None and time.perf_counter() > deadline:
-                break
+        for step in optimization_steps(settings.steps, cancel, deadline):
             opt.zero_grad()
             image = _picture(phase, magnitude, size, colour)
             image.retain_grad()
@@ -100,13 +95,9 @@ def run_maco(viz, settings, units: list[int], colour: torch.Tensor | None, redir
             loss.backward()
             transparency += image.grad.detach().abs().sum(1)
             opt.step()
-            if between is not None:
-                between()
-            if progress is not None and step % 8 == 0:
-                progress((step + 1) / settings.steps, -float(loss.detach()) / len(units))
+            after_step(step, settings.steps, loss, len(units), between, progress)
     with torch.no_grad():
         pixels = _picture(phase, magnitude, size, colour)
-    out = pixels.mul(255).round().byte().permute(0, 2, 3, 1).numpy()
     peak = transparency.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1)
     alpha = (transparency / peak).numpy().astype(np.float32)
-    return np.ascontiguousarray(np.repeat(out, 3, axis=3) if out.shape[3] == 1 else out), alpha
+    return as_rgb_uint8(pixels), alpha

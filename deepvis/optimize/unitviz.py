@@ -23,6 +23,7 @@ from deepvis.core.inputspec import pixel_tensor
 from deepvis.core.loading import LoadedModel
 from deepvis.core.probe import Probe
 from deepvis.optimize.maco import run_maco
+from deepvis.optimize.steps import after_step, as_rgb_uint8, optimization_steps
 
 # Square root of ImageNet's RGB covariance (lucid's ``color_correlation_svd_sqrt``).
 COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -262,8 +263,6 @@ class UnitVisualizer:
         return self._run_fourier(settings, units, seed, progress, cancel, between, deadline), None
 
     def _run_fourier(self, settings: VizSettings, units: list[int], seed, progress, cancel, between, deadline):
-        import time
-
         h = w = settings.size
         generator = torch.Generator().manual_seed(seed)
         spectrum = (0.01 * torch.randn(len(units), self.channels, h, w // 2 + 1, 2,
@@ -273,25 +272,17 @@ class UnitVisualizer:
         scale = (1.0 / torch.clamp(_frequencies(h, w), min=1.0 / max(h, w)) ** settings.decay)[None, None, :, :, None]
         opt = torch.optim.Adam([spectrum], lr=settings.lr)
         with torch.enable_grad(), redirected_relus(self.model.module):
-            for step in range(settings.steps):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled()
-                if deadline is not None and time.perf_counter() > deadline:
-                    break
+            for step in optimization_steps(settings.steps, cancel, deadline):
                 opt.zero_grad()
                 image = self._transform(self._image(spectrum, scale, h, w), generator, keep_size=settings.fixed)
                 # Summed, so each image's gradient is its own unit's (the batch items are independent).
                 loss = -self.unit_value(image, settings.layer, list(units), settings.neuron).sum()
                 loss.backward()
                 opt.step()
-                if between is not None:
-                    between()
-                if progress is not None and step % 8 == 0:
-                    progress((step + 1) / settings.steps, -float(loss.detach()) / len(units))
+                after_step(step, settings.steps, loss, len(units), between, progress)
         with torch.no_grad():
             pixels = self._image(spectrum, scale, h, w)
-        out = pixels.mul(255).round().byte().permute(0, 2, 3, 1).numpy()
-        return np.ascontiguousarray(np.repeat(out, 3, axis=3) if out.shape[3] == 1 else out)
+        return as_rgb_uint8(pixels)
 
     def value_of(self, image: np.ndarray, layer: str, unit: int, neuron: bool = False) -> float:
         """The unit's spatial-mean activation (or centre neuron's) on a uint8 image at its own size."""
