@@ -1,5 +1,6 @@
 """Shared fixtures: the bundled photos and small real models (no downloads, no mocks)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,11 @@ import torch
 
 from deepvis.io.images import read_image
 from deepvis.resources import sample_image
+
+# Zoo weights missing from the cache are downloaded on demand; in the tests every download goes
+# to a local port nothing answers on (refused at once), so no test waits on or reaches the
+# internet. tests/core/test_download.py serves files from 127.0.0.1 where it needs them.
+os.environ.setdefault("DEEPVIS_WEIGHTS_MIRROR", "http://127.0.0.1:9")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from deepvis.errors import DeepvisError
 from deepvis.live.computethread import compute_thread
 
 # One module per command family; each registers its subcommands. The order is --help's order.
-FAMILIES = ("app", "model_info", "layers", "attribution", "segment", "embed", "optimize", "generative", "shapes3d",
+FAMILIES = ("app", "model_info", "fetch", "layers", "attribution", "segment", "embed", "optimize", "generative", "shapes3d",
             "autoregressive", "atlas", "bench")
 
 

@@ -106,9 +106,26 @@ def model_options(args) -> dict:
 
 
 def load_model_of(args):
+    from deepvis.core.download import progress_to
     from deepvis.core.loading import load_model
 
-    return compute_thread().call(load_model, args.model, args.weights, **model_options(args))
+    def load():
+        # A download of zoo weights says how far it is (a bar on a terminal, nothing in a pipe).
+        with progress_to(download_bar if sys.stderr.isatty() else None):
+            return load_model(args.model, args.weights, **model_options(args))
+
+    try:
+        return compute_thread().call(load)
+    finally:
+        if sys.stderr.isatty():
+            print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
+
+
+def download_bar(name: str, done: int, total: int) -> None:
+    """A download's progress on the terminal: ``resnet18-f37072fd.pth  12.5 / 44.7 MB  28 %``."""
+    share = f"{done / total:4.0%}" if total else ""
+    size = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+    print(f"\rdownloading {name}  {size}  {share}", end="", file=sys.stderr, flush=True)
 
 
 def probe_of(model):

@@ -37,17 +37,16 @@ def register(sub) -> None:
 
 
 def cmd_models(args):
+    from deepvis.cli.fetch import weights_state
     from deepvis.core.defaults import DEFAULT_MODEL
     from deepvis.core.zoo import zoo
 
     rows = []
     for entry in zoo().values():
-        try:
-            weights = str(entry.weights_file())
-        except DeepvisError:
-            weights = None
+        state, weights = weights_state(entry)
         rows.append({"name": entry.name, "task": entry.task, "description": entry.description,
-                     "input": list(entry.signal.shape if entry.signal else entry.spec.shape), "weights": weights, "default": entry.name == DEFAULT_MODEL,
+                     "input": list(entry.signal.shape if entry.signal else entry.spec.shape), "weights": weights,
+                     "weights_from": state, "download_mb": entry.download_mb, "default": entry.name == DEFAULT_MODEL,
                      "source": entry.source})
     if args.json:
         print_json(rows)
@@ -55,7 +54,9 @@ def cmd_models(args):
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         mark = "*" if r["default"] else " "
-        have = "weights ok " if r["weights"] else "no weights "
+        # Where the weights are: shipped, in the library's cache, or downloaded on first use.
+        have = {"bundled": "weights ok ", "cache": "in cache   ", "download": "on demand  ",
+                "missing": "no weights "}[r["weights_from"]]
         shape = "x".join(map(str, r["input"]))
         print(f"{mark} {r['name']:<{width}}  {r['task']:<14} {shape:<9} {have} {r['description']}")
     print("\n* default model. 'no weights': put torchvision's file in torch's cache, or pass --weights FILE|none.")

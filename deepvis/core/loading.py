@@ -199,7 +199,7 @@ def _from_zoo(entry: ZooEntry, weights, trust_pickle):
     labels = entry.labels()
     if weights is not None and str(weights).lower() == "none":
         return entry.build(), labels, "none (random initialisation)"
-    path = Path(weights) if weights else entry.weights_file()
+    path = Path(weights) if weights else _default_weights(entry)
     state = extract_state_dict(load_checkpoint(path, trust_pickle), path)
     module = entry.build()
     classes = _head_classes(module, state)
@@ -214,6 +214,17 @@ def _from_zoo(entry: ZooEntry, weights, trust_pickle):
                 labels = None
     load_weights_into(module, state, source=str(path))
     return entry.after_load(module), labels, str(path)
+
+
+def _default_weights(entry: ZooEntry) -> Path:
+    """The entry's trained weights: from where they ship or their library's cache, else
+    downloaded into that cache as the library would (torchvision's hub checkpoints)."""
+    try:
+        return entry.weights_file()
+    except DeepvisError:
+        if entry.fetch is None:
+            raise
+    return entry.fetch()
 
 
 def _head_classes(module: nn.Module, state) -> int | None:

@@ -29,6 +29,10 @@ class ZooEntry:
     build: Callable[..., nn.Module]  # build(num_classes=None) -> architecture with random weights
     spec: InputSpec
     weights_file: Callable[[], Path]  # the default weights; raises DeepvisError when absent
+    # Downloads the default weights into their library's cache and returns the file (a
+    # DeepvisError saying where to place it when that fails); None: nothing to download.
+    fetch: Callable[[], Path] | None = None
+    download_mb: float | None = None  # the published file's size, when it is downloaded
     labels: Callable[[], list[str] | None] = lambda: None
     after_load: Callable[[nn.Module], nn.Module] = lambda m: m
     source: str = ""  # where the architecture and weights come from, for `deepvis models`
@@ -141,6 +145,14 @@ def _torchvision_file(name):
     return find
 
 
+def _torchvision_fetch(name):
+    def fetch():
+        from deepvis.core.download import cached_or_fetched
+
+        return cached_or_fetched(_torchvision_weights(name).url, hub_checkpoint_dir(), f"{name}'s weights")
+    return fetch
+
+
 def _torchvision_build(name, **pretrained_layout):
     def build(num_classes=None):
         from torchvision.models import get_model
@@ -181,7 +193,8 @@ def _torchvision_entry(name, description, task="classification", size=None, **pr
         name=name, description=description, task=task,
         build=_torchvision_build(name, **pretrained_layout),
         spec=InputSpec(3, height, width, tuple(transforms.mean), tuple(transforms.std)),
-        weights_file=_torchvision_file(name), labels=labels,
+        weights_file=_torchvision_file(name), fetch=_torchvision_fetch(name),
+        download_mb=weights.meta.get("_file_size"), labels=labels,
         after_load=_drop_aux if aux else (lambda m: m),
         source=f"torchvision {weights}",
     )

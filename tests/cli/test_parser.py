@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-EXPECTED = ["gui", "models", "info", "predict", "activations", "filters", "saliency", "segment", "embed", "dream",
+EXPECTED = ["gui", "models", "info", "predict", "fetch", "activations", "filters", "saliency", "segment", "embed", "dream",
             "visualize-unit", "profile-units", "interpolate", "segment3d", "receptive-field", "sample", "atlas",
             "bench"]
 

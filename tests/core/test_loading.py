@@ -170,7 +170,8 @@ def test_zoo_weights_missing_from_hub_cache_then_found_there(ref, tmp_path, monk
     assert str(home / "hub" / "checkpoints") in message
 
     cache = home / "hub" / "checkpoints"
-    cache.mkdir(parents=True)
+    cache.mkdir(parents=True, exist_ok=True)  # the failed download made the folder, and left it empty
+    assert list(cache.iterdir()) == []
     torch.save(ref[0].state_dict(), cache / RESNET18_FILE)
     loaded = load_model("resnet18", device="cpu", input_size=SIZE)
     assert loaded.weights == str(cache / RESNET18_FILE)
