@@ -1,6 +1,8 @@
-"""``timm:NAME`` model sources: a timm architecture, built offline, with the user's weights.
+"""``timm:NAME`` model sources: a timm architecture with timm's trained weights or the user's.
 
-The model is made with ``pretrained=False`` (nothing is downloaded) and, where the
+Without ``--weights`` the model is made as ``timm.create_model(NAME, pretrained=True)`` makes it:
+its weights from the Hugging Face cache, else downloaded there (``HF_HOME``,
+``HF_HUB_OFFLINE`` honoured); ``--weights none`` builds it with random weights. Where the
 architecture supports it, ``dynamic_img_size=True``: a ViT then takes any input size its patch
 grid allows (non-square too), interpolating its position embedding at run time, so weights
 saved at 224x224 still fit. A fine-tuned head's class count is read off the weights. Input
@@ -40,9 +42,10 @@ def build_timm(source: str, weights: str | None, trust_pickle: bool, notes: list
     if name not in known and not timm.is_model(name):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         raise DeepvisError(f"timm has no model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
-    state, weights_text = None, "none (random initialisation)"
+    state, weights_text, pretrained = None, "none (random initialisation)", False
     if weights is None:
-        notes.append("timm: no --weights given, so the weights are random (pretrained=False: nothing is downloaded)")
+        # As timm.create_model(..., pretrained=True): the Hugging Face cache, else a download.
+        weights_text, pretrained = _check_published(name), True
     elif str(weights).lower() != "none":
         state = extract_state_dict(load_checkpoint(weights, trust_pickle), weights)
         weights_text = str(weights)
@@ -51,7 +54,7 @@ def build_timm(source: str, weights: str | None, trust_pickle: bool, notes: list
         classes = _head_classes(timm, name, state)
         if classes is not None:
             kwargs["num_classes"] = classes
-    module = _create(timm, name, kwargs)
+    module = _create_pretrained(timm, name) if pretrained else _create(timm, name, kwargs)
     if state is not None:
         load_weights_into(module, state, source=str(weights))
     cfg = getattr(module, "pretrained_cfg", None) or {}
@@ -61,11 +64,65 @@ def build_timm(source: str, weights: str | None, trust_pickle: bool, notes: list
     return module, spec, weights_text
 
 
-def _create(timm, name: str, kwargs: dict) -> nn.Module:
+def _create(timm, name: str, kwargs: dict, pretrained: bool = False) -> nn.Module:
     try:
-        return timm.create_model(name, pretrained=False, dynamic_img_size=True, **kwargs)
+        return timm.create_model(name, pretrained=pretrained, dynamic_img_size=True, **kwargs)
     except TypeError:  # not a ViT-style model: no dynamic image size to ask for
-        return timm.create_model(name, pretrained=False, **kwargs)
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
+
+
+def _check_published(name: str) -> str:
+    """Where timm's trained weights for ``name`` come from ("timm/NAME.TAG" on the Hugging Face
+    hub, or a URL); a DeepvisError when timm publishes none."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    where = cfg and (cfg.hf_hub_id or cfg.url)
+    if not where:
+        raise DeepvisError(f"timm publishes no trained weights for {name}: pass --weights FILE, or --weights none "
+                           f"for random weights")
+    return f"timm's trained weights ({where})"
+
+
+HUB_PROBE_S = 5.0  # seconds to reach the Hugging Face hub before it counts as offline
+
+
+def _hub_answers(endpoint: str) -> bool:
+    """Whether the hub's host takes a connection within HUB_PROBE_S. Offline, huggingface_hub
+    retries each file for about 25 s, printing a line per try; with this answer deepvis asks
+    only the cache and says so in one line."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
+                                      timeout=HUB_PROBE_S):
+            return True
+    except OSError:
+        return False
+
+
+def _create_pretrained(timm, name: str) -> nn.Module:
+    """timm's trained model, from the Hugging Face cache (``HF_HOME``; ``HF_HUB_OFFLINE=1``
+    never asks the network) or downloaded into it, as ``pretrained=True`` does."""
+    from huggingface_hub import constants
+
+    offline_before = constants.HF_HUB_OFFLINE
+    unreachable = not offline_before and not _hub_answers(constants.ENDPOINT)
+    if unreachable:
+        constants.HF_HUB_OFFLINE = True  # the cache only, for this call
+    try:
+        return _create(timm, name, {}, pretrained=True)
+    except Exception as exc:  # huggingface_hub's and requests' errors, an offline cache miss, a bad file
+        reason = (f"{constants.ENDPOINT} did not answer within {HUB_PROBE_S:g} s" if unreachable else
+                  "HF_HUB_OFFLINE is set" if offline_before else
+                  (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200])
+        raise DeepvisError(f"timm's trained weights for {name} are neither in the Hugging Face cache "
+                           f"({constants.HF_HUB_CACHE}) nor downloadable ({reason}); --weights FILE gives yours, "
+                           f"--weights none random weights") from None
+    finally:
+        constants.HF_HUB_OFFLINE = offline_before
 
 
 def _head_classes(timm, name: str, state) -> int | None:
