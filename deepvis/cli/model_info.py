@@ -66,7 +66,8 @@ def cmd_info(args):
     model = load_model_of(args)
     probe = probe_of(model)
     info = {
-        "name": model.name, "weights": model.weights, "device": str(model.device), "task": model.task,
+        "name": model.name, "weights": model.weights, "weights_from": model.weights_from, "device": str(model.device),
+        "task": model.task,
         "scripted": model.scripted,
         "input": ({"channels": model.signal.channels, "samples": model.signal.length, "rate": model.signal.rate}
                   if model.signal else
@@ -82,7 +83,8 @@ def cmd_info(args):
         print_json(info)
         return
     print(f"model    {model.name} ({model.task}, {info['parameters']:,} parameters)")
-    print(f"weights  {model.weights}")
+    told = model.weights_words and not model.random_weights  # "none (random initialisation)" says it
+    print(f"weights  {model.weights}" + (f"  ({model.weights_words})" if told else ""))
     print(f"device   {model.device}")
     print(f"input    {model.signal.describe() if model.signal else model.spec.describe()}")
     if model.task == "image":

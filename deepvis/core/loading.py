@@ -48,12 +48,23 @@ class LoadedModel:
     signal: SignalSpec | None = None  # a 1-D model's input (its first convolution is a Conv1d); None: pictures
     output_shape: tuple | None = field(default=None, repr=False)  # the main output's, from task's dry run
     multilabel: bool = False  # a classifier with a sigmoid per class (several may be present)
+    # Where the weights came from, for info and the window title: "bundled", "torch's cache",
+    # "downloaded", "timm's trained", "your file", "the model file", "as built" or "random".
+    weights_from: str = ""
 
     @property
     def random_weights(self) -> bool:
         """Built with random initialisation (--weights none, a timm model without --weights): its
         outputs are chance, whatever its class names say."""
         return str(self.weights).startswith("none")
+
+    @property
+    def weights_words(self) -> str:
+        """Where the weights came from, in a few words for a title ("" for a model file's own)."""
+        return {"bundled": "bundled weights", "torch's cache": "weights from torch's cache",
+                "downloaded": "downloaded weights", "timm's trained": "timm's trained weights",
+                "your file": f"weights from {Path(str(self.weights)).name}", "as built": "weights as built",
+                "random": "random weights"}.get(self.weights_from, "")
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
@@ -122,7 +133,7 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     notes: list[str] = []
     entry = get_entry(source)
     if entry is not None:
-        module, class_labels, weights_text = _from_zoo(entry, weights, trust_pickle)
+        module, class_labels, weights_text, weights_from = _from_zoo(entry, weights, trust_pickle)
         spec, name, scripted = entry.spec, entry.name, False
         if task is None and entry.task in ("image", "autoregressive"):
             task = entry.task
@@ -130,9 +141,11 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     elif is_timm_source(source):
         module, spec, weights_text = build_timm(source, weights, trust_pickle, notes)
         name, scripted, class_labels, signal = source, False, None, None
+        weights_from = "timm's trained" if weights is None else _given(weights)
     elif is_hf_folder(source):
         module, spec, class_labels = build_hf(source, notes)
         name, scripted, signal, weights_text = Path(source).name, False, None, "from the folder"
+        weights_from = "the model file" if weights is None else _given(weights)
         if weights and weights.lower() != "none":
             _load_file_into(module, weights, trust_pickle)
             weights_text = str(weights)
@@ -140,6 +153,8 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         module, scripted = _from_source(source, trust_pickle)
         name = Path(source).name if Path(source).exists() else source
         class_labels, weights_text = None, "from the model file" if Path(source).exists() else "as built"
+        weights_from = (("the model file" if Path(source).exists() else "as built") if weights is None
+                        else _given(weights))
         if weights and weights.lower() != "none":
             _load_file_into(module, weights, trust_pickle)
             weights_text = str(weights)
@@ -169,7 +184,8 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     except RuntimeError as exc:
         raise DeepvisError(f"cannot move the model to {dev}: {str(exc).splitlines()[0]}") from None
     model = LoadedModel(module=module, spec=spec, labels=class_labels, name=name, device=dev,
-                        scripted=scripted, weights=weights_text, notes=notes, declared_task=task,
+                        scripted=scripted, weights=weights_text, weights_from=weights_from, notes=notes,
+                        declared_task=task,
                         declared_output_range=output_range, signal=signal)
     if task is not None:
         _ = model.task  # a declared task the output cannot have is refused here, not on every frame
@@ -195,11 +211,15 @@ def _assumed_imagenet_labels(model: "LoadedModel") -> list[str] | None:
     return imagenet_labels()
 
 
+def _given(weights) -> str:
+    return "random" if str(weights).lower() == "none" else "your file"
+
+
 def _from_zoo(entry: ZooEntry, weights, trust_pickle):
     labels = entry.labels()
     if weights is not None and str(weights).lower() == "none":
-        return entry.build(), labels, "none (random initialisation)"
-    path = Path(weights) if weights else _default_weights(entry)
+        return entry.build(), labels, "none (random initialisation)", "random"
+    path, weights_from = (Path(weights), "your file") if weights else _default_weights(entry)
     state = extract_state_dict(load_checkpoint(path, trust_pickle), path)
     module = entry.build()
     classes = _head_classes(module, state)
@@ -213,18 +233,19 @@ def _from_zoo(entry: ZooEntry, weights, trust_pickle):
             if labels is not None and len(labels) != classes:
                 labels = None
     load_weights_into(module, state, source=str(path))
-    return entry.after_load(module), labels, str(path)
+    return entry.after_load(module), labels, str(path), weights_from
 
 
-def _default_weights(entry: ZooEntry) -> Path:
-    """The entry's trained weights: from where they ship or their library's cache, else
-    downloaded into that cache as the library would (torchvision's hub checkpoints)."""
+def _default_weights(entry: ZooEntry) -> tuple[Path, str]:
+    """The entry's trained weights and where they came from: where they ship ("bundled") or
+    their library's cache, else downloaded into that cache as the library would
+    (torchvision's hub checkpoints)."""
     try:
-        return entry.weights_file()
+        return entry.weights_file(), ("torch's cache" if entry.fetch is not None else "bundled")
     except DeepvisError:
         if entry.fetch is None:
             raise
-    return entry.fetch()
+    return entry.fetch(), "downloaded"
 
 
 def _head_classes(module: nn.Module, state) -> int | None:

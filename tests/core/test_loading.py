@@ -175,6 +175,7 @@ def test_zoo_weights_missing_from_hub_cache_then_found_there(ref, tmp_path, monk
     torch.save(ref[0].state_dict(), cache / RESNET18_FILE)
     loaded = load_model("resnet18", device="cpu", input_size=SIZE)
     assert loaded.weights == str(cache / RESNET18_FILE)
+    assert loaded.weights_from == "torch's cache" and loaded.weights_words == "weights from torch's cache"
     _assert_matches(loaded, ref)
 
 

@@ -117,3 +117,8 @@ def test_first_look_runs_stay_off_when_asked(qtbot, open_window):
 def test_random_weights_are_said_in_the_window_title(qtbot, open_window):
     w = open_window(model="digits_cnn", weights="none")
     assert w.windowTitle() == "deepvis · digits_cnn · random weights"
+
+
+def test_the_window_title_says_where_the_weights_came_from(qtbot, open_window):
+    w = open_window(model="digits_cnn", autostart=False)
+    assert w.windowTitle() == "deepvis · digits_cnn · bundled weights"

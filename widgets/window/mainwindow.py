@@ -530,7 +530,8 @@ class MainWindow(QMainWindow):
             self.open_sample(kind)
         self._input_given = False  # the command line's input holds for its model, not later ones
         # Random weights said where the name is: a random net's bars carry real class names.
-        self.setWindowTitle(f"deepvis · {model.name}" + (" · random weights" if model.random_weights else ""))
+        # Where the weights came from: random ones read as chance, whatever the class names say.
+        self.setWindowTitle(" · ".join(["deepvis", model.name] + ([model.weights_words] if model.weights_words else [])))
         spec, weights = self._requested_model
         if (spec or model.name) != state.spec_text:  # loaded by a tab's own button, not through the window
             spec, weights = state.spec_text, None
