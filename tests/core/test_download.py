@@ -4,9 +4,7 @@ unreachable source is one clear error within the timeout."""
 
 import hashlib
 import io
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
@@ -14,36 +12,7 @@ import torch
 from deepvis.core import download
 from deepvis.errors import DeepvisError
 from deepvis.resources import sample_image
-
-
-class Mirror:
-    """Files by name; ``truncate`` names are announced whole and cut after 100 bytes."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.truncate: set[str] = set()
-        self.requests: list[str] = []
-        mirror = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                name = self.path.rsplit("/", 1)[-1]
-                mirror.requests.append(name)
-                body = mirror.files.get(name)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[:100] if name in mirror.truncate else body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/weights"
+from weightmirror import Mirror
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from deepvis.live.computethread import compute_thread, outcome
 from deepvis.core.cache import model_fingerprint
 from deepvis.errors import DeepvisError
 from deepvis.io.images import VIDEO_SUFFIXES
+from deepvis.core.download import progress_to
 from deepvis.core.loading import LoadedModel, load_model
 from deepvis.generative.autoencoders import find_autoencoder
 from deepvis.live.pipeline import LiveResult, LivePipeline, LiveSettings
@@ -130,8 +131,19 @@ class Session(QObject):
         """Load on the compute thread; the current model keeps running until the new one is ready."""
         self.busy.emit(f"loading {spec or 'the default model'}...")
 
+        shown = [None]
+
+        def downloading(name, done, total):
+            # Zoo weights fetched on first use: the busy line counts them, once per percent.
+            step = (100 * done // total) if total else done >> 20
+            if step != shown[0]:
+                shown[0] = step
+                size = f"{done / 1e6:.1f} / {total / 1e6:.1f} MB ({step} %)" if total else f"{done / 1e6:.1f} MB"
+                self.busy.emit(f"downloading {name}: {size}")
+
         def work():
-            model = load_model(spec, weights, **options)
+            with progress_to(downloading):
+                model = load_model(spec, weights, **options)
             autoencoder = None
             if model.task == "image":  # settled here, off the GUI thread: it takes a dry run
                 _ = model.output_range
