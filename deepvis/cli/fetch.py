@@ -9,7 +9,7 @@ from deepvis.errors import DeepvisError
 def register(sub) -> None:
     p = sub.add_parser("fetch", help="download zoo weights into their library's cache ahead of time; without "
                                      "names, list the zoo's weights and where they are")
-    p.add_argument("names", nargs="*", metavar="NAME", help="zoo names (deepvis models)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="zoo names (deepvis models) or timm:NAME")
     p.add_argument("--all", action="store_true", help="every zoo model with published weights (the total size "
                                                       "is said first)")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -36,6 +36,10 @@ def cmd_fetch(args):
         for entry in zoo().values():
             state, path = weights_state(entry)
             rows.append({"name": entry.name, "weights": state, "file": path, "download_mb": entry.download_mb})
+        from deepvis.core.timmsource import cached_timm_models
+
+        rows += [{"name": name, "weights": "cache", "file": None, "download_mb": round(mb, 1)}
+                 for name, mb in cached_timm_models()]
         if args.json:
             print_json(rows)
             return
@@ -44,11 +48,9 @@ def cmd_fetch(args):
             size = f"{r['download_mb']:.1f} MB" if r["download_mb"] else ""
             print(f"{r['name']:<{width}}  {r['weights']:<8}  {size:>9}  {r['file'] or ''}")
         return
-    for name in args.names:
-        if name.startswith("timm:"):
-            raise DeepvisError(f"{name}: timm weights are not fetched yet; deepvis fetch takes zoo names "
-                               f"(deepvis models)")
-    entries = [e for e in zoo().values() if e.fetch is not None] if args.all else [get_entry(n) for n in args.names]
+    timm_names = [n for n in args.names if n.lower().startswith("timm:")]
+    entries = ([e for e in zoo().values() if e.fetch is not None] if args.all else
+               [_entry(get_entry, n) for n in args.names if n not in timm_names])
     for entry in entries:
         if entry.fetch is None:
             raise DeepvisError(f"{entry.name}'s weights ship with deepvis or its packages: nothing to download")
@@ -64,3 +66,15 @@ def cmd_fetch(args):
         if tty:
             print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
         print(f"{entry.name}: {'downloaded to' if entry in missing else 'already in the cache:'} {path}")
+    for name in timm_names:  # Hugging Face's own progress bars show on the terminal
+        from deepvis.core.timmsource import fetch_timm
+
+        where, had = fetch_timm(name)
+        print(f"{name}: {'already in the cache:' if had else 'downloaded to'} {where}")
+
+
+def _entry(get_entry, name):
+    entry = get_entry(name)
+    if entry is None:
+        raise DeepvisError(f"unknown model {name!r}: deepvis fetch takes zoo names (deepvis models) and timm:NAME")
+    return entry

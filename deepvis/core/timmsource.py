@@ -137,3 +137,37 @@ def _head_classes(timm, name: str, state) -> int | None:
             if weight is not None and weight.ndim >= 1:
                 return int(weight.shape[0])
     return None
+
+
+def fetch_timm(source: str) -> tuple[str, bool]:
+    """Put timm's trained weights for ``timm:NAME`` in the Hugging Face cache (``deepvis fetch``):
+    (where they are, whether they were there already)."""
+    timm = _timm()
+    name = source[len(PREFIX):].strip()
+    if not timm.is_model(name):
+        raise DeepvisError(f"timm has no model {name!r}")
+    _check_published(name)
+    from huggingface_hub import constants, try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    had = bool(cfg.hf_hub_id) and any(isinstance(try_to_load_from_cache(cfg.hf_hub_id, f), str)
+                                      for f in ("model.safetensors", "pytorch_model.bin"))
+    if not had:
+        _create_pretrained(timm, name)
+    return f"{constants.HF_HUB_CACHE} ({cfg.hf_hub_id or cfg.url})", had
+
+
+def cached_timm_models() -> list[tuple[str, float]]:
+    """(``timm:NAME.TAG``, MB) for each timm model in the Hugging Face cache."""
+    try:
+        from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+    except ImportError:
+        return []
+    try:
+        info = scan_cache_dir()
+    except (CacheNotFound, OSError, ValueError):
+        return []
+    return sorted((f"timm:{repo.repo_id.split('/', 1)[1]}", repo.size_on_disk / 1e6) for repo in info.repos
+                  if repo.repo_type == "model" and repo.repo_id.startswith("timm/"))

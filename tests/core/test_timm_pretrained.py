@@ -58,6 +58,10 @@ def test_the_trained_weights_come_from_a_prefilled_cache_without_network(tmp_pat
     with torch.inference_mode():
         expected = mine.module(mine.input_tensor(read_image(cat)))[0].numpy()
     np.testing.assert_allclose(np.load(tmp_path / "cached.npy"), expected, rtol=1e-5, atol=1e-6)
+    # deepvis fetch finds it there and asks nothing of the (unreachable) hub.
+    fetched = _deepvis(["fetch", "timm:test_vit"], HF_HOME=str(tmp_path / "hf"),
+                       HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
+    assert fetched.returncode == 0 and "timm:test_vit: already in the cache" in fetched.stdout, fetched.stderr
 
 
 @pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "unreachable hub"])
