@@ -61,10 +61,12 @@ def cmd_fetch(args):
               f"{total:,.0f} MB to download")
     tty = sys.stderr.isatty()
     for entry in entries:
-        with progress_to(download_bar if tty else None):
-            path = entry.fetch()
-        if tty:
-            print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
+        try:
+            with progress_to(download_bar if tty else None):
+                path = entry.fetch()
+        finally:  # the bar's line is cleared before the result or the error line
+            if tty:
+                print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
         print(f"{entry.name}: {'downloaded to' if entry in missing else 'already in the cache:'} {path}")
     for name in timm_names:  # Hugging Face's own progress bars show on the terminal
         from deepvis.core.timmsource import fetch_timm

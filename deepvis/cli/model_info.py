@@ -58,7 +58,8 @@ def cmd_models(args):
         have = {"bundled": "weights ok ", "cache": "in cache   ", "download": "on demand  ",
                 "missing": "no weights "}[r["weights_from"]]
         shape = "x".join(map(str, r["input"]))
-        print(f"{mark} {r['name']:<{width}}  {r['task']:<14} {shape:<9} {have} {r['description']}")
+        size = f" ({r['download_mb']:.1f} MB, downloaded on first use)" if r["weights_from"] == "download" else ""
+        print(f"{mark} {r['name']:<{width}}  {r['task']:<14} {shape:<9} {have} {r['description']}{size}")
     print("\n* default model. 'no weights': put torchvision's file in torch's cache, or pass --weights FILE|none.")
 
 

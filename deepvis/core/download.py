@@ -24,7 +24,7 @@ from pathlib import Path
 from deepvis.errors import DeepvisError
 
 MIRROR_ENV = "DEEPVIS_WEIGHTS_MIRROR"
-TIMEOUT_S = 10.0  # seconds one connection or read may wait
+TIMEOUT_S = 5.0  # seconds one connection or read may wait: an offline machine hears within 10 s
 CHUNK = 1 << 20
 HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")  # torch.hub's convention
 

@@ -115,3 +115,33 @@ def test_fetch_lists_where_weights_are_and_downloads_ahead_of_time(mirror, tmp_p
     assert "already in the cache" in capsys.readouterr().out and mirror.requests == []
     assert main(["fetch", "digits_cnn"]) == 2  # ships with deepvis: nothing to download
     assert "nothing to download" in capsys.readouterr().err
+
+
+def test_a_terminal_sees_the_download_counted(mirror, tmp_path):
+    """On a terminal (a pty here) deepvis fetch shows the bar: the file's name, megabytes and
+    percent, up to 100 % (then the refusal: the bytes are not torchvision's)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    mirror.files["resnet18-f37072fd.pth"] = bytes(range(256)) * 12_000
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"), download.MIRROR_ENV: mirror.url}
+    proc = subprocess.run([sys.executable, "-m", "deepvis", "fetch", "resnet18"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=follower, env=env, timeout=120)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    text = shown.decode(errors="replace")
+    assert proc.returncode == 2
+    assert "downloading resnet18-f37072fd.pth" in text and "3.1 / 3.1 MB  100%" in text
+    assert "not the published file" in text

@@ -1,28 +1,77 @@
 """timm:NAME without --weights means timm's trained weights, as pretrained=True does (issue 28):
-from a pre-filled Hugging Face cache with no network, and one clear line when neither the
-cache nor the hub has them. Each case runs the CLI in a fresh process: huggingface_hub reads
-HF_HOME when it is imported."""
+downloaded from a hub (here a server on 127.0.0.1 answering as the Hugging Face hub does) into
+the Hugging Face cache, from that cache afterwards, and one clear line when neither the cache
+nor the hub has them. huggingface_hub reads HF_HOME and HF_ENDPOINT once, on import, into its
+``constants``; the tests set those."""
 
-import os
+import hashlib
 import socket
-import subprocess
-import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 timm = pytest.importorskip("timm")
 pytest.importorskip("safetensors")
+from huggingface_hub import constants  # noqa: E402
 
+from deepvis.core.loading import load_model  # noqa: E402
+from deepvis.errors import DeepvisError  # noqa: E402
+from deepvis.io.images import read_image  # noqa: E402
 from deepvis.resources import sample_image  # noqa: E402
 
-REPO = "models--timm--test_vit.r160_in1k"  # timm's pretrained_cfg for test_vit: timm/test_vit.r160_in1k
+REPO = "timm/test_vit.r160_in1k"  # timm's pretrained_cfg for test_vit
 
 
-def _deepvis(args, **env):
-    return subprocess.run([sys.executable, "-m", "deepvis", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **env})
+class Hub:
+    """``REPO``'s model.safetensors the way the hub serves a file: a HEAD with the commit and
+    the ETag (its SHA-256), then the GET; any other file is not there."""
+
+    def __init__(self, body: bytes):
+        self.requests: list[tuple[str, str]] = []
+        hub = self
+        digest = hashlib.sha256(body).hexdigest()
+
+        class Handler(BaseHTTPRequestHandler):
+            def _headers(self) -> bool:
+                hub.requests.append((self.command, self.path))
+                if self.path != f"/{REPO}/resolve/main/model.safetensors":
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return False
+                self.send_response(200)
+                for key, value in (("X-Repo-Commit", "0" * 40), ("ETag", f'"{digest}"'),
+                                   ("Content-Length", str(len(body)))):
+                    self.send_header(key, value)
+                self.end_headers()
+                return True
+
+            def do_HEAD(self):
+                self._headers()
+
+            def do_GET(self):
+                if self._headers():
+                    self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def gets(self) -> int:
+        return sum(1 for method, path in self.requests if method == "GET" and path.endswith(".safetensors"))
+
+
+def _endpoint(monkeypatch, url: str) -> None:
+    """HF_ENDPOINT as huggingface_hub reads it on import: the endpoint and its file-URL template."""
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
 
 
 def _closed_port() -> int:
@@ -33,46 +82,61 @@ def _closed_port() -> int:
     return port
 
 
-def test_the_trained_weights_come_from_a_prefilled_cache_without_network(tmp_path):
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    return tmp_path / "hf" / "hub"
+
+
+def _logits(model, image):
+    import torch
+
+    with torch.inference_mode():
+        return model.module(model.input_tensor(image))[0].numpy()
+
+
+def test_trained_weights_are_downloaded_once_into_the_cache_then_used_from_it(hf_cache, tmp_path, monkeypatch,
+                                                                              capsys):
     import torch
     from safetensors.torch import save_file
 
+    from deepvis.cli import main
+
     torch.manual_seed(3)
     state = {k: v.contiguous() for k, v in timm.create_model("test_vit", pretrained=False).state_dict().items()}
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    snapshot = tmp_path / "hf" / "hub" / REPO / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    (tmp_path / "hf" / "hub" / REPO / "refs").mkdir()
-    (tmp_path / "hf" / "hub" / REPO / "refs" / "main").write_text(commit)
-    save_file(state, str(snapshot / "model.safetensors"))
     save_file(state, str(tmp_path / "mine.safetensors"))
-    cat = sample_image("cat")
-    # The hub's address answers nothing: only the cache can give the weights.
-    cached = _deepvis(["predict", "--model", "timm:test_vit", "--input", cat, "--npy", tmp_path / "cached.npy"],
-                      HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
-    assert cached.returncode == 0, cached.stderr
-    from deepvis.core.loading import load_model
-    from deepvis.io.images import read_image
-
+    hub = Hub((tmp_path / "mine.safetensors").read_bytes())
+    _endpoint(monkeypatch, hub.url)
+    cat = read_image(sample_image("cat"))
     mine = load_model("timm:test_vit", str(tmp_path / "mine.safetensors"), device="cpu")  # the same file, given
-    with torch.inference_mode():
-        expected = mine.module(mine.input_tensor(read_image(cat)))[0].numpy()
-    np.testing.assert_allclose(np.load(tmp_path / "cached.npy"), expected, rtol=1e-5, atol=1e-6)
-    # deepvis fetch finds it there and asks nothing of the (unreachable) hub.
-    fetched = _deepvis(["fetch", "timm:test_vit"], HF_HOME=str(tmp_path / "hf"),
-                       HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
-    assert fetched.returncode == 0 and "timm:test_vit: already in the cache" in fetched.stdout, fetched.stderr
+
+    model = load_model("timm:test_vit", device="cpu")
+    assert model.weights_from == "timm's trained" and hub.gets() == 1
+    assert any(hf_cache.rglob("model.safetensors"))
+    np.testing.assert_allclose(_logits(model, cat), _logits(mine, cat), rtol=1e-5, atol=1e-6)
+    load_model("timm:test_vit", device="cpu")
+    assert hub.gets() == 1  # the second load reads the cache: nothing downloaded again
+    # Then with the hub gone: the cache alone, and deepvis fetch says it is there.
+    _endpoint(monkeypatch, f"http://127.0.0.1:{_closed_port()}")
+    again = load_model("timm:test_vit", device="cpu")
+    np.testing.assert_allclose(_logits(again, cat), _logits(mine, cat), rtol=1e-5, atol=1e-6)
+    assert main(["fetch", "timm:test_vit"]) == 0
+    assert "timm:test_vit: already in the cache" in capsys.readouterr().out
+    hub.server.shutdown()
 
 
 @pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "unreachable hub"])
-def test_neither_cache_nor_hub_is_one_clear_line_soon(tmp_path, offline):
-    env = {"HF_HOME": str(tmp_path / "empty")}
-    env.update({"HF_HUB_OFFLINE": "1"} if offline == "HF_HUB_OFFLINE" else
-               {"HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"})
+def test_neither_cache_nor_hub_is_one_clear_line_soon(hf_cache, monkeypatch, offline):
+    if offline == "HF_HUB_OFFLINE":
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    else:
+        _endpoint(monkeypatch, f"http://127.0.0.1:{_closed_port()}")
     start = time.monotonic()
-    result = _deepvis(["predict", "--model", "timm:test_vit", "--input", sample_image("cat")], **env)
-    assert time.monotonic() - start < 20  # the process's start included; the weights' part is bounded by 5 s
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 1, result.stderr
-    assert "neither in the Hugging Face cache" in lines[0] and str(tmp_path / "empty") in lines[0]
-    assert "--weights none" in lines[0]
+    with pytest.raises(DeepvisError) as error:
+        load_model("timm:test_vit", device="cpu")
+    assert time.monotonic() - start < 10
+    message = str(error.value)
+    assert "\n" not in message and "neither in the Hugging Face cache" in message and str(hf_cache) in message
+    assert "--weights none" in message
+    assert constants.HF_HUB_OFFLINE == (offline == "HF_HUB_OFFLINE")  # restored after the unreachable case
