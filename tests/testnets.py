@@ -169,3 +169,17 @@ class RegisterViT(nn.Module):
         b = tokens.shape[0]
         tokens = torch.cat([self.cls_token.expand(b, -1, -1), self.registers.expand(b, -1, -1), tokens], 1)
         return self.head(self.norm(self.block(tokens))[:, 0])
+
+
+class ScriptedPart(nn.Module):
+    """An eager 1-D model holding a TorchScript part (a scripted voice-activity stage, say):
+    hooks cannot attach to the part, so it is one opaque layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre = nn.Conv1d(1, 4, 3)
+        self.vad = torch.jit.script(nn.Sequential(nn.Conv1d(4, 8, 3), nn.ReLU()))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.vad(self.pre(x)).mean(2))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepvis.core.probe import hook_forward
 from deepvis.errors import Cancelled, DeepvisError
 
 RANDOM_INPUTS = 3
@@ -214,7 +215,7 @@ def _window_shapes(module: nn.Module, modules, paths, example) -> dict:
         return hook
 
     for path in paths:
-        handles.append(modules[path].register_forward_hook(make_hook(path)))
+        handles.append(hook_forward(modules[path], make_hook(path)))
     was_training = module.training
     module.eval()
     try:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from deepvis.core.inputspec import InputSpec
+from deepvis.core.probe import hook_forward, hookable_modules
 from deepvis.errors import DeepvisError
 
 TASKS = ("classification", "segmentation", "image")
@@ -55,7 +56,9 @@ def detect_output_range(module: nn.Module, x: torch.Tensor) -> str:
         if torch.is_tensor(output):
             producers[output.data_ptr()] = type(m).__name__
 
-    handles = [m.register_forward_hook(remember) for m in module.modules() if not list(m.children())]
+    # Leaves, and TorchScript parts as one opaque module each (their insides run compiled).
+    handles = [hook_forward(m, remember) for _, m in hookable_modules(module)
+               if not list(m.children()) or isinstance(m, torch.jit.ScriptModule)]
     try:
         with torch.inference_mode():
             from deepvis.core.predictions import main_output

@@ -138,7 +138,7 @@ class Probe:
                 counts[path] += 1
             return hook
 
-        handles = [m.register_forward_hook(make_hook(p)) for p, m in self.module.named_modules()]
+        handles = [hook_forward(m, make_hook(p)) for p, m in hookable_modules(self.module)]
         try:
             _dry_run(self.module, x)
         finally:
@@ -261,7 +261,7 @@ class Probe:
                         captured[layer.name] = transform(layer.name, as_grid(raw, layer))
             return hook
 
-        handles = [modules[p].register_forward_hook(make_hook(p, ls)) for p, ls in by_path.items()]
+        handles = [hook_forward(modules[p], make_hook(p, ls)) for p, ls in by_path.items()]
         try:
             output = self.module(x)
         finally:
@@ -310,7 +310,7 @@ class Probe:
                 found["out"] = as_grid(_pick(out, layer.keys), layer)
                 raise _StopForward()
 
-        handle = module.register_forward_hook(hook)
+        handle = hook_forward(module, hook)
         try:
             self.module(x)
         except _StopForward:
@@ -335,6 +335,31 @@ class Probe:
 
 
 MAX_PREFIX_TOKENS = 8  # CLS, distillation and up to 4 (DINOv2) or more register tokens
+
+
+def hookable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``named_modules()`` less what runs inside a TorchScript part of an eager model: compiled
+    code calls its children without Python, so only the part itself is a layer (opaque)."""
+    scripted: list[str] = []
+    out = []
+    for path, module in model.named_modules():
+        if any(path.startswith(f"{s}.") for s in scripted):
+            continue
+        if path and isinstance(module, torch.jit.ScriptModule):
+            scripted.append(path)
+        out.append((path, module))
+    return out
+
+
+def hook_forward(module: nn.Module, hook):
+    """``module.register_forward_hook(hook)``; for a TorchScript part of an eager model, which
+    refuses hooks of its own ("register_forward_hook is not supported on ScriptModules"), a
+    global forward hook that fires for that module only: its output as its parent received it."""
+    if isinstance(module, torch.jit.ScriptModule):
+        from torch.nn.modules.module import register_module_forward_hook
+
+        return register_module_forward_hook(lambda mod, inputs, out: hook(mod, inputs, out) if mod is module else None)
+    return module.register_forward_hook(hook)
 
 
 def patch_grid(layers: list[LayerInfo], modules: Mapping[str, nn.Module]) -> tuple[int, int] | None:
