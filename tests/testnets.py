@@ -183,3 +183,16 @@ class ScriptedPart(nn.Module):
 
     def forward(self, x):
         return self.head(self.vad(self.pre(x)).mean(2))
+
+
+class NeedsRate(nn.Module):
+    """A 1-D model whose forward takes the sample rate besides the input (a voice-activity
+    model's ``forward(x, sr)``), and an optional gain."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 5)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x, sr: int, gain: float = 1.0):
+        return self.fc(self.conv(x).mean(2)) * (sr / 16000.0) * gain

@@ -90,11 +90,15 @@ def add_model(p):
                         "(default: from its last layer)")
     p.add_argument("--sample-rate", type=positive_int, metavar="HZ",
                    help="a 1-D model's sample rate: signal files are resampled to it (default: as recorded)")
+    p.add_argument("--call-arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="a constant for a forward argument beyond the input, given on every call (repeatable; "
+                        "int, float or string), e.g. --call-arg sr=16000")
     add_device(p)
 
 
 def model_options(args) -> dict:
     """load_model's keyword arguments from the shared model options."""
+    from deepvis.core.callargs import parse_call_args
     from deepvis.core.inputspec import parse_floats, parse_size
 
     return dict(device=args.device, trust_pickle=args.trust_pickle,
@@ -102,7 +106,8 @@ def model_options(args) -> dict:
                 mean=parse_floats(args.mean, "mean") if args.mean else None,
                 std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit,
                 task=getattr(args, "task", None), output_range=getattr(args, "output_range", None),
-                sample_rate=getattr(args, "sample_rate", None))
+                sample_rate=getattr(args, "sample_rate", None),
+                call_args=parse_call_args(getattr(args, "call_arg", None)) or None)
 
 
 def load_model_of(args):

@@ -19,6 +19,7 @@ from torch import nn
 
 from deepvis.core.checkpoint import (align_keys, check_file, extract_state_dict, is_torchscript, load_checkpoint,
                                 load_weights_into, weight_mismatch)
+from deepvis.core.callargs import bind_call_args
 from deepvis.core.device import resolve_device
 from deepvis.errors import DeepvisError
 from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor, SignalSpec
@@ -119,11 +120,13 @@ class LoadedModel:
 def load_model(source: str | None = None, weights: str | None = None, *, device: str = "auto",
                trust_pickle: bool = False, input_size=None, channels=None, mean=None, std=None,
                labels: str | None = None, fit: str | None = None, task: str | None = None,
-               output_range: str | None = None, sample_rate: int | None = None) -> LoadedModel:
+               output_range: str | None = None, sample_rate: int | None = None,
+               call_args: dict | None = None) -> LoadedModel:
     """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation).
 
     ``task`` (classification, segmentation, image) overrides what the output's shape suggests;
-    ``output_range`` (tanh, sigmoid, input) how an image model's output maps to pixels.
+    ``output_range`` (tanh, sigmoid, input) how an image model's output maps to pixels;
+    ``call_args`` constants for forward arguments beyond the input (``--call-arg``).
     """
     if task is not None and task not in TASKS:
         raise DeepvisError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
@@ -152,6 +155,7 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     else:
         module, scripted = _from_source(source, trust_pickle)
         name = Path(source).name if Path(source).exists() else source
+        bind_call_args(module, call_args or {}, name)  # before the dry runs below call it
         class_labels, weights_text = None, "from the model file" if Path(source).exists() else "as built"
         weights_from = (("the model file" if Path(source).exists() else "as built") if weights is None
                         else _given(weights))
@@ -161,6 +165,8 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         signal = _infer_signal(module, input_size, sample_rate, notes)
         spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
                            norm_given=mean is not None and std is not None)
+    if entry is not None or is_timm_source(source) or is_hf_folder(source):
+        bind_call_args(module, call_args or {}, name)
     if signal is not None and (input_size is not None or sample_rate is not None) and entry is not None:
         signal = replace(signal, length=input_size[1] if input_size else signal.length,
                          rate=sample_rate if sample_rate else signal.rate)

@@ -1,0 +1,49 @@
+"""Forward arguments beyond the input (issue 29, item 4): named in one error line with the fix
+when missing, and --call-arg constants given to every call, TorchScript included."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepvis.core.callargs import parse_call_args
+from testnets import NeedsRate
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("callargs") / "vad.pt"
+    torch.jit.save(torch.jit.script(NeedsRate().eval()), str(path))
+    signal = tmp_path_factory.mktemp("callargs") / "window.npy"
+    np.save(signal, np.sin(np.linspace(0, 60, 256)).astype(np.float32))
+    return path, signal
+
+
+def test_a_missing_forward_argument_is_named_with_the_fix(scripted, capsys):
+    from deepvis.cli import main
+
+    path, _ = scripted
+    assert main(["info", "--model", str(path), "--input-size", "256", "--sample-rate", "16000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "forward needs sr besides the input" in err[0] and "--call-arg sr=VALUE" in err[0]
+    assert main(["info", "--model", "testnets:NeedsRate", "--input-size", "256", "--sample-rate", "16000",
+                 "--call-arg", "sr=16000", "--call-arg", "bogus=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no argument bogus" in err[0] and "sr, gain" in err[0]
+
+
+def test_call_args_reach_every_call_of_a_scripted_model(scripted, tmp_path, capsys):
+    from deepvis.cli import main
+    from deepvis.core.loading import load_model
+    from deepvis.io.signals import read_signal
+
+    path, signal = scripted
+    assert main(["predict", "--model", str(path), "--input-size", "256", "--sample-rate", "16000", "--input",
+                 str(signal), "--call-arg", "sr=8000", "--call-arg", "gain=2.5", "--npy", str(tmp_path / "out.npy")]) == 0
+    loaded = load_model(str(path), device="cpu", input_size=(1, 256), sample_rate=16000,
+                        call_args={"sr": 8000, "gain": 2.5})
+    x = loaded.signal_tensor(read_signal(signal))
+    with torch.inference_mode():
+        expected = torch.jit.load(str(path))(x, 8000, 2.5)[0].numpy()  # the file itself, called by hand
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+    assert parse_call_args(["sr=16000", "gain=0.5", "mode=fast"]) == {"sr": 16000, "gain": 0.5, "mode": "fast"}
