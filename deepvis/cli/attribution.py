@@ -14,8 +14,9 @@ def register(sub) -> None:
     p = sub.add_parser("saliency", help="attribution map of a class or unit (gradient, guided, Grad-CAM, ...)")
     add_model(p)
     p.add_argument("--input", required=True, metavar="IMG", help="a picture, or for a 1-D model a signal file")
-    p.add_argument("--method", required=True, metavar="M",
-                   help="gradient, deconv, guided, integrated-gradients, smoothgrad or gradcam")
+    p.add_argument("--method", default="gradient", metavar="M",
+                   help="gradient, deconv, guided, integrated-gradients, smoothgrad, gradcam, or for vision "
+                        "transformers attention-rollout or grad-rollout (default: %(default)s)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--target", metavar="CLASS",
                        help="class index or label (default: the top prediction); for an image model output (the "

@@ -90,6 +90,9 @@ def add_model(p):
                         "(default: from its last layer)")
     p.add_argument("--sample-rate", type=positive_int, metavar="HZ",
                    help="a 1-D model's sample rate: signal files are resampled to it (default: as recorded)")
+    p.add_argument("--init-seed", type=int, default=0, metavar="N",
+                   help="seed of random initialisation (--weights none, a factory without weights), so two runs "
+                        "agree (default: %(default)s)")
     p.add_argument("--call-arg", action="append", default=[], metavar="NAME=VALUE",
                    help="a constant for a forward argument beyond the input, given on every call (repeatable; "
                         "int, float or string), e.g. --call-arg sr=16000")
@@ -107,7 +110,8 @@ def model_options(args) -> dict:
                 std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit,
                 task=getattr(args, "task", None), output_range=getattr(args, "output_range", None),
                 sample_rate=getattr(args, "sample_rate", None),
-                call_args=parse_call_args(getattr(args, "call_arg", None)) or None)
+                call_args=parse_call_args(getattr(args, "call_arg", None)) or None,
+                init_seed=getattr(args, "init_seed", 0))
 
 
 def load_model_of(args):

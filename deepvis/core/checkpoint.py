@@ -45,7 +45,36 @@ def check_file(path, what: str = "checkpoint") -> Path:
         raise DeepvisError(f"{what} {path} is a folder, not a file")
     if path.stat().st_size == 0:
         raise DeepvisError(f"{what} {path} is empty")
+    if is_onnx(path):
+        raise DeepvisError(f"{what} {path} is an ONNX model: deepvis loads PyTorch models (TorchScript, checkpoints, "
+                           f"package.module:callable) and does not load ONNX yet")
     return path
+
+
+# The fields an ONNX ModelProto (protobuf) has after its ir_version: producer name and version,
+# domain, model version, doc string, graph, opset imports.
+_ONNX_NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}
+
+
+def is_onnx(path: Path) -> bool:
+    """By content, whatever the name: a protobuf starting with ONNX's ir_version field (tag 1,
+    a varint 1..100) followed by one of ModelProto's next fields. torch.save files start with
+    "PK" (zip) or a pickle's 0x80; neither starts with 0x08."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    if len(head) < 3 or head[0] != 0x08:
+        return False
+    version, i = 0, 1
+    while i < len(head) and head[i] & 0x80:  # a multi-byte varint
+        version |= (head[i] & 0x7F) << (7 * (i - 1))
+        i += 1
+    if i >= len(head) - 1:
+        return False
+    version |= head[i] << (7 * (i - 1))
+    return 1 <= version <= 100 and head[i + 1] in _ONNX_NEXT_TAGS
 
 
 def is_safetensors(path: Path) -> bool:

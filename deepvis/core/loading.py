@@ -121,12 +121,13 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
                trust_pickle: bool = False, input_size=None, channels=None, mean=None, std=None,
                labels: str | None = None, fit: str | None = None, task: str | None = None,
                output_range: str | None = None, sample_rate: int | None = None,
-               call_args: dict | None = None) -> LoadedModel:
+               call_args: dict | None = None, init_seed: int = 0) -> LoadedModel:
     """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation).
 
     ``task`` (classification, segmentation, image) overrides what the output's shape suggests;
     ``output_range`` (tanh, sigmoid, input) how an image model's output maps to pixels;
-    ``call_args`` constants for forward arguments beyond the input (``--call-arg``).
+    ``call_args`` constants for forward arguments beyond the input (``--call-arg``);
+    ``init_seed`` seeds random initialisation (``--init-seed``).
     """
     if task is not None and task not in TASKS:
         raise DeepvisError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
@@ -135,36 +136,40 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     source = source or DEFAULT_MODEL
     notes: list[str] = []
     entry = get_entry(source)
-    if entry is not None:
-        module, class_labels, weights_text, weights_from = _from_zoo(entry, weights, trust_pickle)
-        spec, name, scripted = entry.spec, entry.name, False
-        if task is None and entry.task in ("image", "autoregressive"):
-            task = entry.task
-        signal = entry.signal
-    elif is_timm_source(source):
-        module, spec, weights_text = build_timm(source, weights, trust_pickle, notes)
-        name, scripted, class_labels, signal = source, False, None, None
-        weights_from = "timm's trained" if weights is None else _given(weights)
-    elif is_hf_folder(source):
-        module, spec, class_labels = build_hf(source, notes)
-        name, scripted, signal, weights_text = Path(source).name, False, None, "from the folder"
-        weights_from = "the model file" if weights is None else _given(weights)
-        if weights and weights.lower() != "none":
-            _load_file_into(module, weights, trust_pickle)
-            weights_text = str(weights)
-    else:
-        module, scripted = _from_source(source, trust_pickle)
-        name = Path(source).name if Path(source).exists() else source
-        bind_call_args(module, call_args or {}, name)  # before the dry runs below call it
-        class_labels, weights_text = None, "from the model file" if Path(source).exists() else "as built"
-        weights_from = (("the model file" if Path(source).exists() else "as built") if weights is None
-                        else _given(weights))
-        if weights and weights.lower() != "none":
-            _load_file_into(module, weights, trust_pickle)
-            weights_text = str(weights)
-        signal = _infer_signal(module, input_size, sample_rate, notes)
-        spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
-                           norm_given=mean is not None and std is not None)
+    # Random initialisation (--weights none, a factory without weights) is seeded, so two runs
+    # agree; the caller's own random state is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        if entry is not None:
+            module, class_labels, weights_text, weights_from = _from_zoo(entry, weights, trust_pickle)
+            spec, name, scripted = entry.spec, entry.name, False
+            if task is None and entry.task in ("image", "autoregressive"):
+                task = entry.task
+            signal = entry.signal
+        elif is_timm_source(source):
+            module, spec, weights_text = build_timm(source, weights, trust_pickle, notes)
+            name, scripted, class_labels, signal = source, False, None, None
+            weights_from = "timm's trained" if weights is None else _given(weights)
+        elif is_hf_folder(source):
+            module, spec, class_labels = build_hf(source, notes)
+            name, scripted, signal, weights_text = Path(source).name, False, None, "from the folder"
+            weights_from = "the model file" if weights is None else _given(weights)
+            if weights and weights.lower() != "none":
+                _load_file_into(module, weights, trust_pickle)
+                weights_text = str(weights)
+        else:
+            module, scripted = _from_source(source, trust_pickle)
+            name = Path(source).name if Path(source).exists() else source
+            bind_call_args(module, call_args or {}, name)  # before the dry runs below call it
+            class_labels, weights_text = None, "from the model file" if Path(source).exists() else "as built"
+            weights_from = (("the model file" if Path(source).exists() else "as built") if weights is None
+                            else _given(weights))
+            if weights and weights.lower() != "none":
+                _load_file_into(module, weights, trust_pickle)
+                weights_text = str(weights)
+            signal = _infer_signal(module, input_size, sample_rate, notes)
+            spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
+                               norm_given=mean is not None and std is not None)
     if entry is not None or is_timm_source(source) or is_hf_folder(source):
         bind_call_args(module, call_args or {}, name)
     if signal is not None and (input_size is not None or sample_rate is not None) and entry is not None:

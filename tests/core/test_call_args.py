@@ -47,3 +47,29 @@ def test_call_args_reach_every_call_of_a_scripted_model(scripted, tmp_path, caps
         expected = torch.jit.load(str(path))(x, 8000, 2.5)[0].numpy()  # the file itself, called by hand
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
     assert parse_call_args(["sr=16000", "gain=0.5", "mode=fast"]) == {"sr": 16000, "gain": 0.5, "mode": "fast"}
+
+
+def test_an_onnx_file_is_named_as_one_whatever_its_name(tmp_path, capsys):
+    """A hand-made ONNX ModelProto's first bytes (ir_version 9, producer "pytorch", an empty
+    graph; onnx itself is not installed here), saved as .pt: one line says what it is."""
+    from deepvis.cli import main
+
+    proto = b"\x08\x09" + b"\x12\x07pytorch" + b"\x1a\x052.5.0" + b"\x3a\x00" + b"\x42\x04\x0a\x00\x10\x11"
+    for name in ("model.onnx", "model.pt"):
+        (tmp_path / name).write_bytes(proto)
+        assert main(["info", "--model", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is an ONNX model" in err[0] and "does not load ONNX yet" in err[0]
+    torch.save({"w": torch.zeros(2)}, tmp_path / "state.pt")  # a real checkpoint is not taken for one
+    from deepvis.core.checkpoint import is_onnx
+
+    assert not is_onnx(tmp_path / "state.pt")
+
+
+def test_saliency_defaults_to_the_gradient(tmp_path, capsys):
+    from deepvis.cli import main
+    from deepvis.resources import SAMPLE_SETS
+
+    digit = sorted(SAMPLE_SETS["digits"].path.glob("*.png"))[0]
+    assert main(["saliency", "--model", "digits_cnn", "--input", str(digit), "--out", str(tmp_path / "s.png")]) == 0
+    assert capsys.readouterr().out.startswith("gradient for ")

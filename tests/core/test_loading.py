@@ -147,17 +147,21 @@ def test_zoo_name_with_weights_file_in_each_checkpoint_form(form, ref, tmp_path)
 
 
 def test_zoo_name_with_weights_none_is_random_init(ref):
-    torch.manual_seed(7)
-    loaded = load_model("resnet18", "none", device="cpu", input_size=SIZE)
+    torch.manual_seed(99)  # the caller's random state does not matter: --init-seed does
+    loaded = load_model("resnet18", "none", device="cpu", input_size=SIZE, init_seed=7)
     assert loaded.weights.startswith("none")
     assert loaded.spec.shape == (3, *SIZE)
     got = _out(loaded.module, ref[1])
     assert got.shape == ref[2].shape
     assert not torch.allclose(got, ref[2], atol=1e-3)
     # Same seed, same random init: "none" really means torchvision's initialisation, nothing loaded.
-    torch.manual_seed(7)
-    again = load_model("resnet18", "NONE", device="cpu", input_size=SIZE)
+    state = torch.random.get_rng_state()
+    again = load_model("resnet18", "NONE", device="cpu", input_size=SIZE, init_seed=7)
     assert torch.equal(_out(again.module, ref[1]), got)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state left as it was
+    # The default seed, 0, is torchvision's initialisation under torch.manual_seed(0): the reference.
+    default = load_model("resnet18", "none", device="cpu", input_size=SIZE)
+    torch.testing.assert_close(_out(default.module, ref[1]), ref[2], rtol=1e-5, atol=1e-5)
 
 
 def test_zoo_weights_missing_from_hub_cache_then_found_there(ref, tmp_path, monkeypatch):
