@@ -32,7 +32,9 @@ def register(sub) -> None:
     p.add_argument("--sample", type=seed_number, metavar="SEED",
                    help="a VAE's reconstruction from a posterior draw (seeded) instead of its mean")
     p.add_argument("--json", action="store_true",
-                   help="print a JSON list of {index, label, score}; for an image model {output, mse, psnr, ssim}")
+                   help="print a JSON object: {model, output, npy, weights, weights_from, notes, kind, predictions: "
+                        "[{index, label, score}]}, for an image model picture: {shape, range, mse, psnr, ssim} "
+                        "instead of predictions")
     p.set_defaults(func=cmd_predict)
 
 
@@ -138,7 +140,8 @@ def cmd_predict(args):
         with outputs.writing():
             _save_output(args, output)
     if args.json:
-        print_json([p.as_dict() for p in summary.predictions])
+        print_json({**_json_head(args, model), "kind": summary.kind,
+                    "predictions": [p.as_dict() for p in summary.predictions]})
         return
     if not summary.predictions:
         print(summary.text)
@@ -147,6 +150,16 @@ def cmd_predict(args):
     print(f"{'rank':>4}  {what:>15}  label (index)")
     for rank, p in enumerate(summary.predictions, 1):
         print(f"{rank:>4}  {p.score:>15.4f}  {p.label} ({p.index})")
+
+
+def _json_head(args, model) -> dict:
+    """What every ``predict --json`` object starts with: the files written, where the weights
+    came from, and the notes (assumptions, random weights)."""
+    notes = list(model.notes)
+    if model.random_weights:
+        notes.append("random weights: these predictions are chance, whatever the class names say")
+    return {"model": model.name, "output": args.out, "npy": args.npy, "weights": model.weights,
+            "weights_from": model.weights_from, "notes": notes}
 
 
 def _save_output(args, output) -> None:
@@ -175,8 +188,10 @@ def _print_picture(args, model, output, x, outputs):
             _save_output(args, output)
     h, w = picture.picture.shape[:2]
     if args.json:
-        print_json({"output": [int(picture.pixels.shape[2]), h, w], "range": model.output_range,
-                    **(picture.error.as_dict() if picture.error else {"mse": None, "psnr": None, "ssim": None})})
+        print_json({**_json_head(args, model), "kind": "image",
+                    "picture": {"shape": [int(picture.pixels.shape[2]), h, w], "range": model.output_range,
+                                **(picture.error.as_dict() if picture.error else
+                                   {"mse": None, "psnr": None, "ssim": None})}})
         return
     error = picture.error.text() if picture.error else "no error: the output's size differs from the input's"
     print(f"output picture {w}x{h} ({model.output_range} range): {error}" + (f" -> {args.out}" if args.out else ""))

@@ -151,7 +151,10 @@ def test_info_json(cli):
 
 
 def test_predict_json(cli):
-    rows = json.loads(_ok(cli[0]["predict"]))
+    report = json.loads(_ok(cli[0]["predict"]))
+    assert report["model"] == "efficientnet_lite0" and report["kind"] == "classification"
+    assert report["weights_from"] == "bundled" and report["output"] is None
+    rows = report["predictions"]
     assert len(rows) == 5
     assert all(set(row) == {"index", "label", "score"} for row in rows)
     assert rows[0]["label"] in CAT_CLASSES

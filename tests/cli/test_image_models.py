@@ -101,8 +101,10 @@ def test_predict_writes_the_output_picture_and_its_error(cli):
     np.testing.assert_array_equal(written if written.ndim == 2 else written[..., 0], expected.picture[..., 0])
     assert f"MSE {expected.error.mse:.4g}" in out and "PSNR" in out and "SSIM" in out
 
-    numbers = json.loads(_ok(results["predict_vae_json"]))
-    assert numbers["output"] == [1, 8, 8] and numbers["range"] == "sigmoid"
+    report = json.loads(_ok(results["predict_vae_json"]))
+    assert report["kind"] == "image" and report["output"] is None and report["weights_from"] == "bundled"
+    numbers = report["picture"]
+    assert numbers["shape"] == [1, 8, 8] and numbers["range"] == "sigmoid"
     assert 0 <= numbers["mse"] < 0.05 and numbers["psnr"] > 13 and 0 < numbers["ssim"] <= 1
 
 
@@ -184,7 +186,10 @@ def test_random_weights_are_flagged_beside_the_predictions(tmp_path):
     trained = run_command(["predict", "--model", "digits_cnn", "--input", digit, "--json"], tmp_path)
     assert random.returncode == trained.returncode == 0
     assert "random weights" in random.stderr and "random weights" not in trained.stderr
-    assert json.loads(random.stdout)[0]["label"] in [str(d) for d in range(10)]  # the JSON stays the predictions
+    report = json.loads(random.stdout)  # stdout stays the JSON; the notes say it there too
+    assert report["predictions"][0]["label"] in [str(d) for d in range(10)]
+    assert report["weights_from"] == "random" and any("random weights" in n for n in report["notes"])
+    assert json.loads(trained.stdout)["notes"] == []
 
 
 def test_an_image_models_picture_is_enlarged_by_whole_pixels_only(tmp_path):

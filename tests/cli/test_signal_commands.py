@@ -59,7 +59,7 @@ def _ok(result):
 
 def test_a_torchscript_1d_model_opens_on_a_wav(cli):
     results, d, window, _ = cli
-    rows = json.loads(_ok(results["predict"]))
+    rows = json.loads(_ok(results["predict"]))["predictions"]
     with torch.inference_mode():
         probs = torch.softmax(Tiny1D().eval()(window), 1)[0]
     for row in rows:
@@ -113,7 +113,7 @@ def test_the_bundled_wavenet_names_signals_resampled_from_16_khz(cli):
     from deepvis.models.signals_wavenet import CLASSES
 
     for i in range(5):
-        rows = json.loads(_ok(results[f"bundled{i}"]))
+        rows = json.loads(_ok(results[f"bundled{i}"]))["predictions"]
         assert rows[0]["label"] == CLASSES[y[i]], (i, rows[:2])
 
 

@@ -100,7 +100,7 @@ def test_predict_on_the_command_line(folders):
     }, d)
     named = results["named"]
     assert named.returncode == 0, named.stderr
-    rows = json.loads(named.stdout)
+    rows = json.loads(named.stdout)["predictions"]
     assert {row["label"] for row in rows} == {"cat", "dog", "fish"}
     assert "Loading weights" not in named.stderr  # transformers' progress bars stay out of the CLI
     empty = results["empty"]

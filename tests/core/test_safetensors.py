@@ -60,7 +60,9 @@ def test_predict_with_safetensors_weights_on_the_command_line(weights):
         "truncated": ["predict", "--model", "digits_cnn", "--weights", d / "truncated.safetensors", "--input", image],
     }, d)
     assert results["safetensors"].returncode == 0, results["safetensors"].stderr
-    assert json.loads(results["safetensors"].stdout) == json.loads(results["builtin"].stdout)
+    given, builtin = json.loads(results["safetensors"].stdout), json.loads(results["builtin"].stdout)
+    assert given["predictions"] == builtin["predictions"]
+    assert (given["weights_from"], builtin["weights_from"]) == ("your file", "bundled")
     bad = results["truncated"]
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
     assert "truncated or corrupt" in bad.stderr and "Traceback" not in bad.stderr
