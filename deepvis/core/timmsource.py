@@ -89,8 +89,8 @@ HUB_PROBE_S = 5.0  # seconds to reach the Hugging Face hub before it counts as o
 
 def _hub_answers(endpoint: str) -> bool:
     """Whether the hub's host takes a connection within HUB_PROBE_S. Offline, huggingface_hub
-    retries each file for about 25 s, printing a line per try; with this answer deepvis asks
-    only the cache and says so in one line."""
+    retries each file for about 25 s, printing a line per try; with this answer deepvis says so
+    in one line instead (the cache has been asked already)."""
     import socket
     from urllib.parse import urlsplit
 
@@ -104,25 +104,30 @@ def _hub_answers(endpoint: str) -> bool:
 
 
 def _create_pretrained(timm, name: str) -> nn.Module:
-    """timm's trained model, from the Hugging Face cache (``HF_HOME``; ``HF_HUB_OFFLINE=1``
-    never asks the network) or downloaded into it, as ``pretrained=True`` does."""
+    """timm's trained model as ``pretrained=True`` gives it: from the Hugging Face cache
+    (``HF_HOME``) with no network at all when the file is there, else downloaded into it
+    (``HF_HUB_OFFLINE=1`` never asks the network)."""
     from huggingface_hub import constants
 
     offline_before = constants.HF_HUB_OFFLINE
-    unreachable = not offline_before and not _hub_answers(constants.ENDPOINT)
-    if unreachable:
-        constants.HF_HUB_OFFLINE = True  # the cache only, for this call
+    constants.HF_HUB_OFFLINE = True  # the cache first: huggingface_hub would otherwise ask the hub for updates
     try:
         return _create(timm, name, {}, pretrained=True)
-    except Exception as exc:  # huggingface_hub's and requests' errors, an offline cache miss, a bad file
-        reason = (f"{constants.ENDPOINT} did not answer within {HUB_PROBE_S:g} s" if unreachable else
-                  "HF_HUB_OFFLINE is set" if offline_before else
-                  (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200])
-        raise DeepvisError(f"timm's trained weights for {name} are neither in the Hugging Face cache "
-                           f"({constants.HF_HUB_CACHE}) nor downloadable ({reason}); --weights FILE gives yours, "
-                           f"--weights none random weights") from None
+    except Exception:  # not in the cache (or unreadable there): the hub, if it may be asked
+        pass
     finally:
         constants.HF_HUB_OFFLINE = offline_before
+    reason = ("HF_HUB_OFFLINE is set" if offline_before else
+              None if _hub_answers(constants.ENDPOINT) else
+              f"{constants.ENDPOINT} did not answer within {HUB_PROBE_S:g} s")
+    if reason is None:
+        try:
+            return _create(timm, name, {}, pretrained=True)
+        except Exception as exc:  # huggingface_hub's and requests' errors, a bad file
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    raise DeepvisError(f"timm's trained weights for {name} are neither in the Hugging Face cache "
+                       f"({constants.HF_HUB_CACHE}) nor downloadable ({reason}); --weights FILE gives yours, "
+                       f"--weights none random weights")
 
 
 def _head_classes(timm, name: str, state) -> int | None:
