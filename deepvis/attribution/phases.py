@@ -10,15 +10,27 @@ in the spirit of SmoothGrad's averaging over noise. Shifts are circular (``torch
 the last ``period - 1`` rows and columns also see the opposite border.
 """
 
+import weakref
+
 import torch
 from torch import nn
 
 MAX_PERIOD = 4  # 16 shifted copies in 2-D; a ViT's 16-pixel patch stride would need 256
 
 
+# Per probe (one model at one input shape), found once: live views ask on every frame.
+_PERIODS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def stride_period(model: nn.Module, probe) -> int:
     """The stride of the first strided convolution or pooling the input meets (forward order),
     or 1 where there is none or it exceeds ``MAX_PERIOD``."""
+    if probe not in _PERIODS:
+        _PERIODS[probe] = _first_stride(model, probe)
+    return _PERIODS[probe]
+
+
+def _first_stride(model: nn.Module, probe) -> int:
     for layer in probe.layers:
         if not layer.path or layer.call:
             continue

@@ -4,7 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepvis.cli.common import add_model, add_plain, fraction, load_model_of, model_input, positive_int, probe_of, save_npy
+from deepvis.cli.common import (add_model, add_plain, clear_progress_line, fraction, load_model_of, model_input,
+                                positive_int, probe_of, save_npy)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 from deepvis.live.computethread import compute_thread
@@ -101,7 +102,7 @@ def cmd_saliency(args):
         target, saliency = compute_thread().call(work)
     finally:
         if tty:
-            print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
+            clear_progress_line(24)
     if not np.isfinite(saliency).all():
         raise DeepvisError("the attribution contains NaN or infinite values (check the weights and input)")
     mode = args.mode or default_display(args.method)

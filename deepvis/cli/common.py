@@ -127,7 +127,12 @@ def load_model_of(args):
         return compute_thread().call(load)
     finally:
         if sys.stderr.isatty():
-            print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
+            clear_progress_line()
+
+
+def clear_progress_line(width: int = 72) -> None:
+    """Blank the terminal line a ``\r`` progress report wrote, so the result or error starts clean."""
+    print("\r" + " " * width + "\r", end="", file=sys.stderr, flush=True)
 
 
 def download_bar(name: str, done: int, total: int) -> None:

@@ -2,7 +2,8 @@
 
 import sys
 
-from deepvis.cli.common import add_model, add_plain, load_model_of, maybe_number, positive_int, seed_number
+from deepvis.cli.common import (add_model, add_plain, clear_progress_line, load_model_of, maybe_number, positive_int,
+                                seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import CSV, IMAGE, Outputs
 
@@ -55,7 +56,7 @@ def cmd_embed(args):
     result = project(features.vectors, args.method, perplexity=args.perplexity, exaggeration=args.exaggeration,
                      seed=args.seed, progress=lambda it, total, _c: say(f"{args.method} {it}/{total}"))
     if tty:
-        print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+        clear_progress_line(40)
     knn, k = knn_score(result.coords, features.labels)
     trust = trustworthiness(features.vectors, result.coords)
     picture = render_map(result.coords, features.labels, None if args.points else features.thumbnails)

@@ -2,7 +2,7 @@
 
 import sys
 
-from deepvis.cli.common import download_bar, print_json
+from deepvis.cli.common import clear_progress_line, download_bar, print_json
 from deepvis.errors import DeepvisError
 
 
@@ -66,7 +66,7 @@ def cmd_fetch(args):
                 path = entry.fetch()
         finally:  # the bar's line is cleared before the result or the error line
             if tty:
-                print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
+                clear_progress_line()
         print(f"{entry.name}: {'downloaded to' if entry in missing else 'already in the cache:'} {path}")
     for name in timm_names:  # Hugging Face's own progress bars show on the terminal
         from deepvis.core.timmsource import fetch_timm

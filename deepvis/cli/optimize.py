@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from deepvis.cli.common import (add_model, add_scale, enlarged, load_model_of, positive_int, probe_of, read_input,
-                                save_npy, seed_number)
+from deepvis.cli.common import (add_model, add_scale, clear_progress_line, enlarged, load_model_of, positive_int,
+                                probe_of, read_input, save_npy, seed_number)
 from deepvis.errors import DeepvisError, require_finite
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
@@ -90,7 +90,7 @@ def cmd_dream(args):
             print(f"\rdream: octave {last.octave + 1}/{settings.octaves}, step {last.step + 1}/{settings.steps}",
                   end="", file=sys.stderr, flush=True)
     if tty:
-        print("\r" + " " * 48 + "\r", end="", file=sys.stderr, flush=True)
+        clear_progress_line(48)
     after = dreamer.score(last.image, settings)
     picture = enlarged(last.image, args.scale)
     with outputs.writing():
@@ -138,7 +138,7 @@ def cmd_visualize_unit(args):
 
     images, alpha = viz.run_with_alpha(settings, [args.unit], seed=args.seed, progress=progress)
     if tty:
-        print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+        clear_progress_line(60)
     image = images[0]
     what = "centre-neuron" if args.neuron else "spatial-mean"
     value = viz.value_of(image, args.layer, args.unit, args.neuron)

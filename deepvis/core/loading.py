@@ -160,18 +160,18 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         else:
             module, scripted = _from_source(source, trust_pickle)
             name = Path(source).name if Path(source).exists() else source
-            bind_call_args(module, call_args or {}, name)  # before the dry runs below call it
             class_labels, weights_text = None, "from the model file" if Path(source).exists() else "as built"
             weights_from = (("the model file" if Path(source).exists() else "as built") if weights is None
                             else _given(weights))
             if weights and weights.lower() != "none":
                 _load_file_into(module, weights, trust_pickle)
                 weights_text = str(weights)
-            signal = _infer_signal(module, input_size, sample_rate, notes)
-            spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
-                               norm_given=mean is not None and std is not None)
-    if entry is not None or is_timm_source(source) or is_hf_folder(source):
-        bind_call_args(module, call_args or {}, name)
+            spec = None  # the model's input is told by the dry runs below
+    bind_call_args(module, call_args or {}, name)  # before any dry run calls the model
+    if spec is None:
+        signal = _infer_signal(module, input_size, sample_rate, notes)
+        spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
+                           norm_given=mean is not None and std is not None)
     if signal is not None and (input_size is not None or sample_rate is not None) and entry is not None:
         signal = replace(signal, length=input_size[1] if input_size else signal.length,
                          rate=sample_rate if sample_rate else signal.rate)

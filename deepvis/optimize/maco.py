@@ -9,6 +9,7 @@ noise. The gradient magnitude each pixel received, summed over the run, is MACO'
 transparency map: where the unit looked.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -26,13 +27,21 @@ LR = 0.25  # Adam's step on the phase, radians
 CONTRAST = 1.5  # the standardized picture is scaled by this before the sigmoid
 
 
-def magnitude_template(size: int, channels: int) -> torch.Tensor:
-    """The natural-image magnitude at the frequencies of a ``size`` x ``size`` picture, float32
-    (channels, size, size // 2 + 1); a grey model gets the channels' mean."""
+@functools.lru_cache(maxsize=1)
+def _template() -> np.ndarray:
+    """The committed template, read once (a layer's visualization runs a batch at a time)."""
     try:
         template = np.load(MACO_TEMPLATE).astype(np.float32)
     except (OSError, ValueError) as exc:
         raise DeepvisError(f"cannot read MACO's magnitude template {MACO_TEMPLATE}: {exc}") from None
+    template.flags.writeable = False
+    return template
+
+
+def magnitude_template(size: int, channels: int) -> torch.Tensor:
+    """The natural-image magnitude at the frequencies of a ``size`` x ``size`` picture, float32
+    (channels, size, size // 2 + 1); a grey model gets the channels' mean."""
+    template = _template()
     n = template.shape[1]
     # The template's grid is n x n: each frequency of the picture's grid takes the nearest one.
     rows = np.round(np.fft.fftfreq(size) * n).astype(int) % n
