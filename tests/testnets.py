@@ -1,7 +1,11 @@
 """Small networks shared by tests in different folders (tests/ is on sys.path through conftest.py)."""
 
+from pathlib import Path
+
 import torch
 from torch import nn
+
+FIXTURES = Path(__file__).parent / "fixtures"  # committed TorchScript stand-ins (make_scripted.py)
 
 
 class Functional(nn.Module):
@@ -178,7 +182,9 @@ class ScriptedPart(nn.Module):
     def __init__(self):
         super().__init__()
         self.pre = nn.Conv1d(1, 4, 3)
-        self.vad = torch.jit.script(nn.Sequential(nn.Conv1d(4, 8, 3), nn.ReLU()))
+        # Scripted once into a committed file (fixtures/make_scripted.py): torch warns on every
+        # torch.jit.script call, and a user's scripted part comes as a file, not as source.
+        self.vad = torch.jit.load(str(FIXTURES / "scripted_part.pt"))
         self.head = nn.Linear(8, 2)
 
     def forward(self, x):
@@ -196,3 +202,107 @@ class NeedsRate(nn.Module):
 
     def forward(self, x, sr: int, gain: float = 1.0):
         return self.fc(self.conv(x).mean(2)) * (sr / 16000.0) * gain
+
+
+class ThreeHeads(nn.Module):
+    """A face detector's stage as MTCNN's RNet/ONet: box offsets (4), landmarks (10) and a face
+    probability (2) from a Softmax module, in that order."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.PReLU(8), nn.Conv2d(8, 16, 3, stride=2),
+                                      nn.PReLU(16), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.boxes = nn.Linear(64, 4)
+        self.landmarks = nn.Linear(64, 10)
+        self.face = nn.Linear(64, 2)
+        self.softmax = nn.Softmax(dim=1)
+
+    def forward(self, x):
+        f = self.features(x)
+        return self.boxes(f), self.landmarks(f), self.softmax(self.face(f))
+
+
+def tiny_detector(score_thresh: float = 0.0):
+    """A torchvision Faster R-CNN on a two-convolution backbone, random weights, 64-pixel inputs:
+    the real detection code (transform, RPN, ROI heads, post-processing) at a test's cost."""
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.ops import MultiScaleRoIAlign
+
+    torch.manual_seed(0)
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                             nn.ReLU())
+    backbone.out_channels = 16
+    anchors = AnchorGenerator(sizes=((8, 16, 24),), aspect_ratios=((0.5, 1.0, 2.0),))
+    pooler = MultiScaleRoIAlign(featmap_names=["0"], output_size=4, sampling_ratio=2)
+    model = FasterRCNN(backbone, num_classes=5, rpn_anchor_generator=anchors, box_roi_pool=pooler,
+                       min_size=64, max_size=64, box_score_thresh=score_thresh, box_detections_per_img=20,
+                       representation_size=32)
+    return model
+
+
+def detector_with_none_above():
+    """The same detector with a threshold nothing reaches (5 classes: scores near 0.2)."""
+    return tiny_detector(score_thresh=0.99)
+
+
+class TimeOnly(nn.Module):
+    """A 1-D model without a Conv1d taking (batch, time) windows, as a wrapper around a
+    voice-activity net often is: frames by unfold, a linear layer, two classes."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.frame = nn.Linear(32, 8)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        frames = x.unfold(1, 32, 16)  # (batch, frames, 32): fails on (batch, channels, time)
+        return self.fc(self.act(self.frame(frames)).mean(1))
+
+
+class SpeechProbability(nn.Module):
+    """One sigmoid per window (a speech probability), from a Conv1d: what the Signals tab plots
+    as a timeline with a threshold line."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv1d(1, 4, 9, padding=4)
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x):
+        energy = self.conv(x).pow(2).mean(2)
+        return torch.sigmoid(self.fc(energy) * 4 - 1)
+
+
+class TwoLogits(nn.Module):
+    """Two outputs and no softmax or sigmoid: nothing says which is the prediction."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.a = nn.Linear(4, 3)
+        self.b = nn.Linear(4, 6)
+
+    def forward(self, x):
+        f = self.conv(x).mean((2, 3))
+        return self.a(f), self.b(f)
+
+
+class SigmoidPerClass(nn.Module):
+    """A dict of features and a functional sigmoid per class (several may be present),
+    reshaped after the sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(1, 6, 3)
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        f = self.conv(x).mean((2, 3))
+        return {"features": f, "present": torch.sigmoid(self.fc(f) * 3).view(-1, 4)}

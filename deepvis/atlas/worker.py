@@ -36,7 +36,7 @@ class AtlasWorker:
         self.classifies = self.model.task == "classification"
 
     def __call__(self, batch: dict) -> dict:
-        from deepvis.core.predictions import main_output
+        from deepvis.core.predictions import class_probabilities
         from deepvis.core.probe import as_grid
         from deepvis.io.images import read_image
 
@@ -62,11 +62,11 @@ class AtlasWorker:
         x = torch.from_numpy(np.stack(arrays)).to(self.model.device)
         with torch.inference_mode():
             output, acts = self.probe.capture(x, self.layers)
-            scores = main_output(output).float()
-            if self.classifies and scores.ndim == 2:
+            scores = self.model.main_output(output).float() if self.classifies else None
+            if scores is not None and scores.ndim == 2:
                 k = min(TOPK, scores.shape[1])
                 # Independent yes/no per class for a multi-label model, else one softmax.
-                probs = torch.sigmoid(scores) if self.model.multilabel else torch.softmax(scores, 1)
+                probs = class_probabilities(scores, self.model.head.activation, self.model.multilabel)
                 probs, index = probs.topk(k, 1)
                 out["top_index"][good, :k] = index.cpu().numpy()
                 out["top_prob"][good, :k] = probs.cpu().numpy()

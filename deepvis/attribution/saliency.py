@@ -38,6 +38,7 @@ METHODS = ("gradient", "deconv", "guided", "integrated-gradients", "smoothgrad",
 LIGHT_METHODS = ("gradient", "deconv", "guided", "gradcam")  # one forward and one backward pass per map
 PHASE_AVERAGED = ("gradient", "deconv", "guided", "smoothgrad")
 PICTURE_TARGETS = ("output", "error")
+MATCH_IOU = 0.5  # a shifted copy's detection is the target's when their boxes overlap this much
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class Target:
     index: int = 0
     layer: str | None = None
     region: "tuple[float, float, float, float] | RegionMask | None" = None
+    # A detector's ``detection`` target: (class, x0, y0, x1, y1) of detection ``index`` (by
+    # score) in the input's pixels; every pass explains the detection that matches it best.
+    box: tuple | None = None
 
     def describe(self, labels=None) -> str:
         if isinstance(self.region, RegionMask):
@@ -101,6 +105,11 @@ class Target:
             return "the output picture's mean" + where
         if self.kind == "error":
             return "the reconstruction error" + where
+        if self.kind == "detection":
+            which = "" if self.box is None else (
+                f" ({labels[self.box[0]] if labels and 0 <= self.box[0] < len(labels) else f'class {self.box[0]}'} "
+                f"at {', '.join(f'{v:.0f}' for v in self.box[1:])})")
+            return f"detection {self.index}{which}{where}"
         label = labels[self.index] if labels and 0 <= self.index < len(labels) else f"class {self.index}"
         return f"{label} ({self.index}){where}"
 
@@ -125,6 +134,15 @@ def parse_target(text: str | None, labels=None, probe: Probe | None = None) -> T
         return None
     if text in PICTURE_TARGETS and not (labels and text in labels):
         return Target(text)
+    if text.lower().startswith("det:"):
+        try:
+            rank = int(text[4:])
+        except ValueError:
+            rank = -1
+        if rank < 0:
+            raise DeepvisError(f"bad detection target {text!r}: expected det:N, N the detection's rank from 0 "
+                               f"(deepvis predict lists them)")
+        return Target("detection", rank)
     if ":" in text and probe is not None:
         layer, _, index = text.rpartition(":")
         if layer in probe:
@@ -165,9 +183,11 @@ class Objective(nn.Module):
     """
 
     def __init__(self, model: nn.Module, probe: Probe, target: Target, observe=None, observe_names=(),
-                 on_call=None, picture=None):
+                 on_call=None, picture=None, head=None):
         super().__init__()
         self.model, self.probe, self.target = model, probe, target
+        self.head = head  # heads.Head: the output explained (None: main_output's choice)
+        self.detection: tuple | None = None  # the detection a ``top`` target explained: (class, box...)
         self.picture = picture  # an image model's (output range, input spec); None for others
         self.observe, self.observe_names = observe, tuple(observe_names)
         self.on_call = on_call
@@ -201,10 +221,14 @@ class Objective(nn.Module):
         self.output = _detached(out)
         if unit_layer:
             score = acts[unit_layer][:, target.index]
+        elif target.kind == "detection" or (self.head is not None and self.head.detections):
+            return self._detection_score(out, x, target)
         elif target.kind in PICTURE_TARGETS or (target.kind == "top" and self.picture is not None):
-            return self._picture_score(main_output(out), x, target)
+            return self._picture_score(self._main(out), x, target)
         else:
-            scores = main_output(out)
+            scores = self._main(out)
+            if scores.ndim == 1:  # one value per sample
+                scores = scores[:, None]
             if target.kind == "top":
                 per_class = scores if scores.ndim == 2 else scores.flatten(2).sum(2)
                 chosen = per_class.detach().argmax(1)
@@ -221,6 +245,40 @@ class Objective(nn.Module):
         # Dense targets (a segmentation class channel, a conv unit): summed over their pixels.
         return score.reshape(score.shape[0], -1).sum(1)
 
+
+    def _main(self, out):
+        return self.head.pick(out) if self.head is not None else main_output(out)
+
+    def _detection_score(self, out, x: torch.Tensor, target: Target) -> torch.Tensor:
+        """Each picture's score of the detection that matches the target's box best (same class,
+        the largest overlap): shifted or noisy copies of a picture find their boxes in another
+        order, or one more or less. A copy without a match scores 0 (no gradient)."""
+        from torchvision.ops import box_iou
+
+        per_image = self.head.pick(out) if self.head is not None else out
+        if not isinstance(per_image, (list, tuple)) or not per_image or "scores" not in per_image[0]:
+            raise DeepvisError("a detection target needs a detector (an output of boxes, labels and scores)")
+        ref = target.box
+        if ref is None:  # the top prediction: the best detection of the first (unshifted) picture
+            first = per_image[0]
+            if len(first["scores"]) == 0:
+                self.detection = None
+                return x.reshape(x.shape[0], -1).sum(1) * 0
+            j = int(first["scores"].detach().argmax())
+            ref = (int(first["labels"][j]) if "labels" in first else 0, *first["boxes"][j].detach().tolist())
+            self.detection = ref
+        want = torch.tensor([ref[1:]], dtype=torch.float32)
+        scores = []
+        for b, found in enumerate(per_image):
+            same = (found["labels"] == ref[0]) if "labels" in found else torch.ones_like(found["scores"], dtype=bool)
+            j = None
+            if len(found["scores"]) and bool(same.any()):
+                overlap = box_iou(found["boxes"].detach().float().cpu(), want)[:, 0]
+                overlap[~same.cpu()] = -1
+                if float(overlap.max()) >= MATCH_IOU:
+                    j = int(overlap.argmax())
+            scores.append(found["scores"][j] if j is not None else x[b].sum() * 0)
+        return torch.stack(scores)
 
     def _picture_score(self, out: torch.Tensor, x: torch.Tensor, target: Target) -> torch.Tensor:
         """An image model's output brightness or reconstruction error, averaged over the region."""
@@ -503,7 +561,7 @@ def _token_gradcam(objective: "Objective", x: torch.Tensor, info) -> torch.Tenso
 
 def attribute(module: nn.Module, probe: Probe, x: torch.Tensor, method: str, target: Target,
               layer: str | None = None, samples: int = 16, steps: int = 32, noise: float = 0.15,
-              batch: int = 8, progress=None, cancel=None, between=None, picture=None) -> np.ndarray:
+              batch: int = 8, progress=None, cancel=None, between=None, picture=None, head=None) -> np.ndarray:
     """The attribution map of ``method`` for ``target`` at input resolution, float32 (H, W).
 
     Signed for the gradient family (summed over colour channels), non-negative for Grad-CAM.
@@ -523,17 +581,44 @@ def attribute(module: nn.Module, probe: Probe, x: torch.Tensor, method: str, tar
         if progress is not None:
             progress(min(1.0, done / total))
 
-    objective = Objective(module, probe, target, on_call=on_call, picture=picture)
+    objective = Objective(module, probe, target, on_call=on_call, picture=picture, head=head)
     saliency = run_method(objective, x, method, gradcam_layer, samples, steps, noise, batch)
     if progress is not None:
         progress(1.0)
     return np.ascontiguousarray(saliency.cpu().numpy())
 
 
-def top_class(module: nn.Module, x: torch.Tensor) -> Target:
+def top_class(module: nn.Module, x: torch.Tensor, head=None) -> Target:
     with torch.inference_mode():
-        out = main_output(module(x))
+        out = module(x)
+        out = head.pick(out) if head is not None else main_output(out)
+    if head is not None and head.detections:
+        return Target("detection", 0)
+    if out.ndim <= 2 and out[0].numel() == 1:
+        return Target("class", 0)  # one value (a probability per window): explain it
     if output_kind(out) == "other":
         raise DeepvisError("this model's output has no classes: give a unit target LAYER:INDEX")
     scores = out[0] if out.ndim == 2 else out[0].flatten(1).sum(1)
     return Target("class", int(scores.argmax()))
+
+
+def resolve_detection(target: Target, model, x: torch.Tensor) -> Target:
+    """A ``det:N`` target with the box of detection N, in the order ``predict`` lists them; one
+    line when there is no such detection."""
+    if target.kind != "detection" or target.box is not None:
+        return target
+    if model.task != "detection":
+        raise DeepvisError(f"det:N targets a detector's detection; {model.name} is a {model.task} model")
+    with torch.inference_mode():
+        summary = model.summarize(model.module(x), k=1)
+    found = summary.detections
+    if target.index >= len(found):
+        from deepvis.core.detectors import score_threshold
+
+        threshold = model.min_score if model.min_score is not None else score_threshold(model.module)
+        cut = f" above {threshold:g}" if threshold is not None else ""
+        what = f"only {len(found)} detection{'s' * (len(found) != 1)}" if found else "no detections"
+        raise DeepvisError(f"no detection {target.index} to explain: the model found {what}{cut} "
+                           f"(deepvis predict lists them; --min-score lower keeps weaker ones)")
+    d = found[target.index]
+    return Target("detection", target.index, region=target.region, box=(d.index, *d.box))

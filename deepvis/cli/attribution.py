@@ -60,7 +60,7 @@ def cmd_saliency(args):
     from dataclasses import replace
 
     from deepvis.attribution.saliency import (METHODS, Target, attribute, explains, parse_region, parse_target,
-                                              top_class)
+                                              resolve_detection, top_class)
     from deepvis.attribution.render import default_display, render_saliency
     from deepvis.render.tiling import upscale
 
@@ -91,10 +91,11 @@ def cmd_saliency(args):
         if args.unit and (target is None or target.kind != "unit"):
             raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
         if target is None:
-            target = Target("output") if model.picture is not None else top_class(model.module, x)
-        target = replace(target, region=region)
+            target = Target("output") if model.picture is not None else top_class(model.module, x, model.head)
+        target = resolve_detection(replace(target, region=region), model, x)
         saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer, samples=args.samples,
-                             steps=args.steps, batch=args.batch, progress=progress, picture=model.picture)
+                             steps=args.steps, batch=args.batch, progress=progress, picture=model.picture,
+                             head=model.head)
         return target, saliency
 
     # Ctrl-C ends the process from the main thread (exit 130); the compute thread is a daemon.
@@ -121,6 +122,12 @@ def cmd_saliency(args):
     else:
         rgb = render_saliency(saliency, mode, image=shown if args.overlay else None, opacity=args.overlay or 0.6)
         picture = upscale(rgb, args.min_size)
+        if target.box is not None:  # the detection explained, framed where it is
+            from deepvis.render.detections import draw_detections
+
+            k = picture.shape[1] / shown.shape[1]
+            picture = draw_detections(picture, [[v * k for v in target.box[1:]]],
+                                      [target.describe(model.labels).split(" (")[0]], [target.box[0]])
         if not args.plain:
             from deepvis.attribution.render import display_legend
             from deepvis.render.figure import colour_bar, figure

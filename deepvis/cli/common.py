@@ -62,6 +62,17 @@ def enlarged(picture, k: int):
     return picture.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else picture
 
 
+def unit_fraction(text: str) -> float:
+    """A number from 0 to 1 (a score threshold)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
 def add_plain(p):
     p.add_argument("--plain", action="store_true",
                    help="write the picture alone: no title, channel numbers, axes or colour bar")
@@ -90,6 +101,16 @@ def add_model(p):
                         "(default: from its last layer)")
     p.add_argument("--sample-rate", type=positive_int, metavar="HZ",
                    help="a 1-D model's sample rate: signal files are resampled to it (default: as recorded)")
+    p.add_argument("--input-kind", choices=("image", "signal"),
+                   help="what the model takes, when its layers do not tell (a 1-D model without a Conv1d); one "
+                        "number for --input-size with --sample-rate also says signal")
+    p.add_argument("--signal-layout", choices=("bct", "bt"),
+                   help="a 1-D model's windows: (batch, channels, time) or (batch, time) (default: found by a dry run)")
+    p.add_argument("--head", metavar="OUTPUT",
+                   help="the output that is the prediction, in a model with several (deepvis info lists them): "
+                        "output[2], output[out], output[0][scores]")
+    p.add_argument("--min-score", type=unit_fraction, metavar="S",
+                   help="a detector's detections scoring S or more (default: the model's own threshold)")
     p.add_argument("--init-seed", type=int, default=0, metavar="N",
                    help="seed of random initialisation (--weights none, a factory without weights), so two runs "
                         "agree (default: %(default)s)")
@@ -104,7 +125,13 @@ def model_options(args) -> dict:
     from deepvis.core.callargs import parse_call_args
     from deepvis.core.inputspec import parse_floats, parse_size
 
-    return dict(device=args.device, trust_pickle=args.trust_pickle,
+    input_kind = getattr(args, "input_kind", None)
+    if input_kind is None and args.input_size and args.input_size.strip().isdigit() and \
+            getattr(args, "sample_rate", None):
+        input_kind = "signal"  # one number and a sample rate: windows of N samples
+    return dict(device=args.device, trust_pickle=args.trust_pickle, input_kind=input_kind,
+                signal_layout=getattr(args, "signal_layout", None), head=getattr(args, "head", None),
+                min_score=getattr(args, "min_score", None),
                 input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
                 mean=parse_floats(args.mean, "mean") if args.mean else None,
                 std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit,

@@ -25,16 +25,18 @@ def register(sub) -> None:
                                                                           "or .csv signal")
     p.add_argument("--top", type=positive_int, default=5, metavar="K",
                    help="how many classes to list (default: %(default)s)")
-    p.add_argument("--out", metavar="PNG", help="an image model's output picture, at its own resolution")
+    p.add_argument("--out", metavar="PNG", help="an image model's output picture, at its own resolution; a "
+                                                "detector's detections drawn on the input")
     add_scale(p)
     p.add_argument("--npy", metavar="FILE", help="the model's output for the input, float32, as it came (scores, "
                                                  "logits or the output picture's values)")
     p.add_argument("--sample", type=seed_number, metavar="SEED",
                    help="a VAE's reconstruction from a posterior draw (seeded) instead of its mean")
     p.add_argument("--json", action="store_true",
-                   help="print a JSON object: {model, output, npy, weights, weights_from, notes, kind, predictions: "
-                        "[{index, label, score}]}, for an image model picture: {shape, range, mse, psnr, ssim} "
-                        "instead of predictions")
+                   help="print a JSON object: {model, output (the output read), out, npy, weights, weights_from, "
+                        "notes, kind, predictions: [{index, label, score}]}; a detector's detections: [{box, index, "
+                        "label, score}] (box x0, y0, x1, y1 in the input picture's pixels), a value output's values: "
+                        "[...], an image model's picture: {shape, range, mse, psnr, ssim}, instead of predictions")
     p.set_defaults(func=cmd_predict)
 
 
@@ -66,6 +68,8 @@ def cmd_models(args):
 
 
 def cmd_info(args):
+    from deepvis.core.heads import output_role
+
     model = load_model_of(args)
     probe = probe_of(model)
     info = {
@@ -79,6 +83,9 @@ def cmd_info(args):
         "labels": len(model.labels) if model.labels else 0,
         "parameters": sum(p.numel() for p in model.module.parameters()),
         "output_range": model.output_range if model.task == "image" else None,
+        "head": model.head.name,
+        "outputs": [{"name": o.name, "shape": list(o.shape), "activation": o.activation,
+                     "role": output_role(o, model.head)} for o in model.outputs],
         "notes": model.notes, "inner_layers_unavailable": probe.unavailable_reason,
         "layers": [{"name": l.name, "type": l.type_name, "shape": list(l.shape)} for l in probe.layers],
     }
@@ -94,6 +101,11 @@ def cmd_info(args):
         print(f"output   a picture; pixels from its {model.output_range} range")
     else:
         print(f"labels   {info['labels'] or 'none (classes shown by index)'}")
+    if len(model.outputs) > 1 or model.head.detections:
+        print(f"outputs  {len(model.outputs)} (name, shape, what deepvis makes of it; --head to choose)")
+        width = max(len(o.name) for o in model.outputs)
+        for o in model.outputs:
+            print(f"  {o.name:<{width}}  {'x'.join(map(str, o.shape)) or 'scalar':<12} {output_role(o, model.head)}")
     for note in model.notes:
         print(f"note     {note}")
     if probe.unavailable_reason:
@@ -107,14 +119,13 @@ def cmd_info(args):
 def cmd_predict(args):
     import torch
 
-    from deepvis.core.predictions import summarize
-
     outputs = Outputs()
     outputs.add(args.out, IMAGE, "--out")
     outputs.add(args.npy, NPY, "--npy")
     model = load_model_of(args)
     x, _ = model_input(model, args.input)
-    for given, option in ((args.out, "--out writes"), (args.sample is not None, "--sample draws")):
+    for given, option in ((args.out and model.task != "detection", "--out writes"),
+                          (args.sample is not None, "--sample draws")):
         if given and model.task != "image":
             raise DeepvisError(f"{option} an image model's output picture; {model.name} is a {model.task} model "
                                f"(--task image if its output is a picture)")
@@ -129,23 +140,29 @@ def cmd_predict(args):
             output = vae.reconstruct(x, sample=True, generator=torch.Generator().manual_seed(args.sample))
         else:
             output = model.module(x)
-    summary = summarize(output, model.labels, args.top, model.task, model.multilabel)
+    summary = model.summarize(output, args.top)
     if model.random_weights:  # on stderr: --json's stdout stays the predictions alone
         print(f"note: {model.name} has random weights: these predictions are chance, whatever "
               f"the class names say", file=sys.stderr)
     if model.task == "image":
         _print_picture(args, model, output, x, outputs)
         return
+    if summary.kind == "detection":
+        _print_detections(args, model, summary, output, outputs)
+        return
     if args.npy:
         with outputs.writing():
-            _save_output(args, output)
+            _save_output(args, model, output)
     if args.json:
-        print_json({**_json_head(args, model), "kind": summary.kind,
-                    "predictions": [p.as_dict() for p in summary.predictions]})
+        body = ({"predictions": [p.as_dict() for p in summary.predictions]} if summary.kind != "other" else
+                {"values": list(summary.values)})
+        print_json({**_json_head(args, model), "kind": summary.kind, **body})
         return
     if not summary.predictions:
         print(summary.text)
         return
+    if len(model.outputs) > 1:
+        print(f"{model.head.name} of {len(model.outputs)} outputs ({model.head.describe()})")
     what = "share of pixels" if summary.kind == "segmentation" else "probability"
     print(f"{'rank':>4}  {what:>15}  label (index)")
     for rank, p in enumerate(summary.predictions, 1):
@@ -158,17 +175,58 @@ def _json_head(args, model) -> dict:
     notes = list(model.notes)
     if model.random_weights:
         notes.append("random weights: these predictions are chance, whatever the class names say")
-    return {"model": model.name, "output": args.out, "npy": args.npy, "weights": model.weights,
+    return {"model": model.name, "output": model.head.name, "out": args.out, "npy": args.npy,
+            "weights": model.weights,
             "weights_from": model.weights_from, "notes": notes}
 
 
-def _save_output(args, output) -> None:
+def _save_output(args, model, output) -> None:
     if args.npy:
         import numpy as np
 
-        from deepvis.core.predictions import main_output
+        if model.head.detections:  # (N, 6): x0, y0, x1, y1 in the model input's pixels, label, score
+            found = output[0]
+            labels = found.get("labels", found["scores"] * 0).float()
+            rows = np.concatenate([found["boxes"].float().cpu().numpy().reshape(-1, 4),
+                                   labels.cpu().numpy()[:, None], found["scores"].float().cpu().numpy()[:, None]], 1)
+            save_npy(args.npy, rows.astype(np.float32))
+            return
+        save_npy(args.npy, model.main_output(output)[0].float().cpu().numpy().astype(np.float32))
 
-        save_npy(args.npy, main_output(output)[0].float().cpu().numpy().astype(np.float32))
+
+def _print_detections(args, model, summary, output, outputs) -> None:
+    """Detections best first, boxes in the input picture's pixels; ``--out`` draws them."""
+    from deepvis.core.inputspec import input_to_frame
+    from deepvis.io.images import read_image
+
+    image = read_image(args.input)
+    sx, sy, ox, oy = input_to_frame(model.spec, image.shape[:2])
+    boxes = [(ox + sx * d.box[0], oy + sy * d.box[1], ox + sx * d.box[2], oy + sy * d.box[3])
+             for d in summary.detections]
+    if args.out or args.npy:
+        from deepvis.io.images import write_image
+        from deepvis.render.detections import draw_detections
+
+        with outputs.writing():
+            if args.out:
+                # Enlarged first, drawn after: the captions keep their size on a small picture.
+                k = args.scale or 1
+                picture = draw_detections(enlarged(image, args.scale), [[v * k for v in box] for box in boxes],
+                                          [f"{d.label} {d.score:.0%}" for d in summary.detections],
+                                          [d.index for d in summary.detections])
+                write_image(args.out, picture)
+            _save_output(args, model, output)
+    if args.json:
+        print_json({**_json_head(args, model), "kind": "detection",
+                    "detections": [{**d.as_dict(), "box": [round(v, 2) for v in box]}
+                                   for d, box in zip(summary.detections, boxes)]})
+        return
+    print(summary.text)
+    if summary.detections:
+        print(f"{'rank':>4}  {'score':>7}  {'box x0, y0, x1, y1 (pixels)':<30} label (index)")
+    for rank, (d, box) in enumerate(zip(summary.detections, boxes), 1):
+        where = ", ".join(f"{v:.0f}" for v in box)
+        print(f"{rank:>4}  {d.score:>7.4f}  {where:<30} {d.label} ({d.index})")
 
 
 def _print_picture(args, model, output, x, outputs):
@@ -182,10 +240,10 @@ def _print_picture(args, model, output, x, outputs):
         out = enlarged(picture.picture, args.scale)
         with outputs.writing():
             write_image(args.out, out)
-            _save_output(args, output)
+            _save_output(args, model, output)
     elif args.npy:
         with outputs.writing():
-            _save_output(args, output)
+            _save_output(args, model, output)
     h, w = picture.picture.shape[:2]
     if args.json:
         print_json({**_json_head(args, model), "kind": "image",

@@ -64,3 +64,15 @@ def bind_call_args(module: nn.Module, call_args: dict, name: str) -> None:
         raise DeepvisError(f"{name}'s forward has no argument {', '.join(unknown)} (it takes {takes})")
     if call_args:
         module.forward = functools.partial(module.forward, **call_args)
+
+
+def feed_time_only(module: nn.Module) -> None:
+    """Call a model that takes (batch, time) with deepvis's (batch, 1, time) signal windows: the
+    channel axis is dropped on the way in, so every view keeps one layout and gradients still
+    reach the window. Bound on ``forward`` as call arguments are, so layers keep their names."""
+    forward = module.forward
+
+    def forward_time_only(x, *args, **kwargs):
+        return forward(x[:, 0] if x.ndim == 3 else x, *args, **kwargs)
+
+    module.forward = forward_time_only

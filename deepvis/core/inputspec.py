@@ -232,6 +232,17 @@ def crop_box(h: int, w: int, aspect: float) -> tuple[int, int, int, int]:
     return 0, h, 0, w
 
 
+def input_to_frame(spec: InputSpec, frame_hw: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(sx, sy, ox, oy): the point (x, y) in the model input's pixels is (ox + sx * x, oy + sy * y)
+    in the pixels of the frame it was fitted from (a detection's box drawn on the picture)."""
+    h, w = frame_hw
+    if spec.fit == "crop":
+        y0, y1, x0, x1 = crop_box(h, w, spec.width / spec.height)
+    else:
+        y0, y1, x0, x1 = 0, h, 0, w
+    return (x1 - x0) / spec.width, (y1 - y0) / spec.height, float(x0), float(y0)
+
+
 def _center_crop_to_aspect(frame: np.ndarray, aspect: float) -> np.ndarray:
     y0, y1, x0, x1 = crop_box(*frame.shape[:2], aspect)
     return frame[y0:y1, x0:x1]

@@ -19,19 +19,22 @@ from torch import nn
 
 from deepvis.core.checkpoint import (align_keys, check_file, extract_state_dict, is_torchscript, load_checkpoint,
                                 load_weights_into, weight_mismatch)
-from deepvis.core.callargs import bind_call_args
+from deepvis.core.callargs import bind_call_args, feed_time_only
+from deepvis.core.detectors import coco_labels, detector_spec, inner_transform, lower_threshold
 from deepvis.core.device import resolve_device
 from deepvis.errors import DeepvisError
 from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor, SignalSpec
 from deepvis.core.labels import read_labels
 from deepvis.core.imagemodel import OUTPUT_RANGES, TASKS, check_task, detect_output_range, is_picture
-from deepvis.core.predictions import main_output, output_kind
+from deepvis.core.predictions import output_kind
 from deepvis.core.defaults import DEFAULT_MODEL
 from deepvis.core.hfsource import build_hf, is_hf_folder
 from deepvis.core.timmsource import build_timm, is_timm_source
 from deepvis.core.zoo import ZooEntry, get_entry, zoo_names
 
 DEFAULT_SIZE = (224, 224)
+INPUT_KINDS = ("image", "signal")
+SIGNAL_LAYOUTS = ("bct", "bt")  # (batch, channels, time) or (batch, time)
 
 
 @dataclass
@@ -47,8 +50,10 @@ class LoadedModel:
     declared_task: str | None = None  # from the zoo or --task; None: told by a dry run
     declared_output_range: str | None = None  # an image model's: tanh, sigmoid or input; None: detected
     signal: SignalSpec | None = None  # a 1-D model's input (its first convolution is a Conv1d); None: pictures
-    output_shape: tuple | None = field(default=None, repr=False)  # the main output's, from task's dry run
-    multilabel: bool = False  # a classifier with a sigmoid per class (several may be present)
+    output_shape: tuple | None = field(default=None, repr=False)  # the head's, batch included, from a dry run
+    declared_head: str | None = None  # --head: the output that is the prediction; None: chosen by heads
+    min_score: float | None = None  # --min-score: a detector's detections kept from this score up
+    declared_multilabel: bool = False  # the zoo says: a sigmoid per class (several may be present)
     # Where the weights came from, for info and the window title: "bundled", "torch's cache",
     # "downloaded", "timm's trained", "your file", "the model file", "as built" or "random".
     weights_from: str = ""
@@ -86,16 +91,91 @@ class LoadedModel:
         return torch.from_numpy(fit_signal(signal, s.channels, s.length, s.rate))[None].to(self.device)
 
     @cached_property
+    def _survey(self):
+        """One dry run: every output, the head, and the head's shape (a meta tensor: no memory)."""
+        from deepvis.core.heads import choose_head, list_outputs
+
+        infos, output = list_outputs(self.module, self.example_input())
+        head, note = choose_head(infos, output, self.declared_head)
+        if note is not None:
+            self.notes.append(note)
+        picked = None if head.detections else head.pick(output)
+        shape = None if picked is None else tuple(picked.shape)
+        return infos, head, shape
+
+    @property
+    def outputs(self) -> list:
+        """Every tensor of the model's output (``OutputInfo``: name, shape, activation)."""
+        return self._survey[0]
+
+    @property
+    def head(self):
+        """The output that is "the prediction" (``Head``): what summaries, saliency targets and
+        the dense views read."""
+        return self._survey[1]
+
+    @property
+    def multilabel(self) -> bool:
+        """A classifier with a sigmoid per class (several may be present): the zoo says so, or
+        its head comes out of a sigmoid."""
+        if self.declared_multilabel:
+            return True
+        head = self.head
+        return head.activation == "sigmoid" and len(head.shape) == 1 and head.shape[0] > 1
+
+    def summarize(self, output, k: int = 5, min_score: float | None = None):
+        """Top-k rows of this model's prediction in ``output`` (``predictions.Summary``)."""
+        from deepvis.core.predictions import summarize
+
+        if min_score is None:
+            min_score = self.min_score
+        if min_score is None and self.task == "detection":
+            from deepvis.core.detectors import score_threshold
+
+            min_score = score_threshold(self.module)  # applied inside already: named in "no detections above"
+        return summarize(output, self.labels, k, self.task, self.multilabel, head=self.head, min_score=min_score,
+                         size=self.input_hw)
+
+    @property
+    def input_hw(self) -> tuple[int, int] | None:
+        """The picture size the model is fed (height, width); None for a 1-D model."""
+        return None if self.signal is not None else self.spec.size
+
+    def choose_head(self, name: str | None) -> None:
+        """Read predictions from the output ``name`` (None: the default choice) from now on; an
+        output the model does not have is refused and the head stays as it was. Runs a dry run."""
+        saved = {k: self.__dict__.pop(k) for k in ("_survey", "task") if k in self.__dict__}
+        previous, self.declared_head = self.declared_head, name
+        notes = list(self.notes)
+        self.notes[:] = [n for n in notes if "choose another with --head" not in n]
+        try:
+            _ = self.task
+        except DeepvisError:
+            self.declared_head = previous
+            self.__dict__.update(saved)
+            self.notes[:] = notes
+            raise
+
+    def main_output(self, output):
+        """The head's part of ``output``: a tensor, or a detector's list of dicts."""
+        return self.head.pick(output)
+
+    @cached_property
     def task(self) -> str:
-        """classification, segmentation, image or other: as declared, else from one dry run.
+        """classification, segmentation, image, detection or other: as declared, else from the
+        head's shape in one dry run.
 
         An undeclared output with exactly the input's shape is taken for a picture (an
         autoencoder, a denoiser): a class map would rarely have as many classes as the input
         has colour channels, and ``--task segmentation`` says otherwise when it does.
         """
-        with torch.inference_mode():
-            out = main_output(self.module(self.example_input()))
-        self.output_shape = tuple(out.shape)
+        if self.head.detections:
+            if self.declared_task is not None:
+                raise DeepvisError(f"--task {self.declared_task} does not fit a detector (its output is boxes, "
+                                   f"labels and scores)")
+            return "detection"
+        self.output_shape = self._survey[2]
+        out = torch.empty(self.output_shape, device="meta")
         if self.declared_task is not None:
             check_task(self.declared_task, out)
             return self.declared_task
@@ -121,14 +201,27 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
                trust_pickle: bool = False, input_size=None, channels=None, mean=None, std=None,
                labels: str | None = None, fit: str | None = None, task: str | None = None,
                output_range: str | None = None, sample_rate: int | None = None,
-               call_args: dict | None = None, init_seed: int = 0) -> LoadedModel:
+               call_args: dict | None = None, init_seed: int = 0, head: str | None = None,
+               min_score: float | None = None, input_kind: str | None = None,
+               signal_layout: str | None = None) -> LoadedModel:
     """Load ``source`` with optional ``weights`` (a file, or ``"none"`` for random initialisation).
 
     ``task`` (classification, segmentation, image) overrides what the output's shape suggests;
     ``output_range`` (tanh, sigmoid, input) how an image model's output maps to pixels;
     ``call_args`` constants for forward arguments beyond the input (``--call-arg``);
-    ``init_seed`` seeds random initialisation (``--init-seed``).
+    ``init_seed`` seeds random initialisation (``--init-seed``); ``head`` the output that is the
+    prediction (``--head output[2]``); ``min_score`` a detector's score cut (``--min-score``);
+    ``input_kind`` (image, signal) and ``signal_layout`` (bct, bt) what the model takes, when
+    its layers do not tell.
     """
+    if input_kind is not None and input_kind not in INPUT_KINDS:
+        raise DeepvisError(f"unknown input kind {input_kind!r}: expected one of {', '.join(INPUT_KINDS)}")
+    if signal_layout is not None and signal_layout not in SIGNAL_LAYOUTS:
+        raise DeepvisError(f"unknown signal layout {signal_layout!r}: expected one of {', '.join(SIGNAL_LAYOUTS)}")
+    if signal_layout is not None and input_kind == "image":
+        raise DeepvisError("--signal-layout describes a 1-D model's input; --input-kind image says it takes pictures")
+    if min_score is not None and not 0 <= min_score <= 1:
+        raise DeepvisError(f"--min-score must be between 0 and 1, got {min_score:g}")
     if task is not None and task not in TASKS:
         raise DeepvisError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     if output_range is not None and output_range not in OUTPUT_RANGES:
@@ -168,16 +261,29 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
                 weights_text = str(weights)
             spec = None  # the model's input is told by the dry runs below
     bind_call_args(module, call_args or {}, name)  # before any dry run calls the model
-    if spec is None:
-        signal = _infer_signal(module, input_size, sample_rate, notes)
+    transform = inner_transform(module) if entry is None and input_kind != "signal" else None
+    if spec is None and transform is not None:
+        # A detector that resizes and normalizes inside: plain pixels, its own size.
+        signal = None
+        spec, note = detector_spec(transform, input_size)
+        notes.append(note)
+        if class_labels is None and labels is None and (class_labels := coco_labels(module)) is not None:
+            notes.append("91 classes and no labels: torchvision's COCO category names assumed (--labels FILE "
+                         "to give yours)")
+    elif spec is None:
+        signal = _infer_signal(module, input_size, sample_rate, channels, notes, input_kind, signal_layout)
         spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
                            norm_given=mean is not None and std is not None)
+    elif input_kind == "signal" and signal is None:
+        raise DeepvisError(f"{name} takes pictures: --input-kind signal does not fit it")
+    if min_score is not None and (lowered := lower_threshold(module, min_score)) is not None:
+        notes.append(lowered)
     if signal is not None and (input_size is not None or sample_rate is not None) and entry is not None:
         signal = replace(signal, length=input_size[1] if input_size else signal.length,
                          rate=sample_rate if sample_rate else signal.rate)
     spec = spec.with_overrides(size=input_size if signal is None else None, channels=channels, mean=mean, std=std,
                                fit=fit)
-    takes = first_conv_channels(module) if channels is not None and signal is None else None
+    takes = first_conv_channels(module) if channels is not None and signal is None and transform is None else None
     if takes is not None and takes != channels:
         # A model may convert its input before its first convolution, so only a dry run can
         # tell; the usual outcome is a channel mismatch that would fail every frame.
@@ -196,11 +302,13 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         raise DeepvisError(f"cannot move the model to {dev}: {str(exc).splitlines()[0]}") from None
     model = LoadedModel(module=module, spec=spec, labels=class_labels, name=name, device=dev,
                         scripted=scripted, weights=weights_text, weights_from=weights_from, notes=notes,
-                        declared_task=task,
+                        declared_task=task, declared_head=head, min_score=min_score,
                         declared_output_range=output_range, signal=signal)
     if task is not None:
         _ = model.task  # a declared task the output cannot have is refused here, not on every frame
-    model.multilabel = entry is not None and entry.multilabel
+    model.declared_multilabel = entry is not None and entry.multilabel
+    if head is not None:
+        _ = model.head  # an output the model does not have is refused here, with the ones it has
     if entry is None and class_labels is None and signal is None:
         model.labels = _assumed_imagenet_labels(model)
     return model
@@ -341,17 +449,52 @@ def _from_factory(source: str) -> nn.Module:
     return model
 
 
-def _infer_signal(module: nn.Module, input_size, sample_rate, notes: list[str]) -> SignalSpec | None:
-    """A 1-D model's input, when its first convolution is a Conv1d; None for picture models."""
+def _infer_signal(module: nn.Module, input_size, sample_rate, channels, notes: list[str], input_kind=None,
+                  layout=None) -> SignalSpec | None:
+    """A 1-D model's input, None for picture models: declared (``--input-kind signal``, or one
+    number for ``--input-size`` with ``--sample-rate``), or told by a first convolution that is
+    a Conv1d. Windows are (batch, channels, time) or, found by a dry run or declared with
+    ``--signal-layout bt``, (batch, time)."""
+    if input_kind == "image":
+        return None
     first = first_convolution(module)
-    if first is None or first.weight.ndim != 3:
+    conv1d = first is not None and first.weight.ndim == 3
+    if not conv1d and input_kind != "signal":
         return None
     length = input_size[1] if input_size else SignalSpec.length
     if input_size is None:
         notes.append(f"a 1-D model: windows of {length} samples assumed (override with --input-size N)")
     if sample_rate is None:
         notes.append("sample rate not recorded: signal files are fed at their own rate (--sample-rate HZ)")
-    return SignalSpec(int(first.weight.shape[1]), length, sample_rate)
+    count = channels or (int(first.weight.shape[1]) if conv1d else 1)
+    if layout is None:
+        found = _signal_layout(module, count, length)
+        if found is None and channels is None and count != 1:
+            # A Conv1d seen first may sit behind a front end (an STFT as a buffer, a reshape):
+            # the model itself may take one channel, or (batch, time).
+            found = _signal_layout(module, 1, length)
+        if found is not None:
+            layout, count = found
+            if layout == "bt":
+                notes.append("takes (batch, time) windows, found by a dry run (--signal-layout bct to change)")
+    if layout == "bt":
+        if count != 1:
+            raise DeepvisError(f"--signal-layout bt feeds one channel; --channels {count} asks for more")
+        feed_time_only(module)
+    return SignalSpec(count, length, sample_rate)
+
+
+def _signal_layout(module: nn.Module, channels: int, length: int) -> tuple[str, int] | None:
+    """("bct", channels) when the model runs on (1, channels, time), else ("bt", 1) when it runs
+    on (1, time); None when neither does (the dry run then says what fails)."""
+    for layout, shape in (("bct", (1, channels, length)), ("bt", (1, length))):
+        try:
+            with torch.inference_mode():
+                module(torch.zeros(shape))
+            return layout, (channels if layout == "bct" else 1)
+        except Exception:  # noqa: BLE001 (any error: the layout does not fit)
+            continue
+    return None
 
 
 def first_convolution(module: nn.Module) -> nn.Module | None:

@@ -21,7 +21,7 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.io.images import quiet_cv2
 from deepvis.core.loading import LoadedModel
 from deepvis.core.labels import label_of
-from deepvis.core.predictions import main_output, output_kind
+from deepvis.core.predictions import output_kind
 from deepvis.core.probe import Probe
 
 POOLING = ("avg", "flatten")
@@ -103,8 +103,8 @@ def extract_features(model: LoadedModel, dataset: Dataset, layer: str | None = N
         with torch.inference_mode():
             output, acts = probe.capture(x, [layer])
         vectors.append(pool(acts[layer].float(), pooling).cpu().numpy())
-        scores = main_output(output)
-        if output_kind(scores) == "classification":
+        scores = model.main_output(output) if model.task == "classification" else None
+        if scores is not None and output_kind(scores) == "classification":
             predicted.extend(scores.argmax(1).tolist())
         pending.clear()
 

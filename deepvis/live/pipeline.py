@@ -37,9 +37,10 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.core.inputspec import Preprocessor
 from deepvis.core.loading import LoadedModel
 from deepvis.core.imagemodel import ImageOutput, image_output
-from deepvis.core.predictions import Summary, main_output, segmentation_summary, summarize
+from deepvis.core.predictions import Summary, segmentation_summary
 from deepvis.core.probe import Probe
-from deepvis.attribution.saliency import LIGHT_METHODS, Objective, Target, attribute, check_method, run_method, top_class
+from deepvis.attribution.saliency import (LIGHT_METHODS, Objective, Target, attribute, check_method, resolve_detection,
+                                          run_method, top_class)
 from deepvis.io.sources import Frame, FrameError, FrameSource
 from deepvis.segmentation.dense import MODES as DENSE_MODES, DenseMaps, dense_maps, shares
 from deepvis.render.tiling import GridLayout, as_maps, tile, tile_activation
@@ -410,7 +411,7 @@ class LivePipeline(ResultPublisher):
             # One forward pass for everything: the grid is tiled from the hooks of the very pass
             # the saliency map differentiates, so the map costs one backward pass more.
             objective = Objective(self.model.module, self.probe, sal.target or Target("top"), observe=keep,
-                                  observe_names=names, picture=self.model.picture)
+                                  observe_names=names, picture=self.model.picture, head=self.model.head)
             ends = []
             objective.register_forward_hook(lambda *_: ends.append(time.perf_counter()))
             x = torch.from_numpy(array).unsqueeze(0).to(self.model.device)
@@ -420,7 +421,10 @@ class LivePipeline(ResultPublisher):
             t_forward = ends[0] if ends else time.perf_counter()
             t1 = time.perf_counter()
             target = objective.target
-            if target.kind == "top":
+            if target.kind == "top" and self.model.task == "detection":
+                if objective.detection is not None:  # the best detection, framed in the pane
+                    target = Target("detection", 0, region=target.region, box=objective.detection)
+            elif target.kind == "top":
                 target = (Target("class", objective.chosen, region=target.region) if objective.chosen is not None
                           else replace(target, kind="output"))
             saliency = SaliencyResult(map=_frozen(smap), target=target, frame=frame, model_input=model_input,
@@ -452,16 +456,23 @@ class LivePipeline(ResultPublisher):
         t2 = time.perf_counter()
         task = self.model.task
         picture = dense = None
-        if task == "segmentation":
-            # The maps' labels give the summary's shares too: one argmax a frame, not two.
-            dense = _frozen_maps(dense_maps(output, model_input.shape[:2], modes=settings.dense_modes))
-            summary = segmentation_summary(shares(dense.labels, dense.classes), self.model.labels, settings.topk)
-        else:
-            summary = summarize(output, self.model.labels, settings.topk, task, self.model.multilabel)
-        if task == "image":
-            picture = image_output(main_output(output), x, self.model.output_range, self.model.spec)
-            if picture.error is not None:
-                summary = replace(summary, text=picture.error.text())
+        try:
+            if task == "segmentation":
+                # The maps' labels give the summary's shares too: one argmax a frame, not two.
+                dense = _frozen_maps(dense_maps(self.model.main_output(output), model_input.shape[:2],
+                                                modes=settings.dense_modes))
+                summary = segmentation_summary(shares(dense.labels, dense.classes), self.model.labels, settings.topk)
+            else:
+                summary = self.model.summarize(output, settings.topk)
+            if task == "image":
+                picture = image_output(self.model.main_output(output), x, self.model.output_range, self.model.spec)
+                if picture.error is not None:
+                    summary = replace(summary, text=picture.error.text())
+        except DeepvisError as exc:
+            # The output could not be read: the activations and saliency of this very pass still
+            # show; only the prediction pane says what went wrong.
+            summary = Summary("other", (), f"the output could not be read: {exc}")
+            self._report(str(exc))  # once per distinct message
         t3 = time.perf_counter()
         # The hook's tiling happens inside the forward pass; it is reported as forward time.
         timings.update(tile=(t2 - t1) * 1000, predict=(t3 - t2) * 1000)
@@ -526,9 +537,11 @@ class LivePipeline(ResultPublisher):
                 target = replace(target, kind="output")
             elif target.kind == "top":
                 # Fixed before the passes: along an integration path the top class may change.
-                target = replace(top_class(self.model.module, x), region=target.region)
+                target = replace(top_class(self.model.module, x, self.model.head), region=target.region)
+            if target.kind == "detection" and target.box is None:
+                target = resolve_detection(target, self.model, x)
             smap = attribute(self.model.module, self.probe, x, sal.method, target, layer=sal.layer,
-                             picture=self.model.picture,
+                             picture=self.model.picture, head=self.model.head,
                              samples=sal.samples, steps=sal.steps, noise=sal.noise, batch=sal.batch,
                              progress=progress, cancel=cancel, between=between)
         except Cancelled:

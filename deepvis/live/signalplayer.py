@@ -25,7 +25,7 @@ import torch
 
 from deepvis.attribution.saliency import attribute, top_class
 from deepvis.core.loading import LoadedModel
-from deepvis.core.predictions import Summary, summarize
+from deepvis.core.predictions import Summary
 from deepvis.core.probe import Probe
 from deepvis.errors import DeepvisError
 from deepvis.io.signals import Signal, conform, window
@@ -216,12 +216,12 @@ class SignalPlayer(ResultPublisher):
             activation = np.ascontiguousarray(activation if activation.ndim == 2 else activation[:, None])
             activation.flags.writeable = False
         t2 = time.perf_counter()
-        summary = summarize(output, self.model.labels, s.topk, self.model.task, self.model.multilabel)
+        summary = self.model.summarize(output, s.topk)
         t3 = time.perf_counter()
         saliency = None
         if s.saliency:
-            target = top_class(self.model.module, x)
-            saliency = attribute(self.model.module, self.probe, x, "gradient", target)
+            target = top_class(self.model.module, x, self.model.head)
+            saliency = attribute(self.model.module, self.probe, x, "gradient", target, head=self.model.head)
             saliency = np.ascontiguousarray(np.asarray(saliency, np.float32).reshape(-1))
             saliency.flags.writeable = False
         t4 = time.perf_counter()

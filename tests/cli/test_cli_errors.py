@@ -153,7 +153,7 @@ def test_info_json(cli):
 def test_predict_json(cli):
     report = json.loads(_ok(cli[0]["predict"]))
     assert report["model"] == "efficientnet_lite0" and report["kind"] == "classification"
-    assert report["weights_from"] == "bundled" and report["output"] is None
+    assert report["weights_from"] == "bundled" and report["out"] is None and report["output"] == "output"
     rows = report["predictions"]
     assert len(rows) == 5
     assert all(set(row) == {"index", "label", "score"} for row in rows)

@@ -102,7 +102,7 @@ def test_predict_writes_the_output_picture_and_its_error(cli):
     assert f"MSE {expected.error.mse:.4g}" in out and "PSNR" in out and "SSIM" in out
 
     report = json.loads(_ok(results["predict_vae_json"]))
-    assert report["kind"] == "image" and report["output"] is None and report["weights_from"] == "bundled"
+    assert report["kind"] == "image" and report["out"] is None and report["output"] == "output" and report["weights_from"] == "bundled"
     numbers = report["picture"]
     assert numbers["shape"] == [1, 8, 8] and numbers["range"] == "sigmoid"
     assert 0 <= numbers["mse"] < 0.05 and numbers["psnr"] > 13 and 0 < numbers["ssim"] <= 1

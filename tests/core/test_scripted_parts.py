@@ -1,10 +1,14 @@
 """A TorchScript part inside an eager model is one opaque layer, never a crash (issue 29, item 5):
 its insides run compiled, so its output is what the probe captures, as its parent received it."""
 
+import pytest
 import torch
 
 from deepvis.core.probe import Probe
 from testnets import ScriptedPart
+
+# torch 2.14 warns on every torch.jit call; the scripted part is loaded on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:FutureWarning")
 
 
 def test_a_scripted_part_is_an_opaque_layer_with_its_real_output():

@@ -7,6 +7,8 @@ from deepvis.widgets.window.views import DrawnWhenShown
 
 
 OPEN_INPUT = "open an image, folder, video or camera"
+MIN_DRAWN_SIDE = 320  # px: a detector's input is drawn at least this large, so its captions stay small
+MAX_BOXES_DRAWN = 30  # a detector at a low --min-score returns hundreds; the best ones are what a user reads
 
 
 class InputPane(DrawnWhenShown, QWidget):
@@ -49,7 +51,20 @@ class InputPane(DrawnWhenShown, QWidget):
         spec = self.session.state.model.spec if self.session.state else None
         if spec is not None:
             self.seen.set_title(f"What the model sees · {spec.channels}x{spec.height}x{spec.width}")
-        self.seen.set_rgb(result.model_input)
+        summary = result.summary
+        if summary is not None and summary.detections:
+            # A detector's boxes are in the model input's pixels: framed on what it saw.
+            from deepvis.render.detections import draw_detections
+
+            shown = summary.detections[:MAX_BOXES_DRAWN]
+            # A small input is enlarged by whole pixels first: captions drawn at its own size
+            # would cover it.
+            k = max(1, -(-MIN_DRAWN_SIDE // max(result.model_input.shape[:2])))
+            picture = result.model_input.repeat(k, 0).repeat(k, 1) if k > 1 else result.model_input
+            self.seen.set_rgb(draw_detections(picture, [[v * k for v in d.box] for d in shown],
+                                              [f"{d.label} {d.score:.0%}" for d in shown], [d.index for d in shown]))
+        else:
+            self.seen.set_rgb(result.model_input)
         self.seen.set_stale(self.session.stale(result))
 
     def draw_missed(self) -> None:

@@ -51,8 +51,8 @@ class PredictionPane(QWidget):
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#1e1f22"))
         p.setPen(QColor("#d0d0d0"))
-        title = {"classification": "Top predictions", "segmentation": "Classes by share of pixels"}.get(
-            self.kind, "Output")
+        title = {"classification": "Top predictions", "segmentation": "Classes by share of pixels",
+                 "detection": "Detections, best first"}.get(self.kind, "Output")
         if self.kind == "classification" and self.multilabel:
             # A sigmoid per class: the bars need not sum to 100 % (a mosaic of a 9 and a 2 has both).
             title = "Classes present, each scored alone"

@@ -1,4 +1,4 @@
-"""The Signals tab: a 1-D model (its first convolution a Conv1d) playing a long recording.
+"""The Signals tab: a 1-D model playing a long recording.
 
 Top: the whole recording with the window the model sees (drag it to seek), and under it the
 class timeline, each class's probability at every window played so far. Middle: the window's
@@ -144,6 +144,10 @@ class SignalView(View):
         self.classes_plot.setXLink(self.overview)
         self._legend()
         self.class_curves: list[pg.PlotDataItem] = []
+        # A model with one output per window: its value over time against a threshold the user drags.
+        self.threshold = pg.InfiniteLine(0.5, angle=0, movable=True, pen=pg.mkPen("#ffc83c", width=1, style=Qt.PenStyle.DashLine),
+                                         label="threshold {value:.2f}", labelOpts={"position": 0.05, "color": "#ffc83c"})
+        self.threshold.sigPositionChangeFinished.connect(lambda _: self._threshold_moved())
 
         self.window_plot = pg.PlotWidget()
         self.window_plot.setMenuEnabled(False)
@@ -267,6 +271,8 @@ class SignalView(View):
     def _model_changed(self, state) -> None:
         self._stop_player()
         self.filters = None
+        if state.model.signal is not None:
+            self._scale_timeline()
         if state.model.signal is not None:
             self.hop.blockSignals(True)
             self.hop.setValue(max(state.model.signal.length // 4, 1))
@@ -426,15 +432,36 @@ class SignalView(View):
             return  # drawn when shown: the timeline was recorded all the same
         self.draw(pending[1])
 
-    def _timeline_row(self, result) -> np.ndarray | None:
-        """Every class's probability in ``result`` (a classifier's), for the timeline."""
+    def timeline_columns(self) -> list[str]:
+        """The timeline's curves: a classifier's classes (their labels, else "class k"), or the one
+        value of a model with one output per window (a speech probability); [] for others."""
         model = self.model
-        labels = model.labels if model is not None else None
-        if not labels or result.summary.kind != "classification":
+        if model is None:
+            return []
+        shape = model.head.shape
+        if model.task == "classification" and len(shape) == 1:
+            return list(model.labels[:shape[0]]) if model.labels else [f"class {k}" for k in range(shape[0])]
+        if not model.head.detections and int(np.prod(shape)) == 1:
+            return [model.head.name if len(model.outputs) > 1 else "output"]
+        return []
+
+    @property
+    def one_value(self) -> bool:
+        """One output per window: plotted as a value over time with a threshold line."""
+        model = self.model
+        return model is not None and model.task != "classification" and len(self.timeline_columns()) == 1
+
+    def _timeline_row(self, result) -> np.ndarray | None:
+        """Every class's probability in ``result`` (a classifier's), or its one value, for the timeline."""
+        columns = self.timeline_columns()
+        if not columns:
             return None
-        probs = np.zeros(len(labels), np.float32)
+        if result.summary.kind != "classification":
+            return np.asarray(result.summary.values[:1], np.float32) if result.summary.values else None
+        probs = np.zeros(len(columns), np.float32)
         for p in result.summary.predictions:
-            probs[p.index] = p.score
+            if 0 <= p.index < len(probs):
+                probs[p.index] = p.score
         return probs
 
     def showEvent(self, event) -> None:
@@ -487,28 +514,60 @@ class SignalView(View):
         self.drawn.emit(self.drawn_count)
 
     def _draw_predictions(self, result) -> None:
+        if self.one_value and result.summary.values:
+            value, threshold = result.summary.values[0], self.threshold.value()
+            side = "above" if value >= threshold else "below"
+            self.predictions.setText(f"<b>prediction</b><br>{self.timeline_columns()[0]}: <b>{value:.4g}</b>"
+                                     f"<br>{side} the threshold {threshold:.3g}")
+            return
         rows = []
         for p in result.summary.predictions[:5]:
             eighths = int(round(BAR_CELLS * 8 * max(0.0, min(1.0, p.score))))
             bar = "\u2588" * (eighths // 8) + (BAR_EIGHTHS[eighths % 8] if eighths % 8 else "")
             rows.append(f"<tr><td>{p.label}</td><td align='right'>{p.score:.1%}</td>"
                         f"<td style='color:#4e79a7'>{bar}</td></tr>")
-        self.predictions.setText("<b>prediction</b><table cellspacing='3'>" + "".join(rows) + "</table>")
+        text = "" if rows else f"<br>{result.summary.text}"
+        self.predictions.setText("<b>prediction</b><table cellspacing='3'>" + "".join(rows) + "</table>" + text)
 
     def _draw_timeline(self) -> None:
-        labels = self.model.labels if self.model is not None else None
-        if not labels or not self.timeline:
+        columns = self.timeline_columns()
+        if not columns or not self.timeline:
             return
-        if len(self.class_curves) != min(len(labels), len(CLASS_COLOURS)):
+        shown = min(len(columns), len(CLASS_COLOURS))
+        if len(self.class_curves) != shown:
             self.classes_plot.clear()  # the legend stays, emptied with its curves
-            self.class_curves = [self.classes_plot.plot(pen=pg.mkPen(CLASS_COLOURS[k], width=1.5), name=labels[k])
-                                 for k in range(min(len(labels), len(CLASS_COLOURS)))]
+            self.class_curves = [self.classes_plot.plot(pen=pg.mkPen(CLASS_COLOURS[k], width=1.5), name=columns[k])
+                                 for k in range(shown)]
+            if self.one_value:
+                self.classes_plot.addItem(self.threshold)
         starts = np.array(sorted(self.timeline))
-        probs = np.stack([self.timeline[s] for s in starts])
+        values = np.stack([self.timeline[s] for s in starts])
         rate = self.player.rate or 1
         centres = (starts + self.player.length / 2) / rate
         for k, curve in enumerate(self.class_curves):
-            curve.setData(centres, probs[:, k])
+            curve.setData(centres, values[:, k])
+        if self.one_value:
+            above = float((values[:, 0] >= self.threshold.value()).mean())
+            self.classes_plot.setTitle(f"{columns[0]} per window · {above:.0%} of the windows played at or above "
+                                       f"the threshold (drag the line)", size="8pt")
+
+    def _threshold_moved(self) -> None:
+        if self.result is not None:
+            self._draw_predictions(self.result)
+        self._draw_timeline()
+
+    def _scale_timeline(self) -> None:
+        """Probabilities on [0, 1] with the threshold at 0.5; a raw value (a logit) on its own
+        range, the threshold at 0."""
+        model = self.model
+        probability = model is not None and (model.task == "classification" or model.head.activation is not None)
+        self.classes_plot.setLabel("left", "p" if probability else "value")
+        if probability:
+            self.classes_plot.setYRange(0, 1)
+        else:
+            self.classes_plot.enableAutoRange(axis="y")
+        self.threshold.setValue(0.5 if probability else 0.0)
+        self.classes_plot.setTitle(None)
 
     def _legend(self) -> None:
         # At the right edge: the timeline fills from the left.
@@ -558,13 +617,14 @@ class SignalView(View):
         save_dialog(self, "Save the class timeline", "deepvis-timeline.csv", "CSV (*.csv)", self.save_timeline)
 
     def save_timeline(self, path: str) -> None:
-        """One row per window played: its start and end in seconds and every class's probability."""
-        labels = self.model.labels if self.model is not None else None
-        if not self.timeline or not labels:
+        """One row per window played: its start and end in seconds and every class's probability
+        (or the one value of a model with one output per window)."""
+        columns = self.timeline_columns()
+        if not self.timeline or not columns:
             self.session.message.emit("no class timeline yet: play the recording first")
             return
         rate = self.player.rate or 1
-        lines = ["start_s,end_s," + ",".join(labels[:len(next(iter(self.timeline.values())))])]
+        lines = ["start_s,end_s," + ",".join(columns[:len(next(iter(self.timeline.values())))])]
         for start in sorted(self.timeline):
             values = ",".join(f"{v:.6f}" for v in self.timeline[start])
             lines.append(f"{start / rate:.6f},{(start + self.player.length) / rate:.6f},{values}")

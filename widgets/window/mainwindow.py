@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, QRect, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter,
-                               QTabWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from deepvis.atlas.store import MANIFEST
 from deepvis.errors import DeepvisError
@@ -28,6 +28,7 @@ from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.elidedlabel import ElidedLabel
 from deepvis.widgets.panes.layerlist import LayerList
 from deepvis.widgets.panes.outputpane import OutputPane
+from deepvis.widgets.panes.headselector import HeadSelector
 from deepvis.widgets.panes.predictionpane import PredictionPane
 from deepvis.widgets.panes.readout import Readout
 from deepvis.widgets.window.recorder import Recorder
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.layer_list = LayerList(self.session)
         self.unit_pane = UnitPane(self.session)
         self.predictions = PredictionPane(self.session)
+        self.head_selector = HeadSelector(self.session)
         self.saliency = SaliencyPane(self.session)
         self.predictions.classClicked.connect(self.saliency.set_class)
         self.tabs = QTabWidget()
@@ -167,7 +169,13 @@ class MainWindow(QMainWindow):
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.unit_pane)
         right.addWidget(self.saliency)
-        right.addWidget(self.predictions)
+        predictions = QWidget()
+        column = QVBoxLayout(predictions)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.head_selector)
+        column.addWidget(self.predictions, 1)
+        right.addWidget(predictions)
         right.setSizes([520, 380, 140])  # the saliency map about as large as the input pane
         # A few pixels between the panes and the window's edge: flush against it, the right dock's
         # frames and fields looked cut off.

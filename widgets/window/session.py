@@ -158,6 +158,21 @@ class Session(QObject):
         # A broken model is reported and the old one keeps running.
         future.add_done_callback(lambda f: self._posted_model.emit(*outcome(f), spec or ""))
 
+    def set_head(self, name: str) -> None:
+        """Read predictions from the output ``name`` of the running model (``--head``): its
+        outputs are re-read on the compute thread, and the views follow as for a new model."""
+        state = self.state
+        if state is None or name == state.model.head.name:
+            return
+        self.busy.emit(f"reading {name}...")
+
+        def work():
+            state.model.choose_head(name)
+            return ModelState(state.model, state.probe, state.spec_text, state.autoencoder)
+
+        future = compute_thread().submit(work)
+        future.add_done_callback(lambda f: self._posted_model.emit(*outcome(f), name))
+
     @Slot(object, object, str)
     def _model_loaded(self, state, error, spec):
         self.busy.emit("")
