@@ -231,10 +231,9 @@ def _print_detections(args, model, summary, output, outputs) -> None:
 
 def _print_picture(args, model, output, x, outputs):
     from deepvis.core.imagemodel import image_output
-    from deepvis.core.predictions import main_output
     from deepvis.io.images import write_image
 
-    picture = image_output(main_output(output), x, model.output_range, model.spec)
+    picture = image_output(model.main_output(output), x, model.output_range, model.spec)
     if args.out:
         # The picture is data: enlarged only by whole pixels, never resampled.
         out = enlarged(picture.picture, args.scale)

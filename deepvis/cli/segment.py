@@ -156,7 +156,8 @@ def _segment_one(model, image_path: Path, mask_path, colours, args) -> dict:
 
     def work():
         with torch.inference_mode():
-            return dense_maps(model.module(model.input_tensor(image)), hw, box, modes)
+            return dense_maps(model.main_output(model.module(model.input_tensor(image))), hw, box, modes,
+                              activation=model.head.activation)
 
     maps = compute_thread().call(work)
     rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)

@@ -137,9 +137,9 @@ def _scripted_graph_text(module) -> str:
     texts = []
     for m in module.modules():
         if isinstance(m, torch.jit.ScriptModule):
-            try:
-                texts.append(str(m.inlined_graph))
-            except Exception:  # noqa: BLE001 (some scripted modules have no single graph)
+            try:  # from the compiled method itself: ``forward`` may be bound to call arguments
+                texts.append(str(m._c._get_method("forward").inlined_graph))
+            except Exception:  # noqa: BLE001 (a scripted container has no forward of its own)
                 pass
     return "\n".join(texts)
 

@@ -460,7 +460,7 @@ class LivePipeline(ResultPublisher):
             if task == "segmentation":
                 # The maps' labels give the summary's shares too: one argmax a frame, not two.
                 dense = _frozen_maps(dense_maps(self.model.main_output(output), model_input.shape[:2],
-                                                modes=settings.dense_modes))
+                                                modes=settings.dense_modes, activation=self.model.head.activation))
                 summary = segmentation_summary(shares(dense.labels, dense.classes), self.model.labels, settings.topk)
             else:
                 summary = self.model.summarize(output, settings.topk)

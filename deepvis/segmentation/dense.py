@@ -37,12 +37,18 @@ def class_scores(output) -> torch.Tensor:
     return scores[:1].detach().float()
 
 
-def probabilities(scores: torch.Tensor) -> torch.Tensor:
-    """(K', h, w) class probabilities; one sigmoid channel becomes (background, foreground)."""
+def probabilities(scores: torch.Tensor, activation: str | None = None) -> torch.Tensor:
+    """(K', h, w) class probabilities; one sigmoid channel becomes (background, foreground).
+    ``activation``: the softmax, log-softmax or sigmoid the scores already came out of (the
+    model's head), so that they are not passed through a second one."""
     scores = scores[0]
     if scores.shape[0] == 1:
-        p = torch.sigmoid(scores[0])
+        p = scores[0] if activation in ("sigmoid", "softmax") else torch.sigmoid(scores[0])
         return torch.stack([1 - p, p])
+    if activation == "softmax":
+        return scores
+    if activation == "log_softmax":
+        return scores.exp()
     return torch.softmax(scores, 0)
 
 
@@ -59,9 +65,9 @@ class DenseMaps:
 
 
 def dense_maps(output, image_hw: tuple[int, int] | None = None, box: tuple[int, int, int, int] | None = None,
-               modes=("labels",)) -> DenseMaps:
+               modes=("labels",), activation: str | None = None) -> DenseMaps:
     """Maps of ``modes`` at ``image_hw`` (default: the scores' own size), the scores placed in
-    ``box`` (y0, y1, x0, x1; default: all of it)."""
+    ``box`` (y0, y1, x0, x1; default: all of it); ``activation`` the one the scores came out of."""
     unknown = set(modes) - set(MODES)
     if unknown:
         raise DeepvisError(f"unknown map {sorted(unknown)[0]!r}: expected {', '.join(MODES)}")
@@ -77,9 +83,10 @@ def dense_maps(output, image_hw: tuple[int, int] | None = None, box: tuple[int, 
     maps = {}
     if "labels" in modes and not ({"confidence", "margin", "entropy"} & set(modes)):
         # Labels alone need no probabilities: argmax of the logits (or their sign).
-        maps["labels"] = (scores[0, 0] > 0).long() if binary else scores[0].max(0).indices
+        edge = 0.5 if activation in ("sigmoid", "softmax") else 0.0  # a probability's, or a logit's
+        maps["labels"] = (scores[0, 0] > edge).long() if binary else scores[0].max(0).indices
     else:
-        probs = probabilities(scores)
+        probs = probabilities(scores, activation)
         if "margin" in modes:
             top = probs.topk(2, dim=0)
             maps["confidence"], maps["labels"] = top.values[0], top.indices[0]

@@ -145,8 +145,9 @@ class SignalView(View):
         self._legend()
         self.class_curves: list[pg.PlotDataItem] = []
         # A model with one output per window: its value over time against a threshold the user drags.
-        self.threshold = pg.InfiniteLine(0.5, angle=0, movable=True, pen=pg.mkPen("#ffc83c", width=1, style=Qt.PenStyle.DashLine),
-                                         label="threshold {value:.2f}", labelOpts={"position": 0.05, "color": "#ffc83c"})
+        self.threshold = pg.InfiniteLine(0.5, angle=0, movable=True,
+                                         pen=pg.mkPen("#ffc83c", width=1, style=Qt.PenStyle.DashLine),
+                                         label="threshold {value:.2f}", labelOpts={"position": 0.55, "color": "#ffc83c"})
         self.threshold.sigPositionChangeFinished.connect(lambda _: self._threshold_moved())
 
         self.window_plot = pg.PlotWidget()
@@ -517,7 +518,7 @@ class SignalView(View):
         if self.one_value and result.summary.values:
             value, threshold = result.summary.values[0], self.threshold.value()
             side = "above" if value >= threshold else "below"
-            self.predictions.setText(f"<b>prediction</b><br>{self.timeline_columns()[0]}: <b>{value:.4g}</b>"
+            self.predictions.setText(f"<b>prediction</b><br>{self.timeline_columns()[0]}: <b>{value:.3f}</b>"
                                      f"<br>{side} the threshold {threshold:.3g}")
             return
         rows = []
@@ -589,6 +590,8 @@ class SignalView(View):
         self.spectra_plot.clear()
         self.filters = responses
         if responses is None:
+            self.taps_plot.setTitle("no Conv1d filters", size="9pt")
+            self.spectra_plot.setTitle("", size="9pt")
             return
         name, dilation, taps, freqs, magnitude = responses
         shown = min(len(taps), MAX_FILTERS_DRAWN)
