@@ -245,7 +245,6 @@ class Objective(nn.Module):
         # Dense targets (a segmentation class channel, a conv unit): summed over their pixels.
         return score.reshape(score.shape[0], -1).sum(1)
 
-
     def _main(self, out):
         return self.head.pick(out) if self.head is not None else main_output(out)
 

@@ -110,7 +110,7 @@ def _figure(model, image: Path, result: dict, args):
     import numpy as np
 
     from deepvis.render.figure import colour_bar, figure, swatches, value_ticks
-    from deepvis.segmentation.render import voc_palette
+    from deepvis.render.colormaps import voc_palette
 
     from deepvis.render.tiling import upscale
 
@@ -147,7 +147,8 @@ def _segment_one(model, image_path: Path, mask_path, colours, args) -> dict:
     from deepvis.segmentation.dense import dense_maps, seen_box
     from deepvis.segmentation.masks import check_classes, fit_mask, read_mask
     from deepvis.segmentation.metrics import confusion
-    from deepvis.segmentation.render import hatch_ignored, overlay, value_map, voc_palette
+    from deepvis.render.colormaps import voc_palette
+    from deepvis.segmentation.render import hatch_ignored, overlay, value_map
 
     image = read_input(image_path)
     hw = image.shape[:2]

@@ -477,6 +477,11 @@ def _infer_signal(module: nn.Module, input_size, sample_rate, channels, notes: l
             layout, count = found
             if layout == "bt":
                 notes.append("takes (batch, time) windows, found by a dry run (--signal-layout bct to change)")
+            elif conv1d and count != first.weight.shape[1]:
+                notes.append(f"its first Conv1d takes {first.weight.shape[1]} channels from a front end inside; "
+                             f"fed {count} channel{'s' * (count != 1)}, found by a dry run")
+    elif layout == "bt" and channels is None:
+        count = 1  # (batch, time): one channel, whatever a Conv1d inside takes
     if layout == "bt":
         if count != 1:
             raise DeepvisError(f"--signal-layout bt feeds one channel; --channels {count} asks for more")

@@ -67,3 +67,18 @@ CATEGORICAL = np.array([
     (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
     (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
     (219, 219, 141), (158, 218, 229)], np.uint8)
+
+
+def voc_palette(count: int = 256) -> np.ndarray:
+    """PASCAL VOC's colours (the bit-interleaved palette its PNGs carry): uint8 (count, 3).
+    Class 0 (background) is black, 1 (aeroplane) dark red, 15 (person) pink."""
+    palette = np.zeros((count, 3), np.uint8)
+    for k in range(count):
+        c, r, g, b = k, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        palette[k] = (r, g, b)
+    return palette

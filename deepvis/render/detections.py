@@ -4,7 +4,7 @@ on a tab above it (inside the picture when the box touches the top edge)."""
 import numpy as np
 
 from deepvis.render.figure import SMALL_PX, _font, _pil
-from deepvis.segmentation.render import voc_palette
+from deepvis.render.colormaps import voc_palette
 
 LINE_PX = 2
 

@@ -8,21 +8,6 @@ from deepvis.segmentation.masks import IGNORE
 UNSEEN_SHADE = 0.35  # pixels the model did not see are darkened to this share of their brightness
 
 
-def voc_palette(count: int = 256) -> np.ndarray:
-    """PASCAL VOC's colours (the bit-interleaved palette its PNGs carry): uint8 (count, 3).
-    Class 0 (background) is black, 1 (aeroplane) dark red, 15 (person) pink."""
-    palette = np.zeros((count, 3), np.uint8)
-    for k in range(count):
-        c, r, g, b = k, 0, 0, 0
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        palette[k] = (r, g, b)
-    return palette
-
-
 def overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray, opacity: float = 0.55,
             hidden=(), boundaries: bool = True) -> np.ndarray:
     """``labels`` (H, W) coloured over ``image`` (H, W, 3); classes in ``hidden`` left uncoloured,

@@ -13,7 +13,8 @@ from deepvis.segmentation.dense import UNSEEN, dense_maps, seen_box, shares
 from deepvis.segmentation.masks import (IGNORE, check_classes, cityscapes_train_ids, find_mask, fit_mask,
                                         read_colour_table, read_mask, resize_mask)
 from deepvis.segmentation.metrics import boundary_f1, confusion, scores
-from deepvis.segmentation.render import hatch_ignored, overlay, voc_palette
+from deepvis.render.colormaps import voc_palette
+from deepvis.segmentation.render import hatch_ignored, overlay
 
 
 def test_metrics_equal_an_independent_confusion_matrix():
