@@ -379,6 +379,15 @@ def default_gradcam_layer(probe: Probe) -> str:
     convs = [layer for layer in probe.conv_layers() if layer.path not in repeated and not layer.keys]
     if not convs:
         raise DeepvisError("Grad-CAM needs a convolution layer; this model has none the probe can reach")
+    tops = {layer.path.split(".")[0] for layer in probe.layers}
+    if "backbone" in tops and tops & {"rpn", "roi_heads", "head"}:
+        # A detector: its RPN's and heads' convolutions lead to proposals and boxes, not to a
+        # detection's score (proposals are detached); the backbone's last features do, before
+        # an FPN splits them by scale.
+        for prefix in ("backbone.body.", "backbone."):
+            inside = [layer for layer in convs if layer.path.startswith(prefix)]
+            if inside:
+                return inside[-1].name
     # A segmentation head's last convolution makes the class scores themselves, and Grad-CAM on
     # it is just the score map; the features before it are what Grad-CAM is about.
     outputs = {layer.channels for layer in probe.layers if not layer.path}
@@ -432,6 +441,20 @@ def run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer
 
     Call :func:`check_method` first; it also picks ``gradcam_layer``.
     """
+    try:
+        return _run_method(objective, x, method, gradcam_layer, samples, steps, noise, batch)
+    except RuntimeError as exc:
+        if "Inference tensors cannot be saved for backward" not in str(exc):
+            raise
+        # A model that keeps a state between calls (a recurrent voice-activity model's hidden
+        # state) made it in an earlier call without gradients; no gradient can pass through it.
+        raise DeepvisError("this model keeps a state between calls (a recurrent hidden state) made by an earlier "
+                           "call without gradients, so gradients cannot pass through it: saliency needs a model "
+                           "that does not carry state from call to call") from None
+
+
+def _run_method(objective: Objective, x: torch.Tensor, method: str, gradcam_layer: str | None, samples: int,
+                steps: int, noise: float, batch: int) -> torch.Tensor:
     from captum.attr import (Deconvolution, GuidedBackprop, IntegratedGradients, LayerAttribution,
                              LayerGradCam, NoiseTunnel, Saliency)
 

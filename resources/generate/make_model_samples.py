@@ -39,7 +39,7 @@ def _grey_png(values01: np.ndarray, scale: int, path: Path) -> None:
 
 
 def _palette_png(mask: np.ndarray, scale: int, path: Path) -> None:
-    from deepvis.segmentation.render import voc_palette
+    from deepvis.render.colormaps import voc_palette
 
     # A palette PNG: the pixel values are the class ids (what read_mask reads), and a viewer
     # shows them in the segmentation tab's colours.

@@ -11,7 +11,7 @@ from deepvis.io.images import read_image
 from deepvis.models import digits_fcn
 from deepvis.segmentation.masks import read_mask
 from deepvis.segmentation.metrics import confusion, scores
-from deepvis.segmentation.render import voc_palette
+from deepvis.render.colormaps import voc_palette
 
 from clirun import run_commands
 

@@ -24,7 +24,8 @@ from deepvis.segmentation.dense import MODES
 from deepvis.segmentation.masks import IGNORE, find_mask, mask_as_seen, read_mask
 from deepvis.segmentation.metrics import confusion, scores
 from deepvis.segmentation.regions import blob_region
-from deepvis.segmentation.render import hatch_ignored, overlay, value_map, voc_palette
+from deepvis.render.colormaps import voc_palette
+from deepvis.segmentation.render import hatch_ignored, overlay, value_map
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.window.views import DrawnWhenShown, View, register_view
 
