@@ -18,12 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from deepvis.atlas.lock import LOCK, AtlasLock
 from deepvis.atlas.store import Atlas, create_atlas, require_pyarrow, write_json
 from deepvis.atlas.unittopk import UnitTopK
 from deepvis.atlas.worker import TOPK, AtlasWorker
 from deepvis.errors import Cancelled, DeepvisError
+from deepvis.io.outputs import FOLDER, check_output
 
 ENGINES = ("auto", "ray", "local")
+ADDRESS_TIMEOUT_S = 5.0  # a Ray head answers a connection at once; nothing listening fails the build here
 PART_ROWS = 8192  # rows per Parquet part: what a stopped build loses at most
 
 
@@ -76,6 +79,9 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
         raise DeepvisError("--top must be at least 1")
     root = Path(data).expanduser().resolve()
     out = Path(out).expanduser()
+    check_output(out, FOLDER)  # a file, or a folder that cannot be written: before the model loads
+    if address and engine == "ray":
+        check_ray_address(address)
     files = list_images(root)
     options = dict(model_options)
     if model is None:
@@ -85,16 +91,73 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
         raise DeepvisError(f"{model.name} takes signals: an atlas is built over images")
     probe = Probe(model.module, model.example_input())
     fingerprint = model_fingerprint(model)
+    fresh = not (out / "manifest.json").exists()
+    made = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeepvisError(f"cannot write {out}: {exc.strerror or exc}") from None
+    try:
+        with AtlasLock(out):
+            result = _build_locked(out, model, options, fingerprint, root, files, layers, probe, k, engine, address,
+                                   workers, batch, part_rows, progress, cancel)
+    except BaseException:
+        if fresh:
+            _remove_unfinished(out, made)
+        raise
+    if fresh and not result["added"]:
+        # Nothing readable: an empty atlas would only fail later, in map and units.
+        _remove_unfinished(out, made)
+        raise DeepvisError(f"no image under {root} could be read ({len(files)} files, {result['skipped']} "
+                           f"skipped, e.g. {result['skipped_files'][0] if result['skipped_files'] else 'none'}): "
+                           f"nothing to build an atlas of")
+    return result
 
+
+def _remove_unfinished(out: Path, made: bool) -> None:
+    """What a first build wrote into ``out`` and did not finish: the folder if it made it, else
+    the atlas's own files (a folder the user made, empty before, stays)."""
+    import shutil
+
+    if made:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for name in ("manifest.json", "skipped.json", "units.npz", "images", "maps", LOCK):
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def check_ray_address(address: str) -> None:
+    """A Ray address of the form host:port (or ray://host:port) must take a connection within
+    ``ADDRESS_TIMEOUT_S``; Ray itself retries for minutes against nothing."""
+    import socket
+
+    text = address.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or address in ("auto", "local"):
+        return  # "auto", "local" and other forms are Ray's to judge
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=ADDRESS_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise DeepvisError(f"no Ray cluster at {address}: {reason} within {ADDRESS_TIMEOUT_S:.0f} s (start it with "
+                           f"ray start --head, or leave --address out for a Ray on this machine)") from None
+
+
+def _build_locked(out, model, options, fingerprint, root, files, layers, probe, k, engine, address, workers, batch,
+                  part_rows, progress, cancel) -> dict:
     atlas = _open_or_create(out, model, options, fingerprint, root, layers, probe, k)
     atlas.drop_orphan_parts()
     layers = atlas.layers
     k = int(atlas.manifest["k"])
-    import pyarrow.parquet as pq
 
     done = set()
     for part in atlas.parts():
-        done.update(pq.read_table(part, columns=["path"])["path"].to_pylist())
+        done.update(atlas._read_part(part, ["path"])["path"].to_pylist())
     skipped = atlas.skipped()
     todo = [f for f in files if f not in done and f not in skipped]
     units = _load_units(atlas, layers, probe, k)
@@ -149,9 +212,9 @@ def _open_or_create(out: Path, model, options, fingerprint, root, layers, probe,
     if (out / "manifest.json").exists():
         atlas = Atlas(out)
         m = atlas.manifest
-        if m["model"]["fingerprint"] != fingerprint:
-            raise DeepvisError(f"{out} was built with {m['model']['name']} ({m['model']['weights']}, fingerprint "
-                               f"{m['model']['fingerprint'][:12]}); this is {model.name} ({model.weights}, "
+        if m["model"].get("fingerprint") != fingerprint:
+            raise DeepvisError(f"{out} was built with {m['model']['name']} ({m['model'].get('weights')}, fingerprint "
+                               f"{str(m['model'].get('fingerprint'))[:12]}); this is {model.name} ({model.weights}, "
                                f"{fingerprint[:12]}): give another --out")
         if layers and list(layers) != atlas.layers:
             raise DeepvisError(f"{out} holds the layers {', '.join(atlas.layers)}: give another --out for "
@@ -159,7 +222,7 @@ def _open_or_create(out: Path, model, options, fingerprint, root, layers, probe,
         if Path(m["dataset"]["root"]) != root:
             raise DeepvisError(f"{out} is an atlas of {m['dataset']['root']}, not {root}: give another --out")
         return atlas
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != LOCK for p in out.iterdir()):
         raise DeepvisError(f"{out} exists and is not an atlas: give an empty or new folder")
     layers = list(layers) if layers else [probe.feature_layer().name]
     infos = [probe.layer(name) for name in layers]  # a clear error for a bad name
@@ -278,6 +341,8 @@ def ray_session(address: str | None):
     if started_here:
         for name in ("ray", "ray.data", "ray.data._internal"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        if address:
+            check_ray_address(address)  # Ray would retry for minutes against nothing
         try:
             if address:
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
@@ -308,7 +373,12 @@ def _ray_batches(options, layers, root, todo, batch, workers, address, used: dic
             cpus = int(resources.get("CPU", 1))
             gpus = int(resources.get("GPU", 0))
             use_gpu = gpus > 0 and options.get("device", "auto") in ("auto", "cuda")
-            workers = workers or (gpus if use_gpu else cpus)
+            most = gpus if use_gpu else cpus
+            if workers and workers > most:
+                used["note"] = (f"--workers {workers} lowered to {most}: the cluster has {most} "
+                                f"{'GPUs' if use_gpu else 'CPUs'}, and a worker needs one")
+                workers = most
+            workers = workers or most
             threads = max(1, cpus // workers)
             used.update(workers=workers, threads=threads, cluster_cpus=cpus, cluster_gpus=gpus)
             worker_options = {**options, "device": "cuda" if use_gpu else "cpu"}

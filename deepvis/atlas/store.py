@@ -50,10 +50,24 @@ class Atlas:
             self.manifest = json.loads(manifest.read_text())
         except (OSError, ValueError) as exc:
             raise DeepvisError(f"cannot read {manifest}: {exc}") from None
+        if not isinstance(self.manifest, dict):
+            raise self.damaged(manifest, "it is not a JSON object")
         if self.manifest.get("format") != FORMAT:
             raise DeepvisError(f"{self.path} is an atlas of format {self.manifest.get('format')!r}; "
                                f"this deepvis reads format {FORMAT}")
+        _check_manifest(self.manifest, lambda what: self.damaged(manifest, what))
         self._rows = None
+
+    def damaged(self, path: Path, what: str) -> DeepvisError:
+        """The one line for a damaged file of this atlas: which, what is wrong, how to repair."""
+        if path.name == MANIFEST:  # without it nothing of the atlas can be trusted
+            repair = "build the atlas again into a new folder (deepvis atlas build --out NEW)"
+        else:  # the unit profiles list the parts they cover: both go, the build computes them again
+            units = self.path / "units.npz"
+            moved = f"{path}" + (f" and {units}" if path != units else "")
+            repair = (f"move {moved} away and run deepvis atlas build --out {self.path} again: it computes the "
+                      f"atlas's images again")
+        return DeepvisError(f"{path} is damaged ({what}): {repair}")
 
     # --- what it holds ------------------------------------------------------------------------
 
@@ -119,8 +133,14 @@ class Atlas:
         import pyarrow.parquet as pq
 
         self._check_layer(layer)
+        import pyarrow as pa
+
         for part in self.parts():
-            for batch in pq.ParquetFile(part).iter_batches(columns=[f"feat:{layer}"]):
+            try:
+                batches = list(pq.ParquetFile(part).iter_batches(columns=[f"feat:{layer}"]))
+            except (pa.ArrowException, OSError) as exc:
+                raise self.damaged(part, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
+            for batch in batches:
                 yield _fixed_lists(batch.column(0), np.float32)
 
     def units(self, layer: str) -> UnitTopK:
@@ -171,19 +191,39 @@ class Atlas:
 
     def _read(self, columns):
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         parts = self.parts()
         if not parts:
             raise DeepvisError(f"{self.path} holds no images yet")
-        return pa.concat_tables([pq.read_table(p, columns=columns) for p in parts])
+        return pa.concat_tables([self._read_part(p, columns) for p in parts])
+
+    def _read_part(self, part: Path, columns):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(part, columns=columns)
+        except (pa.ArrowException, OSError) as exc:  # truncated, overwritten, a column missing
+            raise self.damaged(part, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}") from None
 
     def _units_arrays(self):
+        import zipfile
+
         path = self.path / "units.npz"
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as d:
-            return {key: d[key] for key in d.files}
+        # Never unpickled (allow_pickle=False): an atlas may come from anywhere, and a pickle runs
+        # code. Object arrays and broken archives are refused as damage.
+        try:
+            with np.load(path, allow_pickle=False) as d:
+                arrays = {key: d[key] for key in d.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            what = ("it holds pickled objects, which deepvis never loads" if "allow_pickle" in str(exc)
+                    else f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
+            raise self.damaged(path, what) from None
+        if "parts" not in arrays:
+            raise self.damaged(path, "no list of the parts it covers")
+        return arrays
 
     def included_parts(self) -> set[str]:
         arrays = self._units_arrays()
@@ -195,6 +235,26 @@ class Atlas:
         for part in self._part_files():
             if part.name not in included:
                 part.unlink(missing_ok=True)
+
+
+def _check_manifest(m: dict, damaged) -> None:
+    """The fields readers rely on, with the types they need; ``damaged(what)`` makes the error."""
+    layers = m.get("layers")
+    if not isinstance(layers, list) or not layers or not all(isinstance(x, str) for x in layers):
+        raise damaged("'layers' is not a list of layer names")
+    model = m.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        raise damaged("'model' has no name")
+    labels = model.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise damaged("'model.labels' is not a list of names")
+    if not isinstance(model.get("options", {}), dict):
+        raise damaged("'model.options' is not an object")
+    dataset = m.get("dataset")
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("root"), str):
+        raise damaged("'dataset.root' is not a folder name")
+    if not isinstance(m.get("k", 1), int) or isinstance(m.get("k", 1), bool):
+        raise damaged("'k' is not a whole number")
 
 
 def create_atlas(path: Path, manifest: dict) -> Atlas:

@@ -122,19 +122,33 @@ def _visualize_batch(model_options_or_model, layer: str, units: list[int], size:
     return units, viz.run_units(settings, units, seed=seed + units[0])
 
 
+MAX_VIS_BYTES = 2**31  # every unit's picture is kept in one array (units x size x size x RGB)
+
+
+def check_visualization(atlas: Atlas, layer: str, size: int, steps: int, model) -> int:
+    """Every unit of ``layer`` visualized at ``size``: refused before anything is computed or
+    written when it cannot run or its pictures would not fit; returns the unit count."""
+    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
+
+    channels = atlas.manifest.get("channels", {}).get(layer) if layer in atlas.layers else None
+    if not isinstance(channels, int):
+        raise DeepvisError(f"{atlas.path} holds the layers {', '.join(atlas.layers)}; not {layer!r}")
+    need = channels * size * size * 3
+    if need > MAX_VIS_BYTES:
+        raise DeepvisError(f"{channels} units of {layer} at {size}x{size} make {need / 2**30:.1f} GiB of pictures, "
+                           f"more than the {MAX_VIS_BYTES / 2**30:.0f} GiB allowed: lower --size")
+    UnitVisualizer(model).check(VizSettings(layer=layer, unit=0, size=size, steps=steps))  # one clear error, not N
+    return int(channels)
+
+
 def visualize_units(atlas: Atlas, layer: str, engine: str = "auto", address: str | None = None,
                     size: int = VIS_SIZE, steps: int = VIS_STEPS, seed: int = 0, units=None, model=None,
                     progress=None, cancel=None) -> dict:
     """Feature visualizations of ``units`` (default: every unit of ``layer``), saved in the atlas."""
     from deepvis.atlas.build import ray_available
 
-    channels = int(atlas.manifest["channels"][layer]) if layer in atlas.layers else None
-    if channels is None:
-        raise DeepvisError(f"{atlas.path} holds the layers {', '.join(atlas.layers)}; not {layer!r}")
-    from deepvis.optimize.unitviz import UnitVisualizer, VizSettings
-
     model = model or load_atlas_model(atlas)
-    UnitVisualizer(model).check(VizSettings(layer=layer, unit=0, size=size, steps=steps))  # one clear error, not N
+    channels = check_visualization(atlas, layer, size, steps, model)
     stored = load_visualizations(atlas, layer)
     if stored is not None and stored[0].shape == (channels, size, size, 3):
         images, done = stored[0].copy(), stored[1].copy()

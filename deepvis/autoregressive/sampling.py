@@ -17,6 +17,16 @@ from torch import nn
 from deepvis.errors import Cancelled, DeepvisError
 
 
+MAX_WORK = 2**24  # pixel evaluations (H*W passes over H*W pixels, times the count): about 1.5 min on two cores
+
+
+def sampling_work(size: tuple[int, int], count: int) -> int:
+    """What drawing ``count`` pictures of ``size`` costs: H*W forward passes, each over H*W pixels
+    of every picture. The cap is on this figure, so the verdict is the same on every machine."""
+    pixels = size[0] * size[1]
+    return pixels * pixels * count
+
+
 @dataclass(frozen=True)
 class Step:
     index: int  # raster position of the pixel just drawn
@@ -26,8 +36,13 @@ class Step:
 
 def levels_of(module: nn.Module, size: tuple[int, int]) -> int:
     """The number of levels a PixelCNN-style model predicts, from one dry run."""
-    with torch.inference_mode():
-        out = module(torch.zeros(1, 1, *size))
+    try:
+        with torch.inference_mode():
+            out = module(torch.zeros(1, 1, *size))
+    except Exception as exc:  # noqa: BLE001 (a model of pictures of another kind fails in any way)
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise DeepvisError(f"not a PixelCNN-style model: it fails on a (1, 1, {size[0]}, {size[1]}) picture of "
+                           f"levels ({type(exc).__name__}: {first})") from None
     if not torch.is_tensor(out) or out.ndim != 4 or tuple(out.shape[2:]) != tuple(size) or out.shape[1] < 2:
         shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
         raise DeepvisError(f"not a PixelCNN-style model: expected (N, levels, {size[0]}, {size[1]}) logits for a "
@@ -52,8 +67,10 @@ def sample_steps(module: nn.Module, size: tuple[int, int], count: int = 1, seed:
                 raise Cancelled()
             r, c = divmod(index, w)
             with torch.inference_mode():
-                logits = module(x)[:, :, r, c].float() / temperature
-            probs = torch.softmax(logits, 1)
+                logits = module(x)[:, :, r, c].float()
+            # Shifted to a maximum of 0 before the division: at a tiny temperature the best level
+            # gets probability 1 (the limit) instead of inf - inf = NaN.
+            probs = torch.softmax((logits - logits.max(1, keepdim=True).values) / temperature, 1)
             level = torch.multinomial(probs, 1, generator=g)[:, 0]
             x[:, 0, r, c] = level.float() / (levels - 1)
             yield Step(index, x.numpy().copy(), probs.numpy())

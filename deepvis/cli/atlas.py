@@ -96,6 +96,8 @@ def cmd_build(args):
                          workers=args.workers, batch=args.batch, engine=args.engine,
                          progress=lambda done, total: progress("images", done, total))
     progress.done()
+    if "note" in result:
+        print(f"note: {result['note']}", file=sys.stderr)
     skipped = result.pop("skipped_files")
     for line in skipped[:20]:
         print(f"skipped {line}", file=sys.stderr)
@@ -118,13 +120,15 @@ def cmd_map(args):
 
 def cmd_units(args):
     from deepvis.atlas.store import Atlas
-    from deepvis.atlas.units import load_atlas_model, unit_patches, visualize_units
+    from deepvis.atlas.units import check_visualization, load_atlas_model, unit_patches, visualize_units
 
     atlas = Atlas(args.atlas)
     layer = args.layer or atlas.layers[0]
     if layer not in atlas.layers:
         raise DeepvisError(f"{atlas.path} holds the layers {', '.join(atlas.layers)}; not {layer!r}")
     model = load_atlas_model(atlas)
+    if args.visualize:  # refused now, not after the patches were written
+        check_visualization(atlas, layer, args.size, args.steps, model)
     progress = _Progress()
     result = unit_patches(atlas, layer, model, progress=lambda done, total: progress("patches", done, total))
     if args.visualize:

@@ -59,8 +59,8 @@ def cmd_saliency(args):
     from deepvis.io.images import write_image
     from dataclasses import replace
 
-    from deepvis.attribution.saliency import (METHODS, Target, attribute, explains, parse_region, parse_target,
-                                              resolve_detection, top_class)
+    from deepvis.attribution.saliency import (METHODS, Target, attribute, check_memory, explains, parse_region,
+                                              parse_target, resolve_detection, top_class)
     from deepvis.attribution.render import default_display, render_saliency
     from deepvis.render.tiling import upscale
 
@@ -93,6 +93,7 @@ def cmd_saliency(args):
         if target is None:
             target = Target("output") if model.picture is not None else top_class(model.module, x, model.head)
         target = resolve_detection(replace(target, region=region), model, x)
+        check_memory(probe, args.method, args.samples, args.steps, args.batch)
         saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer, samples=args.samples,
                              steps=args.steps, batch=args.batch, progress=progress, picture=model.picture,
                              head=model.head)

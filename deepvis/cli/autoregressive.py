@@ -1,7 +1,9 @@
 """``receptive-field``: which inputs an output position can see, measured, and causality."""
 
-from deepvis.cli.common import (add_model, add_plain, load_model_of, positive_float, positive_int, print_json, save_npy,
-                                seed_number)
+import sys
+
+from deepvis.cli.common import (add_model, add_plain, clear_progress_line, load_model_of, positive_float, positive_int,
+                                print_json, save_npy, seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -46,8 +48,8 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def cmd_receptive_field(args):
     import numpy as np
 
-    from deepvis.autoregressive.receptive import (all_positions, causality, example_input, input_dims,
-                                                  measured_fields, theoretical_field)
+    from deepvis.autoregressive.receptive import (check_causality, example_input, input_dims, measured_fields,
+                                                  theoretical_field)
     from deepvis.core.probe import Probe
     from deepvis.io.images import write_image
     from deepvis.live.computethread import compute_thread
@@ -88,11 +90,20 @@ def cmd_receptive_field(args):
         theory = theoretical_field(module, probe, layer.name)
         verdict = None
         if grid == tuple(size):  # causality is about positions of one grid: the input's
-            positions = all_positions(grid)
-            verdict = causality(measured_fields(module, probe, x, layer.name, positions), positions)
+            verdict = check_causality(module, probe, x, layer.name, progress=progress)
         return layer.name, field, theory, verdict
 
-    layer, field, theory, verdict = compute_thread().call(work)
+    tty = sys.stderr.isatty()
+
+    def progress(fraction):
+        if tty:
+            print(f"\rcausality: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
+
+    try:
+        layer, field, theory, verdict = compute_thread().call(work)
+    finally:
+        if tty:
+            clear_progress_line(24)
     extent = [int(np.ptp(np.nonzero(field)[a])) + 1 if field.any() else 0 for a in range(dims)]
     picture = _picture(field, at if verdict is not None else None, verdict)
     if field.ndim == 1:
@@ -108,7 +119,9 @@ def cmd_receptive_field(args):
     report = {"model": model.name, "layer": layer, "at": list(at), "input_size": list(size),
               "measured_size": int(field.sum()), "measured_extent": extent, "theoretical_size": list(theory.size),
               "causal": None if verdict is None else verdict.causal,
-              "strictly_causal": None if verdict is None else verdict.strict}
+              "strictly_causal": None if verdict is None else verdict.strict,
+              "causality_checked": None if verdict is None else verdict.checked,
+              "causality_positions": None if verdict is None else verdict.total}
     if args.json:
         print_json(report)
         return
@@ -118,7 +131,10 @@ def cmd_receptive_field(args):
     if verdict is not None:
         print("causal: no output depends on a later input" + ("" if verdict.causal else
               f" - NOT causal: {verdict.violations} outputs do, e.g. at {verdict.first}")
-              + ("; strictly: none depends on its own position" if verdict.strict else ""))
+              + ("; strictly: none depends on its own position" if verdict.strict else "")
+              + ("" if verdict.checked == verdict.total else
+                 f" (checked at {verdict.checked:,} of {verdict.total:,} positions: the borders and a seeded random "
+                 f"sample)"))
 
 
 def _field_figure(model_name, layer, at, field, picture, verdict):
@@ -189,11 +205,10 @@ MAX_PNG_SIDE = 4096  # px: the field's picture is enlarged until its short side 
 
 def cmd_sample(args):
     import math
-    import sys
 
     import numpy as np
 
-    from deepvis.autoregressive.sampling import sample
+    from deepvis.autoregressive.sampling import MAX_WORK, levels_of, sample, sampling_work
     from deepvis.io.images import write_image
     from deepvis.live.computethread import compute_thread
     from deepvis.render.tiling import picture_grid, upscale
@@ -207,6 +222,12 @@ def cmd_sample(args):
     size = _ints(args.size, "size") if args.size else (model.spec.height, model.spec.width)
     if len(size) != 2 or min(size) < 1 or size[0] * size[1] > 65536:
         raise DeepvisError(f"--size {args.size}: expected HxW with at most 65,536 pixels")
+    # Is it a PixelCNN at all (one pass at its own size), before what sampling it would cost.
+    compute_thread().call(levels_of, model.module, (model.spec.height, model.spec.width))
+    if sampling_work(size, args.count) > MAX_WORK:
+        raise DeepvisError(f"{args.count} samples at {size[0]}x{size[1]} take {size[0] * size[1]:,} forward passes "
+                           f"over {args.count} pictures: {sampling_work(size, args.count):.2g} pixel evaluations, "
+                           f"more than the {MAX_WORK:.2g} allowed; lower --size or --count")
     tty = sys.stderr.isatty()
 
     def progress(fraction):

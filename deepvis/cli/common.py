@@ -14,6 +14,12 @@ EXIT_INTERNAL = 1
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: --input on a command without it was taken as --input-size, silently;
+        # a wrong option is an error, not another option.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         # argparse prints usage plus an error; the contract is one `error:` line.
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)

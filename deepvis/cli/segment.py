@@ -1,5 +1,6 @@
 """``segment``: a segmentation net's labels over a picture or a folder, against ground truth."""
 
+import sys
 from pathlib import Path
 
 from deepvis.cli.common import add_model, add_plain, fraction, load_model_of, positive_int, print_json, read_input
@@ -7,6 +8,7 @@ from deepvis.errors import DeepvisError
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
 MODES = ("labels", "confidence", "entropy", "margin")
+MAX_SCORE_BYTES = 4 * 2**30  # class maps at a picture's own size
 
 
 def register(sub) -> None:
@@ -71,19 +73,20 @@ def cmd_segment(args):
 
     results = [_segment_one(model, image, mask, colours, args) for image, mask in pairs]
     classes = results[0]["classes"]
+    report = _report(model, results, classes, args.band)  # before any write: a refusal leaves nothing
     written = []
     with outputs.writing():
         from deepvis.cli.common import save_npy
         from deepvis.io.images import write_image
 
+        names = _output_stems(images)
         for image, result in zip(images, results):
-            out = Path(args.out) / f"{image.stem}.png" if folder else Path(args.out)
+            out = Path(args.out) / f"{names[image]}.png" if folder else Path(args.out)
             out.parent.mkdir(parents=True, exist_ok=True)
             write_image(out, result["picture"] if args.plain else _figure(model, image, result, args))
             written.append(out)
             if args.npy:
-                save_npy(Path(args.npy) / f"{image.stem}.npy" if folder else args.npy, result["labels"])
-    report = _report(model, results, classes, args.band)
+                save_npy(Path(args.npy) / f"{names[image]}.npy" if folder else args.npy, result["labels"])
     if args.json:
         print_json(report)
         return
@@ -99,6 +102,19 @@ def cmd_segment(args):
         for row in m["classes"]:
             iou = "n/a" if row["iou"] is None else f"{row['iou']:.3f}"
             print(f"  {row['label']:<20} IoU {iou}")
+
+
+def _output_stems(images) -> dict:
+    """Each image's output name: its stem, or its whole name where two images share a stem
+    (x.png and x.jpg would both write x.png, one over the other); a note says so."""
+    from collections import Counter
+
+    shared = {stem for stem, n in Counter(p.stem for p in images).items() if n > 1}
+    if shared:
+        print(f"note: {len(shared)} name{'s' * (len(shared) > 1)} shared by images of different types "
+              f"({', '.join(sorted(shared)[:3])}): their outputs are named by the whole file name "
+              f"(x.jpg.png)", file=sys.stderr)
+    return {p: (p.name if p.stem in shared else p.stem) for p in images}
 
 
 FIGURE_SIDE = 320  # px: the short side of a figure's picture, at least
@@ -152,6 +168,13 @@ def _segment_one(model, image_path: Path, mask_path, colours, args) -> dict:
 
     image = read_input(image_path)
     hw = image.shape[:2]
+    # The class scores are resized to the picture's own size (and softmaxed for the maps), so a
+    # huge picture costs classes x pixels x 8 bytes: checked before the forward pass.
+    classes = model.head.shape[0] if len(model.head.shape) == 3 else 1
+    need = max(2, classes) * hw[0] * hw[1] * 8
+    if need > MAX_SCORE_BYTES:
+        raise DeepvisError(f"{image_path} is {hw[1]}x{hw[0]}: its {max(2, classes)} class maps at that size take "
+                           f"{need / 2**30:.1f} GiB (at most {MAX_SCORE_BYTES / 2**30:.0f} GiB); shrink it")
     box = seen_box(hw, model.spec.size, model.spec.fit)
     modes = ("labels",) if args.mode == "labels" else ("labels", args.mode)
 
@@ -191,6 +214,11 @@ def _report(model, results, classes, band) -> dict:
     with_truth = [r for r in results if r["confusion"] is not None]
     if with_truth:
         matrix = sum(r["confusion"] for r in with_truth)
+        if not matrix.sum():
+            from deepvis.segmentation.masks import IGNORE
+
+            raise DeepvisError(f"the ground truth marks every pixel the model saw as ignored ({IGNORE}): there is "
+                               f"nothing to score (check --gt and --gt-convention)")
         s = scores(matrix)
         labels = model.labels if model.labels and len(model.labels) >= classes else None
         metrics = s.as_dict(labels)

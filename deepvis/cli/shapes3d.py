@@ -4,7 +4,10 @@ import argparse
 from pathlib import Path
 
 from deepvis.cli.common import add_device, positive_int, save_npy
+from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
+
+MAX_POINTS = 2**20  # points segmented at once
 
 
 def register(sub) -> None:
@@ -36,6 +39,10 @@ def cmd_segment3d(args):
 
     if args.category is not None:
         parts3d.category_index(args.category)  # a wrong name fails before any file is read
+    if args.points > MAX_POINTS:
+        # PointNet keeps its 1,024 global-feature channels for every point: 4 GiB at this cap.
+        raise DeepvisError(f"--points {args.points:,} is too many: at most {MAX_POINTS:,} (each point keeps 1,024 "
+                           f"features, 4 KiB)")
     outputs = Outputs()
     out = outputs.add(args.out, NPY)
     outputs.add(args.points_out, NPY, "--points-out")

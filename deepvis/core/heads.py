@@ -23,7 +23,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from deepvis.errors import DeepvisError
-from deepvis.core.probe import OUTPUT, flatten_output, layer_name
+from deepvis.core.probe import OUTPUT, dry_run_error, flatten_output, layer_name
 
 ACTIVATIONS = ("softmax", "log_softmax", "sigmoid")
 # Ops that pass an activation's values through unchanged in meaning: out.squeeze(), out[:, 1],
@@ -118,8 +118,11 @@ class _ActivationTracker(TorchFunctionMode):
 def list_outputs(module: torch.nn.Module, example: torch.Tensor):
     """Every output of one dry run and the run's output itself: ``([OutputInfo], output)``."""
     tracker = _ActivationTracker()
-    with torch.inference_mode(), tracker:
-        output = module(example)
+    try:
+        with torch.inference_mode(), tracker:
+            output = module(example)
+    except Exception as exc:  # noqa: BLE001 (any failure: the input made for the model does not fit it)
+        raise dry_run_error(exc, example) from None
     scripted = any(isinstance(m, torch.jit.ScriptModule) for m in module.modules())
     graph = _scripted_graph_text(module) if scripted else ""
     infos = []

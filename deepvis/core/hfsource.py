@@ -35,9 +35,10 @@ def build_hf(folder, notes: list[str]):
     folder = Path(folder)
     try:
         module = AutoModelForImageClassification.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 (a truncated safetensors file, a config of wrong types: any error)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DeepvisError(f"cannot load the Hugging Face model in {folder}: {first[:240]}") from None
+        raise DeepvisError(f"cannot load the Hugging Face model in {folder}: {type(exc).__name__}: "
+                           f"{first[:240]}") from None
     config = module.config
     labels = None
     id2label = getattr(config, "id2label", None) or {}
@@ -51,9 +52,17 @@ def build_hf(folder, notes: list[str]):
 
 
 def _spec(folder: Path, config, notes: list[str]) -> InputSpec:
+    try:
+        return _read_spec(folder, config, notes)
+    except (TypeError, ValueError) as exc:  # text where a number belongs, a size of three values
+        raise DeepvisError(f"the preprocessing of {folder} is not readable (config.json or "
+                           f"preprocessor_config.json: {exc}): fix the file") from None
+
+
+def _read_spec(folder: Path, config, notes: list[str]) -> InputSpec:
     channels = int(getattr(config, "num_channels", 3) or 3)
     size = getattr(config, "image_size", 224) or 224
-    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    height, width = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
     mean, std = (0.5,) * channels, (0.5,) * channels
     processor = folder / "preprocessor_config.json"
     if processor.is_file():
@@ -61,8 +70,10 @@ def _spec(folder: Path, config, notes: list[str]) -> InputSpec:
             cfg = json.loads(processor.read_text())
         except (OSError, ValueError) as exc:
             raise DeepvisError(f"{processor} is not readable JSON: {exc}") from None
-        mean = tuple(cfg.get("image_mean", mean))
-        std = tuple(cfg.get("image_std", std))
+        if not isinstance(cfg, dict):
+            raise DeepvisError(f"{processor} is not a JSON object")
+        mean = tuple(float(v) for v in cfg.get("image_mean", mean))
+        std = tuple(float(v) for v in cfg.get("image_std", std))
         crop = cfg.get("crop_size") or cfg.get("size") or {}
         if isinstance(crop, dict) and "height" in crop and "width" in crop:
             height, width = int(crop["height"]), int(crop["width"])

@@ -307,8 +307,11 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
     if task is not None:
         _ = model.task  # a declared task the output cannot have is refused here, not on every frame
     model.declared_multilabel = entry is not None and entry.multilabel
-    if head is not None:
-        _ = model.head  # an output the model does not have is refused here, with the ones it has
+    if head is not None or entry is None:
+        # One dry run now: an output the model does not have (--head) is refused with the ones it
+        # has, and a model that cannot run on the input made for it (a timm ViT at a size its
+        # patches do not divide) says so in one line before any command uses it.
+        _ = model.head
     if entry is None and class_labels is None and signal is None:
         model.labels = _assumed_imagenet_labels(model)
     return model

@@ -425,12 +425,18 @@ def _dry_run(module, x):
         with torch.inference_mode():
             return module(x)
     except Exception as exc:  # any failure here means the input spec does not fit the model
-        text = str(exc).strip()
-        if "TorchScript interpreter" in text:  # the useful line comes last in TorchScript's traces
-            text = [line for line in text.splitlines() if line.strip()][-1]
-        first = text.splitlines()[0] if text else ""
-        raise DeepvisError(f"the model fails on a {tuple(x.shape)} input ({type(exc).__name__}: {first[:200]}); "
-                           f"check --input-size and --channels") from None
+        raise dry_run_error(exc, x) from None
+
+
+def dry_run_error(exc: Exception, x) -> DeepvisError:
+    """One line for a model failing on the input deepvis made for it (a timm ViT's size assertion,
+    a shape error): what failed, on which input, and the options that fix it."""
+    text = str(exc).strip()
+    if "TorchScript interpreter" in text:  # the useful line comes last in TorchScript's traces
+        text = [line for line in text.splitlines() if line.strip()][-1]
+    first = text.splitlines()[0] if text else ""
+    return DeepvisError(f"the model fails on a {tuple(x.shape)} input ({type(exc).__name__}: {first[:200]}); "
+                        f"check --input-size and --channels")
 
 
 def _keep(tensor: torch.Tensor, detach: bool) -> torch.Tensor:

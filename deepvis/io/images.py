@@ -58,6 +58,9 @@ _DECODE_ERRORS = (
 
 _cv2: ModuleType | None = None
 
+MAX_IMAGE_PIXELS = 2**26  # 8192 x 8192: any larger picture is refused by its header (a 12000 x 12000 one was
+# read, then every command working at its size ran out of memory)
+
 
 def quiet_cv2() -> ModuleType:
     """Import ``cv2`` with its warnings silenced and its thread pool off, and return the module.
@@ -108,6 +111,10 @@ def read_image(path: str | Path) -> np.ndarray:
         if path.stat().st_size == 0:
             raise DeepvisError(f"cannot read image {path}: the file is empty")
         with Image.open(path) as im:
+            # The size is in the header: a picture too large to hold is refused before decoding.
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise DeepvisError(f"{path} is {im.width}x{im.height} ({im.width * im.height / 1e6:.0f} million "
+                                   f"pixels): at most {MAX_IMAGE_PIXELS / 1e6:.0f} million; shrink it")
             # Image.open only parses the header; decoding happens in load(). Calling it here
             # makes truncated and corrupt files fail inside this try instead of later.
             im.load()

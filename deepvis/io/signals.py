@@ -121,10 +121,23 @@ def _channels_first(data: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(data if data.shape[0] <= data.shape[1] else data.T)
 
 
+MAX_RESAMPLE_FACTOR = 4096  # resample_poly's filter grows with the ratio's terms; 8 kHz -> 32 MHz at most
+
+
 def resample(data: np.ndarray, rate: int, target: int) -> np.ndarray:
     if rate == target:
         return data
     from math import gcd
+
+    # Estimated before any work: the result's size and the polyphase filter both grow with the rates.
+    out_samples = data.shape[1] * target // rate + 1
+    if out_samples * data.shape[0] > MAX_SAMPLES:
+        raise DeepvisError(f"at {target:,} Hz the recording would be {out_samples * data.shape[0]:,} values (at "
+                           f"most {MAX_SAMPLES:,}): check --sample-rate")
+    if max(target, rate) // gcd(int(rate), int(target)) > MAX_RESAMPLE_FACTOR * 1000:
+        raise DeepvisError(f"resampling {rate:,} Hz to {target:,} Hz needs a filter of "
+                           f"{max(target, rate) // gcd(int(rate), int(target)):,} taps per phase: choose a rate with "
+                           f"a simpler ratio to {rate:,} Hz")
 
     from scipy.signal import resample_poly
 

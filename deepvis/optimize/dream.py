@@ -56,6 +56,9 @@ class DreamSettings:
             raise DeepvisError("; ".join(problems))
 
 
+MAX_DREAM_BYTES = 4 * 2**30  # what a dream's full-size octave may keep for its backward pass
+
+
 @dataclass
 class DreamStep:
     octave: int
@@ -117,11 +120,22 @@ class Dreamer:
             h, w = image.shape[:2]
             if min(h, w) < MIN_DREAM_SIDE:
                 raise DeepvisError(f"the image is {w}x{h} px; dreams need at least {MIN_DREAM_SIDE} px a side")
+            need = self.backprop_bytes_per_pixel() * h * w
+            if need > MAX_DREAM_BYTES:
+                raise DeepvisError(f"a dream of this {w}x{h} image keeps about {need / 2**30:.1f} GiB for its backward "
+                                   f"pass at full size (at most {MAX_DREAM_BYTES / 2**30:.0f} GiB): shrink the image")
             try:
                 require_finite(self.score(image, settings), f"the objective of {info.name}")
             except RuntimeError as exc:  # a network whose pooling cannot shrink a map this small
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise DeepvisError(f"the model cannot run on this {w}x{h} image: {first}") from None
+
+    def backprop_bytes_per_pixel(self) -> float:
+        """What the forward pass keeps for the backward pass, per input pixel: every layer's output
+        at the model's own input size (the dry run's shapes), over that size's pixels. The last
+        octave runs at the image's full size, so this times its pixels is a dream's memory."""
+        pixels = self.model.spec.height * self.model.spec.width
+        return 4 * sum(layer.numel for layer in self.probe.layers) / max(1, pixels)
 
     def octave_sizes(self, h: int, w: int, settings: DreamSettings) -> list[tuple[int, int]]:
         """The size of each octave, smallest first, for an image of h x w: the image's own size

@@ -37,18 +37,49 @@ def cityscapes_train_ids(label_ids: np.ndarray) -> np.ndarray:
     return table[ids.astype(np.int64)]
 
 
+MAX_CLASS_ID = 2**31 - 1  # class ids of a colour table: non-negative and int32 (a mask's pixels)
+
+
 def read_colour_table(path) -> dict[tuple[int, int, int], int]:
-    """A colour -> id table: JSON ``{"R,G,B": id}`` or ``[[R, G, B], ...]`` (index = id)."""
+    """A colour -> id table: JSON ``{"R,G,B": id}`` or ``[[R, G, B], ...]`` (index = id).
+    Every colour is three integers in 0..255, every id an integer in 0..2^31-1."""
     try:
         raw = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise DeepvisError(f"cannot read the colour table {path}: {exc}") from None
+    shape = f"{path}: expected {{\"R,G,B\": id}} or a list of [R, G, B] colours"
     try:
         if isinstance(raw, dict):
-            return {tuple(int(v) for v in key.split(",")): int(value) for key, value in raw.items()}
-        return {tuple(int(v) for v in colour): index for index, colour in enumerate(raw)}
+            pairs = [([v.strip() for v in key.split(",")], value) for key, value in raw.items()]
+        elif isinstance(raw, list):
+            pairs = [(colour, index) for index, colour in enumerate(raw)]
+        else:
+            raise TypeError
+        table = {}
+        for colour, index in pairs:
+            if isinstance(colour, (str, bytes)) or len(colour) != 3:
+                raise DeepvisError(f"{path}: colour {colour!r} is not three values R, G, B")
+            rgb = tuple(_whole(v) for v in colour)
+            if not all(0 <= v <= 255 for v in rgb):
+                raise DeepvisError(f"{path}: colour {list(rgb)} has a value outside 0..255")
+            index = _whole(index)
+            if not 0 <= index <= MAX_CLASS_ID:
+                raise DeepvisError(f"{path}: class id {index} for colour {list(rgb)} is outside 0..{MAX_CLASS_ID}")
+            table[rgb] = index
     except (ValueError, TypeError, AttributeError):
-        raise DeepvisError(f"{path}: expected {{\"R,G,B\": id}} or a list of [R, G, B] colours") from None
+        raise DeepvisError(shape) from None
+    if not table:
+        raise DeepvisError(f"{path}: the colour table is empty")
+    return table
+
+
+def _whole(value) -> int:
+    """An integer from JSON: 3 or "3", not 3.5, true or null."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return int(value)
 
 
 def read_mask(path, colours: dict | None = None, convention: str | None = None) -> np.ndarray:
@@ -67,6 +98,8 @@ def read_mask(path, colours: dict | None = None, convention: str | None = None) 
             raise DeepvisError(f"cannot read mask {path}: {exc}") from None
         if ids.ndim != 2 or not (np.issubdtype(ids.dtype, np.integer) or np.issubdtype(ids.dtype, np.bool_)):
             raise DeepvisError(f"mask {path} must be a 2-D integer array, got {ids.dtype} {ids.shape}")
+        if ids.size == 0:
+            raise DeepvisError(f"mask {path} is empty ({ids.shape[1]}x{ids.shape[0]} pixels)")
     else:
         ids = _read_mask_image(path, colours)
     ids = ids.astype(np.int64)
