@@ -97,32 +97,35 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DeepvisError(f"cannot write {out}: {exc.strerror or exc}") from None
+    lock = AtlasLock(out)
+    lock.acquire()  # a build in progress refuses this one here, before anything is touched
     try:
-        with AtlasLock(out):
-            result = _build_locked(out, model, options, fingerprint, root, files, layers, probe, k, engine, address,
-                                   workers, batch, part_rows, progress, cancel)
+        result = _build_locked(out, model, options, fingerprint, root, files, layers, probe, k, engine, address,
+                               workers, batch, part_rows, progress, cancel)
+        if fresh and not result["added"]:
+            # Nothing readable: an empty atlas would only fail later, in map and units.
+            raise DeepvisError(f"no image under {root} could be read ({len(files)} files, {result['skipped']} "
+                               f"skipped, e.g. {result['skipped_files'][0] if result['skipped_files'] else 'none'}): "
+                               f"nothing to build an atlas of")
     except BaseException:
-        if fresh:
+        if fresh:  # still holding the lock: no other build can have started in it
             _remove_unfinished(out, made)
         raise
-    if fresh and not result["added"]:
-        # Nothing readable: an empty atlas would only fail later, in map and units.
-        _remove_unfinished(out, made)
-        raise DeepvisError(f"no image under {root} could be read ({len(files)} files, {result['skipped']} "
-                           f"skipped, e.g. {result['skipped_files'][0] if result['skipped_files'] else 'none'}): "
-                           f"nothing to build an atlas of")
+    finally:
+        lock.release()
     return result
 
 
 def _remove_unfinished(out: Path, made: bool) -> None:
     """What a first build wrote into ``out`` and did not finish: the folder if it made it, else
-    the atlas's own files (a folder the user made, empty before, stays)."""
+    the atlas's own files (a folder the user made, empty before, stays; the lock is released by
+    its holder)."""
     import shutil
 
     if made:
         shutil.rmtree(out, ignore_errors=True)
         return
-    for name in ("manifest.json", "skipped.json", "units.npz", "images", "maps", LOCK):
+    for name in ("manifest.json", "skipped.json", "units.npz", "images", "maps"):
         target = out / name
         if target.is_dir():
             shutil.rmtree(target, ignore_errors=True)

@@ -38,9 +38,12 @@ class AtlasLock:
         self.release()
 
     def acquire(self) -> None:
-        for _ in range(2):  # a stale lock is removed once, then taken like a free one
+        for _ in range(3):  # a stale lock is removed once, then taken like a free one
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileNotFoundError:  # the folder went between its making and now (a check's cleanup)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                continue
             except FileExistsError:
                 holder = read_lock(self.path)
                 if holder is None or not self._stale(holder):

@@ -203,11 +203,11 @@ def cmd_profile_units(args):
     out = outputs.add(args.out, FOLDER)
     model = load_model_of(args)
     dataset = open_dataset(args.data)
-    if args.top > len(dataset):
-        # More than there are: every image, said (a sheet of 100,000 slots for 24 images was drawn).
-        print(f"note: --top {args.top} lowered to {len(dataset)}, the number of images in {args.data}", file=sys.stderr)
-        args.top = len(dataset)
+    asked = args.top
+    args.top = min(args.top, len(dataset))  # more than there are: every image (said once it worked)
     profiles = profile_units(model, dataset, args.layer, k=args.top, probe=probe_of(model), use_cache=not args.no_cache)
+    if asked > args.top:
+        print(f"note: --top {asked} lowered to {args.top}, the number of images in {args.data}", file=sys.stderr)
     # Dead units (never active on these images) have no top images: no picture, no rows in
     # top.csv, "dead" on the sheet, and listed below.
     dead = [int(u) for u in np.flatnonzero(profiles.dead)]

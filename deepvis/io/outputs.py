@@ -46,7 +46,10 @@ def check_writable_folder(folder: Path, shown: Path) -> None:
         if not here.is_dir():
             raise DeepvisError(f"cannot write {shown}: {here} is a file, not a folder")
         for part in reversed(missing):
-            part.mkdir()
+            try:
+                part.mkdir()
+            except FileExistsError:
+                continue  # made meanwhile by another process (two builds of one atlas): not ours to remove
             made.append(part)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".deepvis-write-check-")
         os.close(fd)

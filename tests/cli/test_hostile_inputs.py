@@ -63,7 +63,97 @@ def bad(tmp_path_factory):
     torch.save({"state_dict": state, "extra": Gadget()}, d / "pickled.pt")
     (d / "corrupt.ply").write_bytes(b"ply\nformat ascii 1.0\nelement vertex 5\nend_header\n1 2\n")
     (d / "empty.obj").write_text("# nothing\n")
+    _issue30_files(d)
     return d
+
+
+def _issue30_files(d: Path) -> None:
+    """Ground truths, colour tables, signals, pictures, atlases and model folders of the newer
+    commands' hostile cases (issue 30)."""
+    import json
+    import shutil
+    import wave
+
+    from PIL import Image
+
+    from deepvis.atlas.build import build_atlas
+
+    np.save(d / "gt255.npy", np.full((64, 64), 255, np.int64))
+    np.save(d / "gt_empty.npy", np.zeros((0, 0), np.int64))
+    np.save(d / "gt_zero_width.npy", np.zeros((64, 0), np.int64))
+    np.save(d / "gt_float.npy", np.zeros((64, 64), np.float32))
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(d / "scene.png")
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, 32:] = (0, 9, 0)
+    Image.fromarray(rgb).save(d / "gt_rgb.png")
+    for name, table in (("two_values", [[0, 0], [1, 1]]), ("four_values", [[0, 0, 0, 0]]), ("short", [[0, 0, 0]]),
+                        ("huge_id", {"0,0,0": 2**63 + 5}), ("negative_id", {"0,0,0": -1}),
+                        ("out_of_byte", [[0, 0, 300]]), ("text_colour", [["a", "b", "c"]]), ("fraction_id",
+                        {"0,0,0": 1.5}), ("a_number", 7), ("empty_table", [])):
+        (d / f"colours_{name}.json").write_text(json.dumps(table))
+    with wave.open(str(d / "ok.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes((np.sin(np.arange(4000) / 5) * 3000).astype(np.int16).tobytes())
+    header = bytearray((d / "ok.wav").read_bytes())
+    header[24:28] = (0).to_bytes(4, "little")  # a sample rate of 0
+    (d / "rate0.wav").write_bytes(bytes(header))
+    Image.new("L", (9000, 9000)).save(d / "huge.png")  # 81 M pixels, a few KB on disk
+    (d / "a_file").write_text("not a folder\n")
+    (d / "adir_full").mkdir()
+    (d / "adir_full" / "notes.txt").write_text("a folder that is not an atlas\n")
+    # An atlas of six pictures, and copies damaged one way each.
+    images = d / "atlas_images"
+    for i in range(6):
+        (images / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((np.random.default_rng(i).random((16, 16)) * 255).astype(np.uint8)).save(
+            images / "ab"[i % 2] / f"x{i}.png")
+    good = d / "atlas_good"
+    build_atlas({"source": "digits_cnn", "device": "cpu"}, images, good, engine="local")
+    manifest = json.loads((good / "manifest.json").read_text())
+    for name, change in (("no_layers", lambda m: m.pop("layers")), ("no_model", lambda m: m.pop("model")),
+                         ("number_layers", lambda m: m.update(layers=5)),
+                         ("labels_number", lambda m: m["model"].update(labels=3)),
+                         ("no_root", lambda m: m.pop("dataset"))):
+        copy = d / f"atlas_{name}"
+        shutil.copytree(good, copy)
+        m = json.loads(json.dumps(manifest))
+        change(m)
+        (copy / "manifest.json").write_text(json.dumps(m))
+    copy = d / "atlas_list_manifest"
+    shutil.copytree(good, copy)
+    (copy / "manifest.json").write_text("[1, 2]")
+    copy = d / "atlas_pickled_units"
+    shutil.copytree(good, copy)
+    with np.load(good / "units.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(copy / "units.npz", **arrays, evil=np.array([Gadget()], dtype=object))
+    copy = d / "atlas_truncated_part"
+    shutil.copytree(good, copy)
+    part = sorted((copy / "images").glob("part-*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:200])
+    copy = d / "atlas_truncated_units"
+    shutil.copytree(good, copy)
+    (copy / "units.npz").write_bytes((good / "units.npz").read_bytes()[:100])
+    # Hugging Face folders: a tiny ViT, with text for its size, for a mean, and cut weights.
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    ok = d / "hf_ok"
+    ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, num_hidden_layers=1, hidden_size=16,
+                                        num_attention_heads=2, intermediate_size=32, num_labels=3)).save_pretrained(ok)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(ok)
+    for name in ("hf_text_size", "hf_text_mean", "hf_truncated"):
+        shutil.copytree(ok, d / name)
+    config = json.loads((ok / "config.json").read_text())
+    (d / "hf_text_size" / "config.json").write_text(json.dumps({**config, "image_size": "big"}))
+    processor = json.loads((ok / "preprocessor_config.json").read_text())
+    (d / "hf_text_mean" / "preprocessor_config.json").write_text(json.dumps({**processor, "image_mean": ["a"] * 3}))
+    weights = d / "hf_truncated" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:len(weights.read_bytes()) // 2])
 
 
 M = ["--model", "digits_cnn"]
@@ -285,6 +375,124 @@ CASES = [
                                  "--out", "{o}/l.npy"]),
     ("segment3d-truncated-model", ["segment3d", "--model", "{d}/truncated.pt", "--input", "{shapes}/chair.obj",
                                    "--out", "{o}/l.npy"]),
+    # segment: ground truths and colour tables (issue 30)
+    *[(f"segment-colours-{name}", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--gt",
+                                   "{d}/gt_rgb.png", "--gt-colors", f"{{d}}/colours_{name}.json", "--out", "{o}/s.png"])
+      for name in ("two_values", "four_values", "short", "huge_id", "negative_id", "out_of_byte", "text_colour",
+                   "fraction_id", "a_number", "empty_table")],
+    ("segment-gt-all-ignored", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--gt",
+                                "{d}/gt255.npy", "--out", "{o}/s.png", "--npy", "{o}/s.npy"]),
+    ("segment-gt-empty", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--gt", "{d}/gt_empty.npy",
+                          "--out", "{o}/s.png"]),
+    ("segment-gt-zero-width", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--gt",
+                               "{d}/gt_zero_width.npy", "--out", "{o}/s.png"]),
+    ("segment-gt-float", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--gt", "{d}/gt_float.npy",
+                          "--out", "{o}/s.png"]),
+    ("segment-gt-missing", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--gt", "{d}/nope.npy",
+                            "--out", "{o}/s.png"]),
+    ("segment-huge-picture", ["segment", "--model", "digits_fcn", "--input", "{d}/huge.png", "--out", "{o}/s.png"]),
+    ("segment-classifier", ["segment", *M, "--input", "{d}/scene.png", "--out", "{o}/s.png"]),
+    ("segment-empty-folder", ["segment", "--model", "digits_fcn", "--input", "{d}/empty_dir", "--out", "{o}/s"]),
+    ("segment-bad-mode", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--mode", "hue",
+                          "--out", "{o}/s.png"]),
+    ("segment-bad-convention", ["segment", "--model", "digits_fcn", "--input", "{d}/scene.png", "--gt",
+                                "{d}/gt255.npy", "--gt-convention", "coco", "--out", "{o}/s.png"]),
+    # sample (issue 30)
+    ("sample-not-a-pixelcnn", ["sample", *M, "--out", "{o}/s.png"]),
+    ("sample-a-1d-model", ["sample", "--model", "signals_wavenet", "--out", "{o}/s.png"]),
+    ("sample-size-too-much-work", ["sample", "--model", "digits_pixelcnn", "--size", "256x256", "--out", "{o}/s.png"]),
+    ("sample-count-too-much-work", ["sample", "--model", "digits_pixelcnn", "--size", "64x64", "--count", "64",
+                                    "--out", "{o}/s.png"]),
+    ("sample-size-text", ["sample", "--model", "digits_pixelcnn", "--size", "big", "--out", "{o}/s.png"]),
+    ("sample-size-zero", ["sample", "--model", "digits_pixelcnn", "--size", "0x8", "--out", "{o}/s.png"]),
+    ("sample-temperature-zero", ["sample", "--model", "digits_pixelcnn", "--temperature", "0", "--out", "{o}/s.png"]),
+    ("sample-temperature-nan", ["sample", "--model", "digits_pixelcnn", "--temperature", "nan", "--out", "{o}/s.png"]),
+    ("sample-count-0", ["sample", "--model", "digits_pixelcnn", "--count", "0", "--out", "{o}/s.png"]),
+    ("sample-out-folder", ["sample", "--model", "digits_pixelcnn", "--out", "{d}/adir"]),
+    ("sample-npy-unwritable", ["sample", "--model", "digits_pixelcnn", "--out", "{o}/s.png",
+                               "--npy", "/proc/deepvis/s.npy"]),
+    # receptive-field (issue 30)
+    ("receptive-at-outside", ["receptive-field", "--model", "digits_pixelcnn", "--at", "99,99", "--out", "{o}/r.png"]),
+    ("receptive-at-text", ["receptive-field", "--model", "digits_pixelcnn", "--at", "a,b", "--out", "{o}/r.png"]),
+    ("receptive-wrong-dims", ["receptive-field", "--model", "signals_wavenet", "--at", "3,3", "--out", "{o}/r.png"]),
+    ("receptive-size-huge", ["receptive-field", "--model", "digits_pixelcnn", "--at", "3,3", "--size", "4000x4000",
+                             "--out", "{o}/r.png"]),
+    ("receptive-unknown-layer", ["receptive-field", "--model", "digits_pixelcnn", "--at", "3,3", "--layer", "nope",
+                                 "--out", "{o}/r.png"]),
+    # signals and sizes (issue 30)
+    ("predict-wav-rate-0", ["predict", "--model", "signals_wavenet", "--input", "{d}/rate0.wav"]),
+    ("predict-sample-rate-4e9", ["predict", "--model", "signals_wavenet", "--sample-rate", "4000000000",
+                                 "--input", "{d}/ok.wav"]),
+    ("predict-sample-rate-0", ["predict", "--model", "signals_wavenet", "--sample-rate", "0", "--input",
+                               "{d}/ok.wav"]),
+    ("predict-huge-picture", ["predict", *M, "--input", "{d}/huge.png"]),
+    ("dream-huge-picture", ["dream", *M, "--input", "{d}/huge.png", "--layer", "conv2", "--out", "{o}/d.png"]),
+    ("saliency-batch-memory", ["saliency", "--model", "digits_fcn", "--input", "{d}/scene.png", "--method",
+                               "smoothgrad", "--samples", "4096", "--batch", "4096", "--out", "{o}/s.png"]),
+    ("segment3d-points-200m", ["segment3d", "--input", "{shapes}/chair.obj", "--out", "{o}/l.npy",
+                               "--points", "200000000"]),
+    ("timm-patch-size", ["predict", "--model", "timm:vit_tiny_patch16_224", "--weights", "none", "--input-size",
+                         "17x17", "--input", "{d}/scene.png"]),
+    ("head-unknown", ["predict", *M, "--head", "output[3]", "--input", IMG]),
+    ("min-score-above-1", ["predict", *M, "--min-score", "2", "--input", IMG]),
+    ("input-kind-bad", ["predict", *M, "--input-kind", "video", "--input", IMG]),
+    ("signal-layout-on-pictures", ["predict", *M, "--input-kind", "image", "--signal-layout", "bt", "--input", IMG]),
+    ("detection-target-on-classifier", ["saliency", *M, "--input", IMG, "--target", "det:0", "--out", "{o}/s.png"]),
+    ("detection-target-text", ["saliency", *M, "--input", IMG, "--target", "det:x", "--out", "{o}/s.png"]),
+    # Hugging Face folders (issue 30)
+    ("hf-text-size", ["predict", "--model", "{d}/hf_text_size", "--input", IMG]),
+    ("hf-text-mean", ["predict", "--model", "{d}/hf_text_mean", "--input", IMG]),
+    ("hf-truncated-weights", ["predict", "--model", "{d}/hf_truncated", "--input", IMG]),
+    # atlases (issue 30)
+    ("atlas-out-is-file", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{d}/a_file",
+                           "--engine", "local"]),
+    ("atlas-out-unwritable", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "/proc/deepvis/atlas",
+                              "--engine", "local"]),
+    ("atlas-only-corrupt", ["atlas", "build", *M, "--data", "{d}/only_corrupt", "--out", "{o}/atlas",
+                            "--engine", "local"]),
+    ("atlas-empty-data", ["atlas", "build", *M, "--data", "{d}/empty_dir", "--out", "{o}/atlas", "--engine", "local"]),
+    ("atlas-missing-data", ["atlas", "build", *M, "--data", "{d}/missing", "--out", "{o}/atlas", "--engine", "local"]),
+    ("atlas-out-not-an-atlas", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{d}/adir_full",
+                                "--engine", "local"]),
+    ("atlas-other-model", ["atlas", "build", "--model", "digits_fcn", "--data", "{d}/atlas_images",
+                           "--out", "{d}/atlas_good", "--engine", "local"]),
+    ("atlas-unknown-layer", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{o}/atlas",
+                             "--layers", "nope", "--engine", "local"]),
+    ("atlas-top-0", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{o}/atlas", "--top", "0"]),
+    ("atlas-local-address", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{o}/atlas",
+                             "--engine", "local", "--address", "127.0.0.1:1"]),
+    *[(f"atlas-{command}-{name}", ["atlas", command, f"{{d}}/atlas_{name}", *extra])
+      for command, extra in (("map", ["--method", "pca"]), ("units", []))
+      for name in ("no_layers", "no_model", "number_layers", "labels_number", "no_root", "list_manifest",
+                   "pickled_units", "truncated_units")],
+    ("atlas-map-truncated-part", ["atlas", "map", "{d}/atlas_truncated_part", "--method", "pca"]),
+    ("atlas-build-truncated-part", ["atlas", "build", *M, "--data", "{d}/atlas_images",
+                                    "--out", "{d}/atlas_truncated_part", "--engine", "local"]),
+    ("atlas-build-pickled-units", ["atlas", "build", *M, "--data", "{d}/atlas_images",
+                                   "--out", "{d}/atlas_pickled_units", "--engine", "local"]),
+    ("atlas-map-not-an-atlas", ["atlas", "map", "{d}/adir", "--method", "pca"]),
+    ("atlas-map-unknown-layer", ["atlas", "map", "{d}/atlas_good", "--layer", "nope", "--method", "pca"]),
+    ("atlas-map-bad-method", ["atlas", "map", "{d}/atlas_good", "--method", "mds"]),
+    ("atlas-map-perplexity-nan", ["atlas", "map", "{d}/atlas_good", "--perplexity", "nan"]),
+    ("atlas-units-unknown-layer", ["atlas", "units", "{d}/atlas_good", "--layer", "nope"]),
+    ("atlas-units-visualize-huge", ["atlas", "units", "{d}/atlas_good", "--visualize", "--size", "60000",
+                                    "--engine", "local"]),
+    ("atlas-units-visualize-tiny", ["atlas", "units", "{d}/atlas_good", "--visualize", "--size", "2",
+                                    "--engine", "local"]),
+    ("receptive-size-text", ["receptive-field", "--model", "digits_pixelcnn", "--at", "3,3", "--size", "big",
+                             "--out", "{o}/r.png"]),
+    ("receptive-out-unwritable", ["receptive-field", "--model", "digits_pixelcnn", "--at", "3,3",
+                                  "--out", "/proc/deepvis/r.png"]),
+    ("sample-temperature-negative", ["sample", "--model", "digits_pixelcnn", "--temperature", "-1",
+                                     "--out", "{o}/s.png"]),
+    ("segment3d-points-text", ["segment3d", "--input", "{shapes}/chair.obj", "--out", "{o}/l.npy", "--points", "many"]),
+    ("atlas-build-batch-0", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{o}/atlas", "--batch", "0"]),
+    ("atlas-build-workers-0", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{o}/atlas",
+                               "--workers", "0"]),
+    # argument parsing: no abbreviations (issue 30)
+    ("abbreviated-option", ["predict", *M, "--inp", IMG]),
+    ("abbreviation-of-another", ["info", *M, "--input", IMG]),
+    ("abbreviated-top", ["predict", *M, "--input", IMG, "--to", "3"]),
     # bench and usage
     ("bench-unknown", ["bench", "nosuch", *M]),
     ("bench-live-frames-0", ["bench", "live", *M, "--frames", "0"]),
@@ -325,9 +533,10 @@ def test_hostile_input_exits_2_with_one_line_and_writes_nothing(name, argv, bad,
 
 def test_the_battery_is_broad():
     commands = {argv[0] for _, argv in CASES}
-    assert len(CASES) >= 100
+    assert len(CASES) >= 250 and len({name for name, _ in CASES}) == len(CASES)
     assert {"predict", "info", "activations", "filters", "saliency", "embed", "dream", "visualize-unit",
-            "profile-units", "interpolate", "segment3d", "bench"} <= commands
+            "profile-units", "interpolate", "segment3d", "bench", "segment", "sample", "receptive-field",
+            "atlas"} <= commands
 
 
 GUI_CASES = [
