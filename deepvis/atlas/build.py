@@ -104,11 +104,14 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
                                workers, batch, part_rows, progress, cancel)
         if fresh and not result["added"]:
             # Nothing readable: an empty atlas would only fail later, in map and units.
+            (out / "units.npz").unlink(missing_ok=True)
             raise DeepvisError(f"no image under {root} could be read ({len(files)} files, {result['skipped']} "
                                f"skipped, e.g. {result['skipped_files'][0] if result['skipped_files'] else 'none'}): "
                                f"nothing to build an atlas of")
     except BaseException:
-        if fresh:  # still holding the lock: no other build can have started in it
+        # Still holding the lock: no other build can have started in it. A first build that
+        # committed nothing leaves nothing; one stopped later keeps its parts and resumes.
+        if fresh and not (out / "units.npz").exists():
             _remove_unfinished(out, made)
         raise
     finally:
