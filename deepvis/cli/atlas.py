@@ -96,8 +96,9 @@ def cmd_build(args):
                          workers=args.workers, batch=args.batch, engine=args.engine,
                          progress=lambda done, total: progress("images", done, total))
     progress.done()
-    if "note" in result:
-        print(f"note: {result['note']}", file=sys.stderr)
+    note = result.pop("note", None)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     skipped = result.pop("skipped_files")
     for line in skipped[:20]:
         print(f"skipped {line}", file=sys.stderr)

@@ -143,3 +143,25 @@ def test_bad_masks_and_models_are_one_error_line(cli, case, needle):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
     assert not (d / "never.png").exists()
+
+
+def test_pictures_sharing_a_name_get_outputs_of_their_own(tmp_path, capsys):
+    """x.png and x.jpg in one folder both wrote out/x.png, one over the other (issue 30): they are
+    named by the whole file name, said in a note; the others keep their stem."""
+    from PIL import Image
+
+    from deepvis.cli import main
+    from deepvis.resources import SAMPLE_SETS
+
+    scenes = sorted(p for p in SAMPLE_SETS["scenes"].path.iterdir() if p.suffix == ".png")[:2]
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.open(scenes[0]).save(data / "x.png")
+    Image.open(scenes[1]).convert("RGB").save(data / "x.jpg", quality=95)
+    Image.open(scenes[1]).save(data / "y.png")
+    assert main(["segment", "--model", "digits_fcn", "--input", str(data), "--out", str(tmp_path / "out"),
+                 "--npy", str(tmp_path / "npy"), "--plain"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.jpg.png", "x.png.png", "y.png"]
+    assert sorted(p.name for p in (tmp_path / "npy").iterdir()) == ["x.jpg.npy", "x.png.npy", "y.npy"]
+    assert "named by the whole file name" in capsys.readouterr().err
+    assert not np.array_equal(np.load(tmp_path / "npy" / "x.png.npy"), np.load(tmp_path / "npy" / "x.jpg.npy"))
