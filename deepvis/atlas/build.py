@@ -163,7 +163,7 @@ def _build_locked(out, model, options, fingerprint, root, files, layers, probe, 
 
     done = set()
     for part in atlas.parts():
-        done.update(atlas._read_part(part, ["path"])["path"].to_pylist())
+        done.update(atlas.read_part(part, ["path"])["path"].to_pylist())
     skipped = atlas.skipped()
     todo = [f for f in files if f not in done and f not in skipped]
     units = _load_units(atlas, layers, probe, k)

@@ -195,9 +195,10 @@ class Atlas:
         parts = self.parts()
         if not parts:
             raise DeepvisError(f"{self.path} holds no images yet")
-        return pa.concat_tables([self._read_part(p, columns) for p in parts])
+        return pa.concat_tables([self.read_part(p, columns) for p in parts])
 
-    def _read_part(self, part: Path, columns):
+    def read_part(self, part: Path, columns):
+        """``columns`` of one Parquet part; a damaged part is one error naming it and the repair."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
