@@ -1,9 +1,8 @@
 """``atlas build|map|units``: a model's atlas over an image folder of any size, on Ray."""
 
-import json
 import sys
 
-from deepvis.cli.common import Parser, add_model, model_options, positive_int, seed_number
+from deepvis.cli.common import Parser, add_model, model_options, positive_int, print_json, seed_number
 from deepvis.errors import DeepvisError
 
 
@@ -77,7 +76,7 @@ class _Progress:
 
 def _print(result: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result))
+        print_json(result, None)
     else:
         print("\n".join(f"{k:>16}  {v}" for k, v in result.items()))
 

@@ -69,8 +69,10 @@ def cmd_receptive_field(args):
     if len(size) != dims or len(at) != dims:
         what = "T" if dims == 1 else "Y,X and HxW"
         raise DeepvisError(f"{model.name} takes {dims}-D input: give --at and --size as {what}")
-    if min(size) < 1 or max(size) > 65536 or np.prod(size) > 4_000_000:
-        raise DeepvisError(f"--size {args.size}: too large to query (at most 4 million positions)")
+    if min(size) < 1:
+        raise DeepvisError(f"--size {args.size}: every side must be at least 1")
+    if max(size) > 65536 or np.prod(size) > 4_000_000:
+        raise DeepvisError(f"--size {args.size}: too large to query (at most 65,536 a side and 4 million positions)")
 
     def work():
         x = example_input(module, size)
@@ -222,6 +224,14 @@ def cmd_sample(args):
     size = _ints(args.size, "size") if args.size else (model.spec.height, model.spec.width)
     if len(size) != 2 or min(size) < 1 or size[0] * size[1] > 65536:
         raise DeepvisError(f"--size {args.size}: expected HxW with at most 65,536 pixels")
+    from deepvis.core.zoo import get_entry
+
+    entry = get_entry(model.name)
+    if entry is not None and entry.task != "autoregressive":
+        # A segmentation net maps a grey picture to classes per pixel: shaped like a PixelCNN,
+        # its classes would be drawn as grey levels.
+        raise DeepvisError(f"{model.name} is a {entry.task} model: sample draws from autoregressive "
+                           f"(PixelCNN-style) models such as digits_pixelcnn")
     # Is it a PixelCNN at all (one pass at its own size), before what sampling it would cost.
     compute_thread().call(levels_of, model.module, (model.spec.height, model.spec.width))
     if sampling_work(size, args.count) > MAX_WORK:

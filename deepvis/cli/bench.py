@@ -1,8 +1,7 @@
 """``bench``: benchmarks as ratios against a bare baseline."""
 
-import json
 
-from deepvis.cli.common import add_model, load_model_of, model_options, positive_float, positive_int
+from deepvis.cli.common import add_model, load_model_of, model_options, positive_float, positive_int, print_json
 from deepvis.errors import DeepvisError
 
 
@@ -45,7 +44,7 @@ def cmd_bench(args):
         result = bench_gui_live(args.model, args.input, seconds=args.seconds or 10.0, weights=args.weights,
                                 model_options=model_options(args), saliency=args.saliency,
                                 without_views=tuple(args.without_tab))
-        print(json.dumps(result) if args.json else "\n".join(f"{k:>20}  {v}" for k, v in result.items()))
+        _emit(result, args.json, 20)
         return
     if args.name == "soak":
         from deepvis.widgets.bench.soak import bench_soak
@@ -53,19 +52,19 @@ def cmd_bench(args):
         methods = args.saliency.split(",") if args.saliency else None
         result = bench_soak(args.model, args.input, seconds=args.seconds or 480.0, weights=args.weights,
                             model_options=model_options(args), methods=methods)
-        print(json.dumps(result) if args.json else "\n".join(f"{k:>30}  {v}" for k, v in result.items()))
+        _emit(result, args.json, 30)
         return
     if args.name == "render3d":
         from deepvis.widgets.bench.render3d import bench_render3d
 
         result = bench_render3d(points=args.frames or 1_000_000)
-        print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
+        _emit(result, args.json, 22)
         return
     if args.name == "map-view":
         from deepvis.widgets.bench.largemap import bench_map_view
 
         result = bench_map_view(points=args.points or 1_000_000)
-        print(json.dumps(result) if args.json else "\n".join(f"{k:>22}  {v}" for k, v in result.items()))
+        _emit(result, args.json, 22)
         return
     if args.name == "atlas":
         from deepvis.bench.atlas import bench_atlas
@@ -83,7 +82,7 @@ def cmd_bench(args):
             result["map_view_1m_per_level"] = {k: v["median_ms"] for k, v in view["per_level"].items()}
         except DeepvisError as exc:
             result["map_view_1m_median_ms"] = f"not measured: {exc}"
-        print(json.dumps(result) if args.json else "\n".join(f"{k:>24}  {v}" for k, v in result.items()))
+        _emit(result, args.json, 24)
         return
     if args.name == "unitviz":
         import sys
@@ -95,7 +94,7 @@ def cmd_bench(args):
         result = compute_thread().call(bench_unitviz, model, layer=args.layer, frames=args.frames,
                                        seconds=args.seconds, progress=lambda line: print(line, file=sys.stderr))
         if args.json:
-            print(json.dumps(result))
+            print_json(result, None)
             return
         for recipe, row in result["summary"].items():
             print(f"{recipe:>8}  " + "  ".join(f"{k} {v:g}" for k, v in row.items()))
@@ -113,7 +112,15 @@ def cmd_bench(args):
         extra["frames"] = args.frames
     result = BENCHMARKS[args.name](model, input_spec=args.input, layer=args.layer, **extra)
     if args.json:
-        print(json.dumps(result))
+        print_json(result, None)
         return
     for key, value in result.items():
         print(f"{key:>16}  {value}")
+
+
+def _emit(result: dict, as_json: bool, width: int) -> None:
+    """A bench's figures: strict JSON on one line, or one aligned row each."""
+    if as_json:
+        print_json(result, None)
+    else:
+        print("\n".join(f"{k:>{width}}  {v}" for k, v in result.items()))

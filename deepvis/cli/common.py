@@ -95,7 +95,7 @@ def add_model(p):
                    help="allow checkpoints that unpickle Python objects (can run code: trusted files only)")
     p.add_argument("--input-size", metavar="HxW", help="input size for models that do not record it")
     p.add_argument("--channels", type=int, choices=(1, 3), help="input channels (default: from the first conv)")
-    p.add_argument("--mean", metavar="M[,M,M]", help="normalization mean in [0,1] pixel units")
+    p.add_argument("--mean", metavar="M[,M,M]", help="normalization mean in pixel units, each value in [0, 1]")
     p.add_argument("--std", metavar="S[,S,S]", help="normalization std in [0,1] pixel units")
     p.add_argument("--fit", choices=("crop", "stretch"), help="fit frames by centre crop (default) or stretch")
     p.add_argument("--labels", metavar="FILE", help="class names: text (one per line) or JSON")
@@ -139,12 +139,24 @@ def model_options(args) -> dict:
                 signal_layout=getattr(args, "signal_layout", None), head=getattr(args, "head", None),
                 min_score=getattr(args, "min_score", None),
                 input_size=parse_size(args.input_size) if args.input_size else None, channels=args.channels,
-                mean=parse_floats(args.mean, "mean") if args.mean else None,
+                mean=pixel_means(args.mean) if args.mean else None,
                 std=parse_floats(args.std, "std") if args.std else None, labels=args.labels, fit=args.fit,
                 task=getattr(args, "task", None), output_range=getattr(args, "output_range", None),
                 sample_rate=getattr(args, "sample_rate", None),
                 call_args=parse_call_args(getattr(args, "call_arg", None)) or None,
                 init_seed=getattr(args, "init_seed", 0))
+
+
+def pixel_means(text: str) -> tuple[float, ...]:
+    """``--mean``: values in [0, 1] pixel units, as documented; -5 was taken and moved every
+    prediction."""
+    from deepvis.core.inputspec import parse_floats
+
+    values = parse_floats(text, "mean")
+    if not all(0 <= v <= 1 for v in values):
+        raise DeepvisError(f"--mean {text}: each value must be in [0, 1], in pixel units (ImageNet's are 0.485, "
+                           f"0.456, 0.406; a 0..255 mean divided by 255)")
+    return values
 
 
 def load_model_of(args):
@@ -196,8 +208,25 @@ def model_input(model, path):
     return model.input_tensor(image), np.repeat(fitted, 3, axis=2) if fitted.shape[2] == 1 else fitted
 
 
-def print_json(obj):
-    print(json.dumps(obj, indent=2))
+def print_json(obj, indent: int | None = 2):
+    """``obj`` as strict JSON: NaN and infinities (a metric with nothing to measure) become null,
+    which every JSON parser reads; ``json.dumps`` would write the bare NaN that strict ones refuse."""
+    print(json.dumps(strict_json(obj), indent=indent, allow_nan=False))
+
+
+def strict_json(obj):
+    """``obj`` with every non-finite float replaced by None, numpy scalars as Python numbers."""
+    import math
+
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()  # a numpy scalar
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def read_input(path):

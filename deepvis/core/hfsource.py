@@ -40,6 +40,10 @@ def build_hf(folder, notes: list[str]):
         raise DeepvisError(f"cannot load the Hugging Face model in {folder}: {type(exc).__name__}: "
                            f"{first[:240]}") from None
     config = module.config
+    if not getattr(config, "num_labels", 1):
+        # Without labels the head is an identity: its "classes" would be hidden features.
+        raise DeepvisError(f"{folder}/config.json has num_labels 0: the folder holds no classifier head (an "
+                           f"encoder's features); deepvis reads Hugging Face image classifiers")
     labels = None
     id2label = getattr(config, "id2label", None) or {}
     if id2label:

@@ -226,6 +226,8 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         raise DeepvisError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     if output_range is not None and output_range not in OUTPUT_RANGES:
         raise DeepvisError(f"unknown output range {output_range!r}: expected one of {', '.join(OUTPUT_RANGES)}")
+    if source is not None and not str(source).strip():
+        raise DeepvisError("--model is empty: give a zoo name (deepvis models), a model file or package.module:callable")
     source = source or DEFAULT_MODEL
     notes: list[str] = []
     entry = get_entry(source)
@@ -260,6 +262,7 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
                 _load_file_into(module, weights, trust_pickle)
                 weights_text = str(weights)
             spec = None  # the model's input is told by the dry runs below
+    check_finite_weights(module, name)
     bind_call_args(module, call_args or {}, name)  # before any dry run calls the model
     transform = inner_transform(module) if entry is None and input_kind != "signal" else None
     if spec is None and transform is not None:
@@ -312,9 +315,33 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         # has, and a model that cannot run on the input made for it (a timm ViT at a size its
         # patches do not divide) says so in one line before any command uses it.
         _ = model.head
+    if labels:
+        _check_label_count(model, labels)
     if entry is None and class_labels is None and signal is None:
         model.labels = _assumed_imagenet_labels(model)
     return model
+
+
+def check_finite_weights(module: nn.Module, name: str) -> None:
+    """Refuse weights holding NaN or infinities, whatever the command: a filter sheet of NaN
+    drawn grey, or predictions of NaN read as class 0, say nothing true."""
+    for key, tensor in (*module.named_parameters(), *module.named_buffers()):
+        if tensor.is_floating_point() and tensor.numel() and not torch.isfinite(tensor.detach().sum()):
+            bad = int((~torch.isfinite(tensor.detach())).sum())
+            raise DeepvisError(f"{name}'s weights hold NaN or infinite values ({bad:,} of {tensor.numel():,} in "
+                               f"{key}): the checkpoint is damaged or its training diverged")
+
+
+def _check_label_count(model: "LoadedModel", path: str) -> None:
+    """A labels file must name as many classes as the output has: 2 names for 10 classes were
+    used silently (the rest shown as numbers, or the wrong names on the right scores)."""
+    if model.task not in ("classification", "segmentation") or model.head.detections:
+        return
+    classes = model.head.shape[0] if model.head.shape else 1
+    if len(model.labels) != classes:
+        which = f" {model.head.name}" if len(model.outputs) > 1 else ""
+        raise DeepvisError(f"{path} names {len(model.labels)} classes, but {model.name}'s output{which} has "
+                           f"{classes}: give a labels file with one name per class")
 
 
 def _assumed_imagenet_labels(model: "LoadedModel") -> list[str] | None:
@@ -436,6 +463,9 @@ def _from_factory(source: str) -> nn.Module:
         raise
     except ImportError as exc:
         raise DeepvisError(f"cannot import {module_name}: {exc}") from None
+    except SystemExit as exc:  # a script's sys.exit() at import would end deepvis without a word
+        raise DeepvisError(f"importing {module_name} called sys.exit({exc.code if exc.code is not None else ''}): "
+                           f"it is a script, not a module that builds a model") from None
     except Exception as exc:
         raise DeepvisError(f"importing {module_name} failed: {type(exc).__name__}: {exc}") from None
     target = mod
@@ -445,6 +475,8 @@ def _from_factory(source: str) -> nn.Module:
             raise DeepvisError(f"{module_name} has no attribute {attr!r}")
     try:
         model = target() if callable(target) and not isinstance(target, nn.Module) else target
+    except SystemExit as exc:
+        raise DeepvisError(f"calling {source} called sys.exit({exc.code if exc.code is not None else ''})") from None
     except Exception as exc:
         raise DeepvisError(f"calling {source} failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):

@@ -49,8 +49,9 @@ def read_signal(path) -> Signal:
         signal = Signal(_channels_first(_read_csv(path), path), None)
     else:
         raise DeepvisError(f"{path.name}: not a signal file (expected .wav, .npy or .csv)")
-    if signal.samples < 1:
-        raise DeepvisError(f"{path} holds no samples")
+    if signal.data.ndim != 2 or signal.channels < 1 or signal.samples < 1:
+        raise DeepvisError(f"{path} holds no samples ({signal.channels if signal.data.ndim == 2 else 0} channels "
+                           f"x {signal.samples if signal.data.ndim == 2 else 0} samples)")
     if signal.data.size > MAX_SAMPLES:
         raise DeepvisError(f"{path} is too long: {signal.data.size:,} values (at most {MAX_SAMPLES:,})")
     if not np.isfinite(signal.data).all():
@@ -64,12 +65,18 @@ def _read_wav(path: Path) -> Signal:
     from scipy.io import wavfile
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unknown chunks: scipy warns and reads on
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # unknown chunks: scipy warns and reads on; kept to look at below
             rate, data = wavfile.read(path)
     except Exception as exc:  # scipy's reader fails on broken files with many types, even UnboundLocalError
         raise DeepvisError(f"cannot read {path}: malformed WAV ({str(exc).splitlines()[0] or type(exc).__name__})") \
             from None
+    for warning in caught:
+        # A file cut short reads as fewer samples: the class it gets is then the wrong one
+        # (a sine read as noise bursts), so it is refused, not read with a suppressed warning.
+        if "EOF" in str(warning.message) or "prematurely" in str(warning.message):
+            raise DeepvisError(f"cannot read {path}: the file is truncated ({warning.message}); its data stops "
+                               f"before its header says it ends")
     data = np.asarray(data)
     if data.dtype == np.uint8:
         data = (data.astype(np.float32) - 128) / 128
@@ -85,6 +92,9 @@ def _load_npy(path: Path) -> np.ndarray:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DeepvisError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    if np.iscomplexobj(data):  # astype would drop the imaginary part without a word
+        raise DeepvisError(f"{path} holds complex numbers ({data.dtype}): a signal is real; save its real part, "
+                           f"magnitude or channels as real arrays")
     if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
         raise DeepvisError(f"{path}: expected numbers, got {data.dtype}")
     return data.astype(np.float32)

@@ -152,6 +152,17 @@ def _issue30_files(d: Path) -> None:
     (d / "hf_text_size" / "config.json").write_text(json.dumps({**config, "image_size": "big"}))
     processor = json.loads((ok / "preprocessor_config.json").read_text())
     (d / "hf_text_mean" / "preprocessor_config.json").write_text(json.dumps({**processor, "image_mean": ["a"] * 3}))
+    shutil.copytree(ok, d / "hf_no_labels")
+    (d / "hf_no_labels" / "config.json").write_text(json.dumps({**config, "num_labels": 0, "id2label": {},
+                                                                "label2id": {}}))
+    # Issue 31: a script that exits on import, a complex and a channel-less signal, a cut WAV,
+    # a labels file too short.
+    (d / "exits_on_import.py").write_text("import sys\nsys.exit(3)\n")
+    np.save(d / "complex.npy", np.ones(512, np.complex64))
+    np.save(d / "no_channels.npy", np.zeros((0, 512), np.float32))
+    full = (d / "ok.wav").read_bytes()
+    (d / "cut.wav").write_bytes(full[:44 + 1001])
+    (d / "two_labels.txt").write_text("zero\none\n")
     weights = d / "hf_truncated" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:len(weights.read_bytes()) // 2])
 
@@ -489,6 +500,21 @@ CASES = [
     ("atlas-build-batch-0", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{o}/atlas", "--batch", "0"]),
     ("atlas-build-workers-0", ["atlas", "build", *M, "--data", "{d}/atlas_images", "--out", "{o}/atlas",
                                "--workers", "0"]),
+    # honest exits (issue 31)
+    ("model-empty", ["predict", "--model", "", "--input", IMG]),
+    ("model-exits-on-import", ["predict", "--model", "{d}/exits_on_import.py:build", "--input", IMG]),
+    ("labels-too-few", ["predict", *M, "--labels", "{d}/two_labels.txt", "--input", IMG]),
+    ("mean-negative", ["predict", *M, "--mean", "-5", "--input", IMG]),
+    ("mean-above-1", ["predict", *M, "--mean", "123.7", "--input", IMG]),
+    ("hf-no-labels", ["predict", "--model", "{d}/hf_no_labels", "--input", IMG]),
+    ("sample-segmentation-net", ["sample", "--model", "digits_fcn", "--out", "{o}/s.png"]),
+    ("signal-complex", ["predict", "--model", "signals_wavenet", "--input", "{d}/complex.npy"]),
+    ("signal-no-channels", ["predict", "--model", "signals_wavenet", "--input", "{d}/no_channels.npy"]),
+    ("signal-truncated-wav", ["predict", "--model", "signals_wavenet", "--input", "{d}/cut.wav"]),
+    ("receptive-size-zero", ["receptive-field", "--model", "digits_pixelcnn", "--at", "1,1", "--size", "0x0",
+                             "--out", "{o}/r.png"]),
+    ("filters-nan-weights", ["filters", *M, "--weights", "{d}/nan.pt", "--out", "{o}/f.png"]),
+    ("info-nan-weights", ["info", *M, "--weights", "{d}/nan.pt"]),
     # argument parsing: no abbreviations (issue 30)
     ("abbreviated-option", ["predict", *M, "--inp", IMG]),
     ("abbreviation-of-another", ["info", *M, "--input", IMG]),
