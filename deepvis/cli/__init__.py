@@ -10,8 +10,8 @@ import sys
 import warnings
 
 from deepvis import __version__
-from deepvis.cli.common import EXIT_INTERNAL, EXIT_USAGE, Parser
-from deepvis.errors import DeepvisError
+from deepvis.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, INTERRUPT, Parser
+from deepvis.errors import Cancelled, DeepvisError
 from deepvis.live.computethread import compute_thread
 
 # One module per command family; each registers its subcommands. The order is --help's order.
@@ -78,18 +78,23 @@ def _run(argv) -> int:
         from deepvis.core.defaults import DEFAULT_MODEL
 
         args.model = DEFAULT_MODEL
+    INTERRUPT.clear()
     try:
         if getattr(args, "on_compute_thread", True):
-            compute_thread().call(args.func, args)
+            _call_interruptibly(args)
         else:
             args.func(args)
         return 0
+    except Cancelled as exc:
+        # Work that stopped without saying what it kept wrote nothing: outputs are written last.
+        print(f"interrupted: {exc or 'stopped before writing anything'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except DeepvisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of ours.
         sys.stderr.close()
@@ -112,6 +117,37 @@ def _run(argv) -> int:
         print(f"error: internal error {type(exc).__name__}: {first} (run with DEEPVIS_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _call_interruptibly(args) -> None:
+    """Run the command on the compute thread. The first Ctrl-C sets ``INTERRUPT``: a long
+    command's work stops at its next chunk, commits what is complete and raises Cancelled with
+    what it kept; a command without chunks finishes, but its output is no longer its result
+    (never a success line and "interrupted" together). A second Ctrl-C exits at once."""
+    future = compute_thread().submit(args.func, args)
+    try:
+        future.result()
+        return
+    except KeyboardInterrupt:
+        INTERRUPT.set()
+    sys.stdout.flush()
+    quiet = open(os.devnull, "w")  # what the command still prints is not its result
+    saved, sys.stdout = sys.stdout, quiet
+    try:
+        future.result()
+    except KeyboardInterrupt:
+        sys.stdout = saved
+        print("interrupted again: stopped at once, without committing", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    except Cancelled:
+        raise
+    except Exception:  # noqa: BLE001 (whatever the stopped work raised, it was interrupted)
+        raise Cancelled() from None
+    finally:
+        sys.stdout = saved
+        quiet.close()
+    raise Cancelled("it finished before it could stop: its files are written, its report is not printed")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 import sys
 
-from deepvis.cli.common import Parser, add_model, model_options, positive_int, print_json, seed_number
-from deepvis.errors import DeepvisError
+from deepvis.cli.common import INTERRUPT, Parser, add_model, model_options, positive_int, print_json, seed_number
+from deepvis.errors import Cancelled, DeepvisError
 
 
 def register(sub) -> None:
@@ -91,9 +91,13 @@ def cmd_build(args):
     options = {"source": args.model, "weights": args.weights, **model_options(args)}
     layers = [name.strip() for name in args.layers.split(",") if name.strip()] if args.layers else None
     progress = _Progress()
-    result = build_atlas(options, args.data, args.out, layers=layers, k=args.top, address=args.address,
-                         workers=args.workers, batch=args.batch, engine=args.engine,
-                         progress=lambda done, total: progress("images", done, total))
+    try:
+        result = build_atlas(options, args.data, args.out, layers=layers, k=args.top, address=args.address,
+                             workers=args.workers, batch=args.batch, engine=args.engine,
+                             progress=lambda done, total: progress("images", done, total), cancel=INTERRUPT)
+    except Cancelled:
+        progress.done()
+        raise Cancelled(_kept(args.out)) from None
     progress.done()
     note = result.pop("note", None)
     if note:
@@ -104,6 +108,17 @@ def cmd_build(args):
     if len(skipped) > 20:
         print(f"skipped {len(skipped) - 20} more (all listed in {args.out}/skipped.json)", file=sys.stderr)
     _print(result, args.json)
+
+
+def _kept(out) -> str:
+    """What a stopped build kept, from the manifest it updated on the way out."""
+    from deepvis.atlas.store import Atlas
+
+    try:
+        images = Atlas(out).manifest.get("counts", {}).get("images", 0)
+    except DeepvisError:  # stopped before its first commit: nothing of it is left
+        return f"nothing kept in {out}; run the same command again to start"
+    return f"{out} keeps {images:,} images, its manifest counts them; run the same command again to resume"
 
 
 def cmd_map(args):
@@ -130,10 +145,12 @@ def cmd_units(args):
     if args.visualize:  # refused now, not after the patches were written
         check_visualization(atlas, layer, args.size, args.steps, model)
     progress = _Progress()
-    result = unit_patches(atlas, layer, model, progress=lambda done, total: progress("patches", done, total))
+    result = unit_patches(atlas, layer, model, progress=lambda done, total: progress("patches", done, total),
+                          cancel=INTERRUPT)
     if args.visualize:
         result["visualization"] = visualize_units(
             atlas, layer, engine=args.engine, address=args.address, size=args.size, steps=args.steps,
-            seed=args.seed, model=model, progress=lambda done, total: progress("units", done, total))
+            seed=args.seed, model=model, progress=lambda done, total: progress("units", done, total),
+            cancel=INTERRUPT)
     progress.done()
     _print(result, args.json)

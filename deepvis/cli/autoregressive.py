@@ -2,8 +2,8 @@
 
 import sys
 
-from deepvis.cli.common import (add_model, add_plain, clear_progress_line, load_model_of, positive_float, positive_int,
-                                print_json, save_npy, seed_number)
+from deepvis.cli.common import (INTERRUPT, add_model, add_plain, clear_progress_line, load_model_of, positive_float,
+                                positive_int, print_json, save_npy, seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -92,7 +92,7 @@ def cmd_receptive_field(args):
         theory = theoretical_field(module, probe, layer.name)
         verdict = None
         if grid == tuple(size):  # causality is about positions of one grid: the input's
-            verdict = check_causality(module, probe, x, layer.name, progress=progress)
+            verdict = check_causality(module, probe, x, layer.name, progress=progress, cancel=INTERRUPT)
         return layer.name, field, theory, verdict
 
     tty = sys.stderr.isatty()
@@ -246,7 +246,7 @@ def cmd_sample(args):
 
     try:
         pictures = compute_thread().call(sample, model.module, size, args.count, args.seed, args.temperature,
-                                         progress)
+                                         progress, INTERRUPT)
     finally:
         if tty:
             print("\r" + " " * 20 + "\r", end="", file=sys.stderr, flush=True)

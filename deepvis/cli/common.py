@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import threading
 import os
 import sys
 
@@ -11,6 +12,11 @@ from deepvis.live.computethread import compute_thread
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+
+# Set by the first Ctrl-C: long commands pass it as their work's ``cancel``, so the work stops
+# at its next chunk, commits what is complete and says so (cli/__init__.py: one cancel path).
+INTERRUPT = threading.Event()
 
 
 class Parser(argparse.ArgumentParser):

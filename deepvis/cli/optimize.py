@@ -3,9 +3,9 @@
 import argparse
 import sys
 
-from deepvis.cli.common import (add_model, add_scale, clear_progress_line, enlarged, load_model_of, positive_int,
-                                probe_of, read_input, save_npy, seed_number)
-from deepvis.errors import DeepvisError, require_finite
+from deepvis.cli.common import (INTERRUPT, add_model, add_scale, clear_progress_line, enlarged, load_model_of,
+                                positive_int, probe_of, read_input, save_npy, seed_number)
+from deepvis.errors import Cancelled, DeepvisError, require_finite
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
 
@@ -85,7 +85,7 @@ def cmd_dream(args):
     before = dreamer.score(image, settings)
     tty = sys.stderr.isatty()
     last = None
-    for last in dreamer.run(image, settings, seed=args.seed):
+    for last in dreamer.run(image, settings, seed=args.seed, cancel=INTERRUPT):
         if tty:
             print(f"\rdream: octave {last.octave + 1}/{settings.octaves}, step {last.step + 1}/{settings.steps}",
                   end="", file=sys.stderr, flush=True)
@@ -136,7 +136,7 @@ def cmd_visualize_unit(args):
             print(f"\rvisualize-unit ({recipe}): {fraction:4.0%}, activation {value:.4g}", end="", file=sys.stderr,
                   flush=True)
 
-    images, alpha = viz.run_with_alpha(settings, [args.unit], seed=args.seed, progress=progress)
+    images, alpha = viz.run_with_alpha(settings, [args.unit], seed=args.seed, progress=progress, cancel=INTERRUPT)
     if tty:
         clear_progress_line(60)
     image = images[0]
@@ -168,7 +168,12 @@ def _visualize_layer(model, viz, settings, outputs, args):
     def progress(done, total):
         print(f"\r{done}/{total} units", end="", file=sys.stderr, flush=True)
 
-    sheet = visualize_layer(viz, settings, model_fingerprint(model), seed=args.seed, progress=progress)
+    try:
+        sheet = visualize_layer(viz, settings, model_fingerprint(model), seed=args.seed, progress=progress,
+                                cancel=INTERRUPT)
+    except Cancelled:
+        raise Cancelled("the finished batches of units are cached; run the same command again to continue") \
+            from None
     print(file=sys.stderr)
     columns = int(np.ceil(np.sqrt(len(sheet.images))))
     values = [viz.value_of(image, args.layer, unit, args.neuron) for unit, image in enumerate(sheet.images)]
