@@ -302,6 +302,9 @@ class _PartWriter:
                        "label": pa.array([str(v) for v in rows["label"]], pa.string()),
                        "top_index": _fixed(rows["top_index"].astype(np.int32)),
                        "top_prob": _fixed(rows["top_prob"].astype(np.float32))}
+            if "source_size" in rows:  # the file as read: size and modification time (ns)
+                columns["source_size"] = pa.array(rows["source_size"].astype(np.int64), pa.int64())
+                columns["source_mtime"] = pa.array(rows["source_mtime"].astype(np.int64), pa.int64())
             for name in self.layers:
                 columns[f"feat:{name}"] = _fixed(rows[f"feat:{name}"].astype(np.float32))
             name = f"part-{self.next_part:05d}.parquet"

@@ -120,6 +120,21 @@ class Atlas:
             return None
         return [None if i < 0 else (names[i] if names and i < len(names) else str(i)) for i in top[:, 0]]
 
+    def sources(self) -> dict[str, tuple[int, int]] | None:
+        """{path: (size in bytes, modification time in ns)} of every row's file as the build read
+        it; None for an atlas built before sources were recorded (then a changed file cannot be
+        told, only a missing one)."""
+        import pyarrow.parquet as pq
+
+        found = {}
+        for part in self.parts():
+            if "source_size" not in pq.read_schema(part).names:
+                return None
+            table = self.read_part(part, ["path", "source_size", "source_mtime"])
+            found.update(zip(table["path"].to_pylist(), zip(table["source_size"].to_pylist(),
+                                                            table["source_mtime"].to_pylist())))
+        return found
+
     def image_path(self, row: int) -> Path:
         return self.root / self.rows()["path"][row]
 

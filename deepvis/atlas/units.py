@@ -58,33 +58,52 @@ def unit_patches(atlas: Atlas, layer: str, model=None, progress=None, cancel=Non
     from deepvis.io.images import read_image
     from deepvis.optimize.profiles import dead_units, field_patches, receptive_field
 
+    if not atlas.parts():
+        raise DeepvisError(f"{atlas.path} holds no images: there are no top images to cut patches from")
     units = atlas.units(layer)
     model = model or load_atlas_model(atlas)
     probe = Probe(model.module, model.example_input())
     dead = dead_units(units.values)
     names = sorted({str(p) for p in units.paths[~dead].reshape(-1) if str(p)})  # a dead unit's are not cut
     index = {name: i for i, name in enumerate(names)}
-    fitted = {}
+    recorded = atlas.sources()
+    blank = np.zeros((*model.spec.size, model.spec.channels), np.uint8)
+    fitted, missing, changed = {}, set(), set()
     for i, name in enumerate(names):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
+        file = atlas.root / name
         try:
-            fitted[i] = model.preprocessor.fit(read_image(atlas.root / name))
+            stat = file.stat()
+        except OSError:
+            missing.add(name)  # moved or deleted since the build
+            fitted[i] = blank
+            continue
+        if recorded is not None and name in recorded and (stat.st_size, stat.st_mtime_ns) != tuple(recorded[name]):
+            changed.add(name)  # another picture under the same name: its patch would be a lie
+            fitted[i] = blank
+            continue
+        try:
+            fitted[i] = model.preprocessor.fit(read_image(file))
         except DeepvisError:
-            fitted[i] = np.zeros((*model.spec.size, model.spec.channels), np.uint8)  # moved or deleted since
+            changed.add(name)  # unreadable now, read by the build
+            fitted[i] = blank
         if progress is not None:
             progress(i + 1, len(names))
     items = np.vectorize(lambda p: index.get(str(p), -1), otypes=[np.int64])(units.paths)
-    fitted[-1] = np.zeros((*model.spec.size, model.spec.channels), np.uint8)
+    stale = np.vectorize(lambda p: str(p) in missing or str(p) in changed, otypes=[bool])(units.paths)
+    fitted[-1] = blank
     field = receptive_field(model, probe, layer)
     patches = field_patches(fitted, items, units.locations(), units.map_shape, field, model.spec.size, skip=dead)
     path = patches_file(atlas, layer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part.npz")
-    np.savez(tmp, patches=patches, field=field)
+    np.savez(tmp, patches=patches, field=field, stale=stale)  # stale: (units, k), the blank patches of lost sources
     os.replace(tmp, path)
     return {"layer": layer, "units": int(patches.shape[0]), "k": int(patches.shape[1]), "field": int(field),
-            "images_read": len(names), "dead": [int(u) for u in np.flatnonzero(dead)], "file": str(path)}
+            "images_read": len(names) - len(missing) - len(changed), "images_missing": len(missing),
+            "images_changed": len(changed), "sources_recorded": recorded is not None,
+            "dead": [int(u) for u in np.flatnonzero(dead)], "file": str(path)}
 
 
 def load_patches(atlas: Atlas, layer: str) -> np.ndarray | None:

@@ -9,6 +9,7 @@ unit profiles rank images by, as the Yosinski toolbox and ``deepvis profile-unit
 Unreadable images come back as rows with an error and no numbers: they are listed, never fatal.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +45,20 @@ class AtlasWorker:
         n = len(paths)
         pre = self.model.preprocessor
         arrays, good, errors = [], [], [""] * n
+        sizes, mtimes = np.zeros(n, np.int64), np.zeros(n, np.int64)
         for i, path in enumerate(paths):
             try:
+                # The file as it was read: `atlas units` tells a source changed or gone since.
+                stat = os.stat(self.root / path)
+                sizes[i], mtimes[i] = stat.st_size, stat.st_mtime_ns
                 arrays.append(pre.normalize(pre.fit(read_image(self.root / path))))
                 good.append(i)
+            except OSError as exc:
+                errors[i] = f"cannot read {path}: {exc.strerror or exc}"
             except DeepvisError as exc:
                 errors[i] = str(exc)
         out = {"path": np.array(paths, dtype=object), "error": np.array(errors, dtype=object),
+               "source_size": sizes, "source_mtime": mtimes,
                "label": np.array([_label(p) for p in paths], dtype=object),
                "top_index": np.full((n, TOPK), -1, np.int32), "top_prob": np.zeros((n, TOPK), np.float32)}
         for name, info in zip(self.layers, self.infos):

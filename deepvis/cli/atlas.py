@@ -147,6 +147,14 @@ def cmd_units(args):
     progress = _Progress()
     result = unit_patches(atlas, layer, model, progress=lambda done, total: progress("patches", done, total),
                           cancel=INTERRUPT)
+    lost = result["images_missing"] + result["images_changed"]
+    if lost:
+        print(f"note: {result['images_missing']} of the top images are missing and {result['images_changed']} changed "
+              f"since the build: their patches are blank and marked stale (build the atlas again to refresh it)",
+              file=sys.stderr)
+    elif not result["sources_recorded"]:
+        print("note: this atlas was built before sources were recorded: a top image changed since cannot be "
+              "told (a missing one can)", file=sys.stderr)
     if args.visualize:
         result["visualization"] = visualize_units(
             atlas, layer, engine=args.engine, address=args.address, size=args.size, steps=args.steps,

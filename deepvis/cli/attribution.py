@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from deepvis.cli.common import (add_model, add_plain, clear_progress_line, fraction, load_model_of, model_input,
-                                positive_int, probe_of, save_npy)
+                                note_random_weights, positive_int, probe_of, save_npy)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 from deepvis.live.computethread import compute_thread
@@ -142,5 +142,6 @@ def cmd_saliency(args):
         write_image(args.out, picture)
         if args.npy:
             save_npy(args.npy, saliency.astype(np.float32))
+    note_random_weights(model)  # the class it names is chance
     print(f"{explains(args.method, target.describe(model.labels))}: map {'x'.join(map(str, saliency.shape))} -> "
           f"{args.out}" + (f", {args.npy}" if args.npy else ""))

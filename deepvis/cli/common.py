@@ -153,6 +153,14 @@ def model_options(args) -> dict:
                 init_seed=getattr(args, "init_seed", 0))
 
 
+def note_random_weights(model) -> None:
+    """One line on stderr (stdout stays the result, JSON included) for every command whose
+    output reads a model's classes: random weights make them chance, whatever they are called."""
+    if model.random_weights:
+        print(f"note: {model.name} has random weights: its predictions are chance, whatever the class names say",
+              file=sys.stderr)
+
+
 def pixel_means(text: str) -> tuple[float, ...]:
     """``--mean``: values in [0, 1] pixel units, as documented; -5 was taken and moved every
     prediction."""

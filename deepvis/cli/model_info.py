@@ -1,9 +1,8 @@
 """``models``, ``info`` and ``predict``: the zoo, a model's layers, its predictions."""
 
-import sys
 
-from deepvis.cli.common import (add_device, add_model, add_scale, enlarged, load_model_of, model_input, positive_int,
-                                print_json, probe_of, save_npy, seed_number)
+from deepvis.cli.common import (add_device, add_model, add_scale, enlarged, load_model_of, model_input,
+                                note_random_weights, positive_int, print_json, probe_of, save_npy, seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -141,9 +140,7 @@ def cmd_predict(args):
         else:
             output = model.module(x)
     summary = model.summarize(output, args.top)
-    if model.random_weights:  # on stderr: --json's stdout stays the predictions alone
-        print(f"note: {model.name} has random weights: these predictions are chance, whatever "
-              f"the class names say", file=sys.stderr)
+    note_random_weights(model)
     if model.task == "image":
         _print_picture(args, model, output, x, outputs)
         return

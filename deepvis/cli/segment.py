@@ -3,7 +3,8 @@
 import sys
 from pathlib import Path
 
-from deepvis.cli.common import add_model, add_plain, fraction, load_model_of, positive_int, print_json, read_input
+from deepvis.cli.common import (add_model, add_plain, fraction, load_model_of, note_random_weights, positive_int,
+                                print_json, read_input)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
@@ -74,6 +75,7 @@ def cmd_segment(args):
     results = [_segment_one(model, image, mask, colours, args) for image, mask in pairs]
     classes = results[0]["classes"]
     report = _report(model, results, classes, args.band)  # before any write: a refusal leaves nothing
+    note_random_weights(model)
     written = []
     with outputs.writing():
         from deepvis.cli.common import save_npy
