@@ -106,7 +106,7 @@ def test_samples_repeat_for_a_seed(cli):
     ("outside", "--at 9,3 is outside relu2's 8x8 positions"),
     ("vector", "fc1 has no pixels"),
     ("dims", "takes 1-D input: give --at and --size as T"),
-    ("sample_classifier", "not a PixelCNN-style model"),
+    ("sample_classifier", "sample draws from autoregressive"),
 ])
 def test_bad_queries_are_one_error_line(cli, case, needle):
     result = cli[0][case]

@@ -497,8 +497,13 @@ def test_labels_file_overrides_model_labels(tmp_path, factory_file):
     out = _out(loaded.module, torch.zeros(1, 1, 8, 8))
     assert summarize(out, loaded.labels).predictions[0].label == names[int(out.argmax())]
 
-    custom = load_model(f"{FACTORY_MODULE}:gray", device="cpu", input_size=(40, 60), labels=str(path))
-    assert custom.labels == names
+    # A labels file must name as many classes as the output has (issue 31): both counts said.
+    with pytest.raises(DeepvisError, match="names 10 classes, but .*gray's output has 3"):
+        load_model(f"{FACTORY_MODULE}:gray", device="cpu", input_size=(40, 60), labels=str(path))
+    three = tmp_path / "three.txt"
+    three.write_text("a\nb\nc\n")
+    custom = load_model(f"{FACTORY_MODULE}:gray", device="cpu", input_size=(40, 60), labels=str(three))
+    assert custom.labels == ["a", "b", "c"]
 
 
 # --- bad inputs -------------------------------------------------------------------------------
