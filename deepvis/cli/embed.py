@@ -2,8 +2,8 @@
 
 import sys
 
-from deepvis.cli.common import (add_model, add_plain, clear_progress_line, load_model_of, maybe_number, positive_int,
-                                seed_number)
+from deepvis.cli.common import (INTERRUPT, add_model, add_plain, clear_progress_line, load_model_of, maybe_number,
+                                positive_int, seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import CSV, IMAGE, Outputs
 
@@ -51,7 +51,7 @@ def cmd_embed(args):
             print(f"\r{text:<40}", end="", file=sys.stderr, flush=True)
 
     features = extract_features(model, dataset, args.layer, pooling=args.pooling, batch=args.batch,
-                                use_cache=not args.no_cache,
+                                use_cache=not args.no_cache, cancel=INTERRUPT,
                                 progress=lambda done, total: say(f"features {done}/{total}"))
     result = project(features.vectors, args.method, perplexity=args.perplexity, exaggeration=args.exaggeration,
                      seed=args.seed, progress=lambda it, total, _c: say(f"{args.method} {it}/{total}"))

@@ -210,7 +210,8 @@ def cmd_profile_units(args):
     dataset = open_dataset(args.data)
     asked = args.top
     args.top = min(args.top, len(dataset))  # more than there are: every image (said once it worked)
-    profiles = profile_units(model, dataset, args.layer, k=args.top, probe=probe_of(model), use_cache=not args.no_cache)
+    profiles = profile_units(model, dataset, args.layer, k=args.top, probe=probe_of(model), use_cache=not args.no_cache,
+                             cancel=INTERRUPT)
     if asked > args.top:
         print(f"note: --top {asked} lowered to {args.top}, the number of images in {args.data}", file=sys.stderr)
     # Dead units (never active on these images) have no top images: no picture, no rows in

@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from deepvis.atlas import lock as atlas_lock
@@ -16,18 +15,15 @@ from deepvis.atlas.build import build_atlas, check_ray_address
 from deepvis.atlas.store import Atlas
 from deepvis.errors import DeepvisError
 
+from atlasdata import write_noise_images
+
 OPTIONS = {"source": "digits_cnn", "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    from PIL import Image
-
     root = tmp_path_factory.mktemp("lockimages")
-    for i in range(24):
-        (root / "ab"[i % 2]).mkdir(exist_ok=True)
-        Image.fromarray((np.random.default_rng(i).random((16, 16)) * 255).astype(np.uint8)).save(
-            root / "ab"[i % 2] / f"x{i}.png")
+    write_noise_images(root, 24)
     return root
 
 

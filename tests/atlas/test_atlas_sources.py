@@ -8,20 +8,19 @@ from deepvis.atlas.build import build_atlas
 from deepvis.atlas.store import Atlas
 from deepvis.atlas.units import unit_patches
 
+from atlasdata import write_noise_images
+
 
 def test_deleted_and_changed_sources_are_told_and_marked(tmp_path):
     from PIL import Image
 
     data = tmp_path / "data"
-    for i in range(24):
-        (data / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray((np.random.default_rng(i).random((16, 16)) * 255).astype(np.uint8)).save(
-            data / "ab"[i % 2] / f"x{i:02d}.png")
+    write_noise_images(data, 24)
     out = tmp_path / "atlas"
     build_atlas({"source": "digits_cnn", "device": "cpu"}, data, out, engine="local")
     atlas = Atlas(out)
     sources = atlas.sources()
-    assert len(sources) == 24 and sources["a/x00.png"][0] == (data / "a/x00.png").stat().st_size
+    assert len(sources) == 24 and sources["a/x0000.png"][0] == (data / "a/x0000.png").stat().st_size
     units = atlas.units("relu4")
     used = sorted({str(p) for p in units.paths.reshape(-1) if str(p)})
     gone, redrawn = used[:2], used[2]

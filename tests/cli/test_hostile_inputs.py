@@ -104,11 +104,10 @@ def _issue30_files(d: Path) -> None:
     (d / "adir_full").mkdir()
     (d / "adir_full" / "notes.txt").write_text("a folder that is not an atlas\n")
     # An atlas of six pictures, and copies damaged one way each.
+    from atlasdata import write_noise_images
+
     images = d / "atlas_images"
-    for i in range(6):
-        (images / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray((np.random.default_rng(i).random((16, 16)) * 255).astype(np.uint8)).save(
-            images / "ab"[i % 2] / f"x{i}.png")
+    write_noise_images(images, 6)
     good = d / "atlas_good"
     build_atlas({"source": "digits_cnn", "device": "cpu"}, images, good, engine="local")
     manifest = json.loads((good / "manifest.json").read_text())

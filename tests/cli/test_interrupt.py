@@ -2,13 +2,11 @@
 manifest that agrees with the rows on disk, says in one line what it kept and how to resume,
 and exits 130; never a success report and "interrupted" together."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 COUNT = 2000  # one image a batch: seconds of work, stopped well before its end
@@ -16,15 +14,11 @@ COUNT = 2000  # one image a batch: seconds of work, stopped well before its end
 
 @pytest.mark.slow
 def test_ctrl_c_stops_an_atlas_build_which_then_resumes(tmp_path):
-    from PIL import Image
-
+    from atlasdata import write_noise_images
     from deepvis.atlas.store import Atlas
 
     data = tmp_path / "data"
-    for i in range(COUNT):
-        (data / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray((np.random.default_rng(i).random((8, 8)) * 255).astype(np.uint8)).save(
-            data / "ab"[i % 2] / f"x{i:03d}.png")
+    write_noise_images(data, COUNT, side=8)
     out = tmp_path / "atlas"
     args = [sys.executable, "-m", "deepvis", "atlas", "build", "--model", "digits_cnn", "--data", str(data),
             "--out", str(out), "--engine", "local", "--batch", "1", "--json"]
