@@ -21,6 +21,7 @@ from torch import nn
 
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.core.predictions import main_output, output_kind
+from deepvis.core.defaults import WORK_MEMORY_BYTES
 from deepvis.core.probe import Probe
 from deepvis.attribution.phases import PhaseAveraged, stride_period
 
@@ -395,7 +396,7 @@ def default_gradcam_layer(probe: Probe) -> str:
     return (features or convs)[-1].name
 
 
-MAX_BACKPROP_BYTES = 4 * 2**30  # what one batch's forward pass may keep for its backward pass
+MAX_BACKPROP_BYTES = WORK_MEMORY_BYTES  # what one batch's forward pass may keep for its backward pass
 
 
 def backprop_bytes(probe: Probe, method: str, samples: int = 16, steps: int = 32, batch: int = 8,
@@ -404,7 +405,7 @@ def backprop_bytes(probe: Probe, method: str, samples: int = 16, steps: int = 32
     output (as the dry run measured it) for each sample of the batch (efficientnet_lite0: 106 MB
     a sample; measured, 85 MB). Checked before the work starts: SmoothGrad at --batch 512 on a
     224 px net was killed for memory."""
-    per_sample = 4 * sum(layer.numel for layer in probe.layers)
+    per_sample = probe.activation_bytes()
     if method == "integrated-gradients":
         batch = min(batch, steps)
     elif method == "smoothgrad":

@@ -2,7 +2,8 @@
 
 
 from deepvis.cli.common import (add_device, add_model, add_scale, enlarged, load_model_of, model_input,
-                                note_random_weights, positive_int, print_json, probe_of, save_npy, seed_number)
+                                note_random_weights, positive_int, print_json, probe_of, read_input, save_npy,
+                                seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -122,7 +123,12 @@ def cmd_predict(args):
     outputs.add(args.out, IMAGE, "--out")
     outputs.add(args.npy, NPY, "--npy")
     model = load_model_of(args)
-    x, _ = model_input(model, args.input)
+    image = None
+    if model.task == "detection":  # read once: its boxes are given in this picture's pixels
+        image = read_input(args.input)
+        x = model.input_tensor(image)
+    else:
+        x, _ = model_input(model, args.input)
     for given, option in ((args.out and model.task != "detection", "--out writes"),
                           (args.sample is not None, "--sample draws")):
         if given and model.task != "image":
@@ -145,7 +151,7 @@ def cmd_predict(args):
         _print_picture(args, model, output, x, outputs)
         return
     if summary.kind == "detection":
-        _print_detections(args, model, summary, output, outputs)
+        _print_detections(args, model, summary, output, outputs, image)
         return
     if args.npy:
         with outputs.writing():
@@ -191,12 +197,10 @@ def _save_output(args, model, output) -> None:
         save_npy(args.npy, model.main_output(output)[0].float().cpu().numpy().astype(np.float32))
 
 
-def _print_detections(args, model, summary, output, outputs) -> None:
+def _print_detections(args, model, summary, output, outputs, image) -> None:
     """Detections best first, boxes in the input picture's pixels; ``--out`` draws them."""
     from deepvis.core.inputspec import input_to_frame
-    from deepvis.io.images import read_image
 
-    image = read_image(args.input)
     sx, sy, ox, oy = input_to_frame(model.spec, image.shape[:2])
     boxes = [(ox + sx * d.box[0], oy + sy * d.box[1], ox + sx * d.box[2], oy + sy * d.box[3])
              for d in summary.detections]

@@ -5,11 +5,12 @@ from pathlib import Path
 
 from deepvis.cli.common import (add_model, add_plain, fraction, load_model_of, note_random_weights, positive_int,
                                 print_json, read_input)
+from deepvis.core.defaults import WORK_MEMORY_BYTES
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
 MODES = ("labels", "confidence", "entropy", "margin")
-MAX_SCORE_BYTES = 4 * 2**30  # class maps at a picture's own size
+MAX_SCORE_BYTES = WORK_MEMORY_BYTES  # class maps at a picture's own size
 
 
 def register(sub) -> None:

@@ -23,6 +23,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from deepvis.errors import DeepvisError
+from deepvis.core.predictions import PREFERRED_KEYS
 from deepvis.core.probe import OUTPUT, dry_run_error, flatten_output, layer_name
 
 ACTIVATIONS = ("softmax", "log_softmax", "sigmoid")
@@ -33,7 +34,6 @@ _PASS_THROUGH = frozenset({
     "transpose", "t", "contiguous", "clone", "float", "double", "half", "to", "detach", "cpu", "cuda",
     "__getitem__", "select", "narrow", "type", "squeeze_", "unsqueeze_", "expand", "expand_as"})
 DETECTION_KEYS = ("boxes", "scores")
-PREFERRED_KEYS = ("out", "logits")  # torchvision segmenters, Hugging Face models
 
 
 @dataclass(frozen=True)

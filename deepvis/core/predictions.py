@@ -14,6 +14,9 @@ from deepvis.errors import DeepvisError
 from deepvis.core.labels import label_of
 
 
+PREFERRED_KEYS = ("out", "logits")  # "the prediction" in a dict: torchvision segmenters', Hugging Face models'
+
+
 @dataclass(frozen=True)
 class Prediction:
     index: int
@@ -55,7 +58,7 @@ def main_output(output) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
     if isinstance(output, Mapping):
-        for key in ("out", "logits"):
+        for key in PREFERRED_KEYS:
             if key in output and isinstance(output[key], torch.Tensor):
                 return output[key]
         values = list(output.values())

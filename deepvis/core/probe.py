@@ -186,6 +186,12 @@ class Probe:
         extra = f" ({self.unavailable_reason.split(';')[0]})" if self.unavailable_reason else ""
         raise DeepvisError(f"no layer named {name!r} in this model{extra}{hint}")
 
+    def activation_bytes(self) -> int:
+        """Every layer's float32 output for one sample, as the dry run measured it: what a
+        forward pass keeps for its backward pass, which the memory estimates of saliency and
+        dreams start from."""
+        return 4 * sum(layer.numel for layer in self.layers)
+
     def conv_layers(self) -> list[LayerInfo]:
         return [layer for layer in self.layers if layer.is_conv]
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from deepvis.errors import Cancelled, DeepvisError, require_finite
+from deepvis.core.defaults import WORK_MEMORY_BYTES
 from deepvis.core.inputspec import pixel_tensor
 from deepvis.core.loading import LoadedModel
 from deepvis.core.probe import Probe
@@ -56,7 +57,7 @@ class DreamSettings:
             raise DeepvisError("; ".join(problems))
 
 
-MAX_DREAM_BYTES = 4 * 2**30  # what a dream's full-size octave may keep for its backward pass
+MAX_DREAM_BYTES = WORK_MEMORY_BYTES  # what a dream's full-size octave may keep for its backward pass
 
 
 @dataclass
@@ -135,7 +136,7 @@ class Dreamer:
         at the model's own input size (the dry run's shapes), over that size's pixels. The last
         octave runs at the image's full size, so this times its pixels is a dream's memory."""
         pixels = self.model.spec.height * self.model.spec.width
-        return 4 * sum(layer.numel for layer in self.probe.layers) / max(1, pixels)
+        return self.probe.activation_bytes() / max(1, pixels)
 
     def octave_sizes(self, h: int, w: int, settings: DreamSettings) -> list[tuple[int, int]]:
         """The size of each octave, smallest first, for an image of h x w: the image's own size
