@@ -499,11 +499,13 @@ class SignalView(View):
             self.map_title.setText(f"{result.settings.layer}: {a.shape[0]} channels x {a.shape[1]} steps, "
                                    f"{lo:.3g} .. {hi:.3g}")
             self.map_image.show()
+            self.map_plot.show()
         else:
             layer = self.session.layer
             self.map_title.setText(f"{layer} has no time axis: pick a convolution in the layer list"
                                    if layer else "pick a layer in the layer list for its channels x time map")
             self.map_image.hide()
+            self.map_plot.hide()  # an empty channel axis would read as a map of nothing
         self._draw_predictions(result)
         self._draw_timeline()
         seconds = result.start / rate
