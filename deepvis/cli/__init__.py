@@ -80,10 +80,11 @@ def _run(argv) -> int:
         args.model = DEFAULT_MODEL
     INTERRUPT.clear()
     try:
-        if getattr(args, "on_compute_thread", True):
-            _call_interruptibly(args)
-        else:
-            args.func(args)
+        with _truncated_files(args):
+            if getattr(args, "on_compute_thread", True):
+                _call_interruptibly(args)
+            else:
+                args.func(args)
         return 0
     except Cancelled as exc:
         # Work that stopped without saying what it kept wrote nothing: outputs are written last.
@@ -117,6 +118,18 @@ def _run(argv) -> int:
         print(f"error: internal error {type(exc).__name__}: {first} (run with DEEPVIS_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _truncated_files(args):
+    """With --allow-truncated, readers read files cut short and each is said on stderr (the CLI
+    silences Python warnings, so a reader's own warning would not be seen)."""
+    import contextlib
+
+    from deepvis.io.truncation import reading_truncated
+
+    if not getattr(args, "allow_truncated", False):
+        return contextlib.nullcontext()
+    return reading_truncated(lambda sentence: print(f"warning: {sentence}", file=sys.stderr))
 
 
 def _call_interruptibly(args) -> None:

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from deepvis.cli.common import positive_int, save_npy, seed_number
+from deepvis.cli.common import add_allow_truncated, positive_int, save_npy, seed_number
 from deepvis.core.defaults import DEVICE_CHOICES
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import GIF, IMAGE, NPY, Outputs
@@ -22,6 +22,7 @@ def register(sub) -> None:
     ends.add_argument("--from-images", nargs="+", metavar="IMG",
                       help="A B [C ...]: real pictures, projected by the generator's encoder (an autoencoder or VAE "
                            "such as digits_vae)")
+    add_allow_truncated(p)
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="with --from-images: refine each encoder projection by this many optimization steps "
                         "(default: %(default)s)")

@@ -18,9 +18,10 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from deepvis.errors import DeepvisError
+from deepvis.io import truncation
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -117,8 +118,7 @@ def read_image(path: str | Path) -> np.ndarray:
                                    f"pixels): at most {MAX_IMAGE_PIXELS / 1e6:.0f} million; shrink it")
             # Image.open only parses the header; decoding happens in load(). Calling it here
             # makes truncated and corrupt files fail inside this try instead of later.
-            im.load()
-            im = ImageOps.exif_transpose(im)
+            im = ImageOps.exif_transpose(_decoded(im, path))
             rgb = _to_rgb(im)
     except DeepvisError:
         raise
@@ -131,6 +131,29 @@ def read_image(path: str | Path) -> np.ndarray:
     except _DECODE_ERRORS as e:
         raise DeepvisError(f"cannot read image {path}: corrupt or truncated ({e})") from None
     return np.ascontiguousarray(rgb)
+
+
+def _decoded(im: Image.Image, path: Path) -> Image.Image:
+    """``im`` decoded; a file cut short is refused unless the user allowed truncated files,
+    then it is decoded again with the missing part filled in."""
+    try:
+        im.load()
+        return im
+    except OSError as e:
+        if "truncated" not in str(e):
+            raise
+        what = "its data ends before the picture does; the decoder fills in the rest"
+        if not truncation.allowed(path, what):
+            raise DeepvisError(f"cannot read image {path}: the file is truncated ({what.split(';')[0]}); "
+                               f"{truncation.HINT}") from None
+    # Pillow's switch is process-wide: it is on only for this one decode.
+    saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, True
+    try:
+        with Image.open(path) as again:
+            again.load()
+            return again.copy()
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from deepvis.errors import DeepvisError
+from deepvis.io import truncation
 
 SIGNAL_SUFFIXES = frozenset({".wav", ".npy", ".csv"})
 MAX_SAMPLES = 50_000_000  # a signal beyond this (25 minutes of 32 kHz stereo) is refused, not loaded
@@ -75,8 +76,9 @@ def _read_wav(path: Path) -> Signal:
         # A file cut short reads as fewer samples: the class it gets is then the wrong one
         # (a sine read as noise bursts), so it is refused, not read with a suppressed warning.
         if "EOF" in str(warning.message) or "prematurely" in str(warning.message):
-            raise DeepvisError(f"cannot read {path}: the file is truncated ({warning.message}); its data stops "
-                               f"before its header says it ends")
+            what = _short_by(str(warning.message), len(data))
+            if not truncation.allowed(path, what):
+                raise DeepvisError(f"cannot read {path}: the file is truncated ({what}); {truncation.HINT}")
     data = np.asarray(data)
     if data.dtype == np.uint8:
         data = (data.astype(np.float32) - 128) / 128
@@ -85,6 +87,18 @@ def _read_wav(path: Path) -> Signal:
     data = data.astype(np.float32)
     data = data[None] if data.ndim == 1 else data.T
     return Signal(np.ascontiguousarray(data), int(rate))
+
+
+def _short_by(message: str, samples: int) -> str:
+    """How much of a WAV file is there, from scipy's warning ("... finished at X bytes,
+    expected Y bytes from header")."""
+    import re
+
+    sizes = re.search(r"finished at (\d+) bytes, expected (\d+) bytes", message)
+    if sizes is None:
+        return f"its data stops before its header says it ends; {samples:,} samples present"
+    present, expected = (int(n) for n in sizes.groups())
+    return f"{samples:,} samples present, {present / expected:.0%} of the data its header announces"
 
 
 def _load_npy(path: Path) -> np.ndarray:
