@@ -49,8 +49,9 @@ def atlas_map(atlas: Atlas, layer: str | None = None, method: str = "tsne", samp
     if not np.isfinite(reduced).all():
         raise DeepvisError(f"the features of {layer} contain NaN or infinite values")
     if method == "pca" or rows <= sample:
-        coords = project(reduced, method, perplexity=perplexity, seed=seed, cancel=cancel,
-                         progress=lambda it, total, _c: report(method, it, total)).coords
+        fitted = project(reduced, method, perplexity=perplexity, seed=seed, cancel=cancel,
+                         progress=lambda it, total, _c: report(method, it, total))
+        coords = fitted.coords
         fitted_on = rows
     else:
         fitted = project(reduced[fit_rows], method, perplexity=perplexity, seed=seed, cancel=cancel,
@@ -67,11 +68,15 @@ def atlas_map(atlas: Atlas, layer: str | None = None, method: str = "tsne", samp
     knn, k = knn_score(coords[quality_rows], [labels[i] for i in quality_rows])
     trust = trustworthiness(quality_full, coords[quality_rows])
     info = {"layer": layer, "method": method, "rows": rows, "fitted_on": fitted_on, "seed": seed,
-            "perplexity": perplexity if method == "tsne" else None, "pca_dims": int(reduced.shape[1]),
+            "perplexity": fitted.params.get("perplexity") if method == "tsne" else None,
+            "pca_dims": int(reduced.shape[1]),
             "quality_rows": int(len(quality_rows)), "knn": None if knn is None else round(knn, 4), "knn_k": k,
             "trust": None if trust is None else round(trust, 4), "seconds": round(time.perf_counter() - start, 2)}
+    lowered = fitted.note(perplexity) if method == "tsne" else ""
+    if lowered:  # a few rows: openTSNE needs three perplexities' worth of neighbours
+        info["perplexity_asked"] = perplexity
     atlas.save_map(layer, method, coords, info)
-    return info
+    return {**info, "note": lowered} if lowered else info
 
 
 def _reduce(atlas: Atlas, layer: str, fit_rows, quality_rows, seed, report):

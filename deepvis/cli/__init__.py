@@ -10,7 +10,7 @@ import sys
 import warnings
 
 from deepvis import __version__
-from deepvis.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, INTERRUPT, Parser
+from deepvis.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, INTERRUPT, Parser, write_domains
 from deepvis.errors import Cancelled, DeepvisError
 from deepvis.live.computethread import compute_thread
 
@@ -29,6 +29,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for family in FAMILIES:
         importlib.import_module(f"deepvis.cli.{family}").register(sub)
+    write_domains(parser)
     return parser
 
 

@@ -1,6 +1,6 @@
 """The ``gui`` command: the desktop app, or a screenshot of it."""
 
-from deepvis.cli.common import add_model, model_options, positive_int
+from deepvis.cli.common import (add_model, model_options, positive_int, whole)
 from deepvis.core.defaults import TAB_TITLES
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, check_output
@@ -13,7 +13,7 @@ def register(sub) -> None:
     source.add_argument("--input", metavar="PATH",
                         help="image, folder of images, video, or 'pattern' (default: the model's own kind of "
                              "bundled input: photos, digits, mosaics, scenes or a recording; File > Samples)")
-    source.add_argument("--camera", type=int, metavar="N", help="camera index")
+    source.add_argument("--camera", type=whole(0), metavar="N", help="camera index")
     p.add_argument("--atlas", metavar="ATLAS", help="open an atlas (deepvis atlas build) in the Embedding tab")
     p.add_argument("--tab", type=tab_title, choices=TAB_TITLES, metavar="NAME",
                    help=f"tab to show first, in any case: {', '.join(TAB_TITLES)} "

@@ -2,7 +2,8 @@
 
 import sys
 
-from deepvis.cli.common import INTERRUPT, Parser, add_model, model_options, positive_int, print_json, seed_number
+from deepvis.cli.common import (INTERRUPT, add_model, model_options, Parser, positive_int, print_json, real,
+                               seed_number)
 from deepvis.errors import Cancelled, DeepvisError
 
 
@@ -33,7 +34,7 @@ def register(sub) -> None:
                    help="the projection to 2-D (umap needs deepvis[umap]; default: %(default)s)")
     m.add_argument("--sample", type=positive_int, default=20_000, metavar="N",
                    help="rows the layout is fitted on; the rest are placed into it (default: %(default)s)")
-    m.add_argument("--perplexity", type=float, default=30.0, help="t-SNE's perplexity (default: %(default)s)")
+    m.add_argument("--perplexity", type=real(1, 1000), default=30.0, help="t-SNE's perplexity (default: %(default)s)")
     m.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     m.add_argument("--json", action="store_true", help="print the summary as JSON")
     m.set_defaults(func=cmd_map)
@@ -130,6 +131,9 @@ def cmd_map(args):
     info = atlas_map(atlas, args.layer, args.method, sample=args.sample, perplexity=args.perplexity,
                      seed=args.seed, progress=progress)
     progress.done()
+    note = info.pop("note", None)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     _print(info, args.json)
 
 

@@ -3,7 +3,7 @@
 import sys
 
 from deepvis.cli.common import (INTERRUPT, add_model, add_plain, clear_progress_line, load_model_of, positive_float,
-                                positive_int, print_json, save_npy, seed_number)
+                                print_json, save_npy, seed_number, whole)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -26,7 +26,7 @@ def register(sub) -> None:
     p = sub.add_parser("sample", help="pictures drawn pixel by pixel from an autoregressive model (PixelCNN)")
     add_model(p)
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--count", type=positive_int, default=16, help="pictures to draw (default: %(default)s)")
+    p.add_argument("--count", type=whole(1, MAX_SAMPLES), default=16, help="pictures to draw (default: %(default)s)")
     p.add_argument("--temperature", type=positive_float, default=1.0,
                    help="divides the logits, below 1: surer (default: %(default)s)")
     p.add_argument("--size", metavar="HxW", help="the picture's size (default: the model's)")
@@ -72,7 +72,8 @@ def cmd_receptive_field(args):
     if min(size) < 1:
         raise DeepvisError(f"--size {args.size}: every side must be at least 1")
     if max(size) > 65536 or np.prod(size) > 4_000_000:
-        raise DeepvisError(f"--size {args.size}: too large to query (at most 65,536 a side and 4 million positions)")
+        limit = "at most 65,536 samples" if dims == 1 else "at most 65,536 a side and 4 million pixels"
+        raise DeepvisError(f"--size {args.size}: too large to query ({limit})")
 
     def work():
         x = example_input(module, size)
@@ -215,8 +216,6 @@ def cmd_sample(args):
     from deepvis.live.computethread import compute_thread
     from deepvis.render.tiling import picture_grid, upscale
 
-    if args.count > MAX_SAMPLES:
-        raise DeepvisError(f"--count {args.count} is too many: at most {MAX_SAMPLES}")
     outputs = Outputs()
     outputs.add(args.out, IMAGE)
     outputs.add(args.npy, NPY, "--npy")

@@ -32,8 +32,9 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _number(convert, accept, expected: str):
-    """An argparse type: ``convert`` the text, then refuse what ``accept`` rejects (NaN included)."""
+def _number(convert, accept, expected: str, domain: str):
+    """An argparse type: ``convert`` the text, then refuse what ``accept`` rejects (NaN included).
+    ``domain`` is what the option's help says of its values (build_parser writes it there)."""
     def parse(text):
         try:
             value = convert(text)
@@ -42,14 +43,60 @@ def _number(convert, accept, expected: str):
         if not accept(value):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
         return value
+    parse.domain = domain
     return parse
 
 
+def whole(low: int, high: int | None = None, high_text: str | None = None):
+    """A type for whole numbers from ``low`` (to ``high``)."""
+    if high is None:
+        return _number(int, lambda v: v >= low, f"a whole number of at least {low}", f"whole, >= {low}")
+    text = high_text or f"{high:,}"
+    return _number(int, lambda v: low <= v <= high, f"a whole number from {low} to {text}",
+                   f"whole, {low} to {text}")
+
+
+def real(low: float, high: float | None = None, above: bool = False):
+    """A type for finite numbers from ``low`` (or above it, with ``above``) to ``high``."""
+    def accept(v):
+        return (v > low if above else v >= low) and (v <= high if high is not None else v < float("inf"))
+    bound = f"> {low:g}" if above else f">= {low:g}"
+    if high is None:
+        return _number(float, accept, f"a number {'above' if above else 'of at least'} {low:g}", bound)
+    start = f"above {low:g}" if above else f"from {low:g}"
+    return _number(float, accept, f"a number {start} to {high:g}", f"{bound}, <= {high:g}" if above
+                   else f"{low:g} to {high:g}")
+
+
 MAX_SEED = 2**63 - 1
-positive_int = _number(int, lambda v: v >= 1, "a positive whole number")
-fraction = _number(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
-seed_number = _number(int, lambda v: 0 <= v <= MAX_SEED, "a seed from 0 to 2^63-1")
-positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
+positive_int = whole(1)
+fraction = real(0, 1)
+seed_number = whole(0, MAX_SEED, "2^63-1")
+positive_float = real(0, above=True)
+
+
+def write_domains(parser: argparse.ArgumentParser) -> None:
+    """The one rule for option values, said in every option's help: each numeric option's type
+    knows its domain (a value outside it is exit 2) and the help ends with it in brackets. A
+    value in the domain that is too large for the data at hand is lowered with a ``note:``
+    (see clamped)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                write_domains(child)
+            continue
+        domain = getattr(action.type, "domain", None)
+        if domain and action.help and action.help is not argparse.SUPPRESS and f"[{domain}]" not in action.help:
+            action.help = f"{action.help} [{domain}]"
+
+
+def clamped(option: str, asked: int, limit: int, what: str) -> int:
+    """A valid value too large for this data, lowered to ``limit`` with one ``note:`` line saying
+    what ``limit`` is the number of; returns the value used (commands put it in their JSON)."""
+    if asked <= limit:
+        return asked
+    print(f"note: {option} {asked} lowered to {limit}, {what}", file=sys.stderr)
+    return limit
 
 
 def add_device(p):
@@ -74,17 +121,6 @@ def enlarged(picture, k: int):
     return picture.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else picture
 
 
-def unit_fraction(text: str) -> float:
-    """A number from 0 to 1 (a score threshold)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
-    return value
-
-
 def add_plain(p):
     p.add_argument("--plain", action="store_true",
                    help="write the picture alone: no title, channel numbers, axes or colour bar")
@@ -102,7 +138,8 @@ def add_model(p):
     p.add_argument("--input-size", metavar="HxW", help="input size for models that do not record it")
     p.add_argument("--channels", type=int, choices=(1, 3), help="input channels (default: from the first conv)")
     p.add_argument("--mean", metavar="M[,M,M]", help="normalization mean in pixel units, each value in [0, 1]")
-    p.add_argument("--std", metavar="S[,S,S]", help="normalization std in [0,1] pixel units")
+    p.add_argument("--std", metavar="S[,S,S]",
+                   help="normalization std in pixel units, each value above 0 (1/255 for a model trained on 0..255)")
     p.add_argument("--fit", choices=("crop", "stretch"), help="fit frames by centre crop (default) or stretch")
     p.add_argument("--labels", metavar="FILE", help="class names: text (one per line) or JSON")
     p.add_argument("--task", choices=("classification", "segmentation", "image"),
@@ -121,9 +158,9 @@ def add_model(p):
     p.add_argument("--head", metavar="OUTPUT",
                    help="the output that is the prediction, in a model with several (deepvis info lists them): "
                         "output[2], output[out], output[0][scores]")
-    p.add_argument("--min-score", type=unit_fraction, metavar="S",
+    p.add_argument("--min-score", type=fraction, metavar="S",
                    help="a detector's detections scoring S or more (default: the model's own threshold)")
-    p.add_argument("--init-seed", type=int, default=0, metavar="N",
+    p.add_argument("--init-seed", type=seed_number, default=0, metavar="N",
                    help="seed of random initialisation (--weights none, a factory without weights), so two runs "
                         "agree (default: %(default)s)")
     p.add_argument("--call-arg", action="append", default=[], metavar="NAME=VALUE",

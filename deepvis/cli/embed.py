@@ -3,7 +3,7 @@
 import sys
 
 from deepvis.cli.common import (INTERRUPT, add_model, add_plain, clear_progress_line, load_model_of, maybe_number,
-                                positive_int, seed_number)
+                               positive_int, real, seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import CSV, IMAGE, Outputs
 
@@ -18,8 +18,9 @@ def register(sub) -> None:
                    help="the projection to 2-D (umap needs deepvis[umap]; default: %(default)s)")
     p.add_argument("--out", required=True, metavar="PNG", help="the map, with thumbnails")
     p.add_argument("--csv", metavar="FILE", help="coordinates: x,y,label,path")
-    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE's perplexity (default: %(default)s)")
-    p.add_argument("--exaggeration", type=float, help="t-SNE exaggeration after the early phase (default: 1)")
+    p.add_argument("--perplexity", type=real(1, 1000), default=30.0, help="t-SNE's perplexity (default: %(default)s)")
+    p.add_argument("--exaggeration", type=real(0, 100, above=True),
+                   help="t-SNE exaggeration after the early phase (default: 1)")
     p.add_argument("--pooling", choices=("avg", "flatten"), default="avg",
                    help="spatial layers: global average or every value (default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=64,

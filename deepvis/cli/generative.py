@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from deepvis.cli.common import add_allow_truncated, positive_int, save_npy, seed_number
+from deepvis.cli.common import add_allow_truncated, positive_int, save_npy, seed_number, whole
 from deepvis.core.defaults import DEVICE_CHOICES
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import GIF, IMAGE, NPY, Outputs
@@ -23,12 +23,12 @@ def register(sub) -> None:
                       help="A B [C ...]: real pictures, projected by the generator's encoder (an autoencoder or VAE "
                            "such as digits_vae)")
     add_allow_truncated(p)
-    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
+    p.add_argument("--refine", type=whole(0, 10_000), default=0, metavar="STEPS",
                    help="with --from-images: refine each encoder projection by this many optimization steps "
                         "(default: %(default)s)")
     p.add_argument("--encoder", metavar="LAYER", help="with --from-images: the encoder submodule of a model file")
     p.add_argument("--decoder", metavar="LAYER", help="with --from-images: the decoder submodule of a model file")
-    p.add_argument("--steps", type=positive_int, default=8,
+    p.add_argument("--steps", type=whole(2, MAX_PATH_STEPS), default=8,
                    help="pictures in the path, both ends included (default: %(default)s)")
     p.add_argument("--mode", choices=("slerp", "lerp"), default="slerp",
                    help="spherical or straight-line interpolation (default: %(default)s)")
@@ -37,14 +37,14 @@ def register(sub) -> None:
     p.add_argument("--npy", metavar="FILE", help="the path's pictures at their own size, uint8 (steps, H, W, C)")
     p.add_argument("--grid", type=_rows_cols, metavar="RxC",
                    help="also NAME-grid.png: R x C samples interpolated between four corner seeds (A B C D)")
-    p.add_argument("--walk", type=positive_int, metavar="N",
+    p.add_argument("--walk", type=whole(1, MAX_WALK_STEPS), metavar="N",
                    help="also NAME-walk.gif: a random walk of N steps from A")
     p.add_argument("--directions", type=positive_int, metavar="K",
                    help="also a sheet of the K principal directions (GANSpace) at seed A, -3..3")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="where to run (default: %(default)s)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow checkpoints that unpickle Python objects (can run code: trusted files only)")
-    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.add_argument("--min-size", type=positive_int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_interpolate)
 
 
@@ -77,14 +77,8 @@ def cmd_interpolate(args):
     if len(points_given) < 2:
         raise DeepvisError("--seeds needs at least two seeds (A B [C ...])" if args.seeds else
                            "--from-images needs at least two pictures (A B [C ...])")
-    if not 0 <= args.refine <= 10000:
-        raise DeepvisError(f"--refine {args.refine}: expected 0..10000 steps")
     if args.grid and not args.seeds:
         raise DeepvisError("--grid interpolates between four seeds: use it with --seeds")
-    if args.steps > MAX_PATH_STEPS:
-        raise DeepvisError(f"--steps {args.steps} is too many: at most {MAX_PATH_STEPS}")
-    if args.walk is not None and args.walk > MAX_WALK_STEPS:
-        raise DeepvisError(f"--walk {args.walk} is too many steps: at most {MAX_WALK_STEPS}")
     stem = Path(args.out)
     outputs = Outputs()
     outputs.add(args.out, IMAGE)

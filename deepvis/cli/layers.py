@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--colormap", choices=COLORMAPS, default="viridis",
                    help="colour map of the channels (default: %(default)s)")
     add_plain(p)
-    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.add_argument("--min-size", type=positive_int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_activations)
 
     p = sub.add_parser("filters", help="convolution weights as a PNG (first layer in RGB)")
@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--max-filters", type=positive_int, metavar="N", help="show only the first N filters "
                                                                          "(default: all)")
     add_plain(p)
-    p.add_argument("--min-size", type=int, default=512, help=argparse.SUPPRESS)
+    p.add_argument("--min-size", type=positive_int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_filters)
 
 

@@ -1,7 +1,7 @@
 """``models``, ``info`` and ``predict``: the zoo, a model's layers, its predictions."""
 
 
-from deepvis.cli.common import (add_device, add_model, add_scale, enlarged, load_model_of, model_input,
+from deepvis.cli.common import (add_device, add_model, add_scale, clamped, enlarged, load_model_of, model_input,
                                 note_random_weights, positive_int, print_json, probe_of, read_input, save_npy,
                                 seed_number)
 from deepvis.errors import DeepvisError
@@ -145,6 +145,9 @@ def cmd_predict(args):
             output = vae.reconstruct(x, sample=True, generator=torch.Generator().manual_seed(args.sample))
         else:
             output = model.module(x)
+    if model.task == "classification" and not model.head.detections:
+        classes = int(model.main_output(output)[0].numel())
+        args.top = clamped("--top", args.top, classes, "the number of classes")
     summary = model.summarize(output, args.top)
     note_random_weights(model)
     if model.task == "image":
@@ -159,7 +162,7 @@ def cmd_predict(args):
     if args.json:
         body = ({"predictions": [p.as_dict() for p in summary.predictions]} if summary.kind != "other" else
                 {"values": list(summary.values)})
-        print_json({**_json_head(args, model), "kind": summary.kind, **body})
+        print_json({**_json_head(args, model), "kind": summary.kind, "top": args.top, **body})
         return
     if not summary.predictions:
         print(summary.text)

@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from deepvis.cli.common import (INTERRUPT, add_model, add_scale, clear_progress_line, enlarged, load_model_of,
-                                positive_int, probe_of, read_input, save_npy, seed_number)
+from deepvis.cli.common import (INTERRUPT, add_model, add_scale, clamped, clear_progress_line, enlarged, load_model_of,
+                               positive_int, probe_of, read_input, real, save_npy, seed_number, whole)
 from deepvis.errors import Cancelled, DeepvisError, require_finite
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
@@ -14,17 +14,17 @@ def register(sub) -> None:
     add_model(p)
     p.add_argument("--input", required=True, metavar="IMG", help="the picture to dream on")
     p.add_argument("--layer", required=True, metavar="NAME", help="the layer whose activation is amplified")
-    p.add_argument("--unit", type=int, metavar="I", help="dream one unit instead of the whole layer")
+    p.add_argument("--unit", type=whole(0), metavar="I", help="dream one unit instead of the whole layer")
     p.add_argument("--out", required=True, metavar="PNG", help="the dream")
-    p.add_argument("--octaves", type=positive_int, default=4, help="scales dreamed at, 1..12 (default: %(default)s)")
-    p.add_argument("--octave-scale", type=float, default=1.4,
+    p.add_argument("--octaves", type=whole(1, 12), default=4, help="scales dreamed at (default: %(default)s)")
+    p.add_argument("--octave-scale", type=real(1, 4, above=True), default=1.4,
                    help="size ratio between octaves (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=10, help="steps per octave (default: %(default)s)")
-    p.add_argument("--step-size", type=float, default=0.02,
+    p.add_argument("--step-size", type=real(0, 10, above=True), default=0.02,
                    help="step in units of the input's normalized range (default: %(default)s)")
-    p.add_argument("--jitter", type=int, default=16,
+    p.add_argument("--jitter", type=whole(0, 512), default=16,
                    help="pixels of random roll before each step (default: %(default)s)")
-    p.add_argument("--smooth", type=float, default=0.0,
+    p.add_argument("--smooth", type=real(0, 64), default=0.0,
                    help="Gaussian sigma for the gradient, 0: none (default: %(default)s)")
     p.add_argument("--seed", type=seed_number, default=0, help="random seed (default: %(default)s)")
     add_scale(p)
@@ -53,7 +53,7 @@ def register(sub) -> None:
                    help="with --recipe maco: write MACO's transparency map as the PNG's alpha (where the unit looked)")
     p.add_argument("--npy", metavar="FILE", help="the picture at its own size, uint8 (H, W, C); for --unit all "
                                                  "(units, H, W, C)")
-    p.add_argument("--min-size", type=int, default=256, help=argparse.SUPPRESS)
+    p.add_argument("--min-size", type=positive_int, default=256, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_visualize_unit)
 
     p = sub.add_parser("profile-units", help="for every unit of a layer, the top-k images and their patches")
@@ -208,12 +208,10 @@ def cmd_profile_units(args):
     out = outputs.add(args.out, FOLDER)
     model = load_model_of(args)
     dataset = open_dataset(args.data)
-    asked = args.top
-    args.top = min(args.top, len(dataset))  # more than there are: every image (said once it worked)
-    profiles = profile_units(model, dataset, args.layer, k=args.top, probe=probe_of(model), use_cache=not args.no_cache,
-                             cancel=INTERRUPT)
-    if asked > args.top:
-        print(f"note: --top {asked} lowered to {args.top}, the number of images in {args.data}", file=sys.stderr)
+    profiles = profile_units(model, dataset, args.layer, k=min(args.top, len(dataset)), probe=probe_of(model),
+                             use_cache=not args.no_cache, cancel=INTERRUPT)
+    # Said once the work succeeded: a folder of unreadable files is one error line, not a note too.
+    args.top = clamped("--top", args.top, len(dataset), f"the number of images in {args.data}")
     # Dead units (never active on these images) have no top images: no picture, no rows in
     # top.csv, "dead" on the sheet, and listed below.
     dead = [int(u) for u in np.flatnonzero(profiles.dead)]

@@ -3,11 +3,10 @@
 import argparse
 from pathlib import Path
 
-from deepvis.cli.common import add_device, positive_int, save_npy
-from deepvis.errors import DeepvisError
+from deepvis.cli.common import add_device, positive_int, save_npy, whole
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
-MAX_POINTS = 2**20  # points segmented at once
+MAX_POINTS = 2**20  # points segmented at once: PointNet keeps 1,024 features (4 KiB) a point, 4 GiB here
 
 
 def register(sub) -> None:
@@ -18,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--input", required=True, metavar="FILE",
                    help=".ply .off .obj .stl meshes, .ply .xyz .txt .csv .pts(+.seg) .npy .npz clouds, .binvox grids")
     p.add_argument("--out", required=True, metavar="LABELS.npy", help="int64 part id per point")
-    p.add_argument("--points", type=positive_int, default=2048, metavar="N",
+    p.add_argument("--points", type=whole(1, MAX_POINTS), default=2048, metavar="N",
                    help="points sampled from a mesh (default: %(default)s)")
     p.add_argument("--category", metavar="NAME", help="restrict to one category's parts (default: the points vote)")
     p.add_argument("--png", metavar="F", help="also render the labelled cloud (no display needed)")
@@ -39,10 +38,6 @@ def cmd_segment3d(args):
 
     if args.category is not None:
         parts3d.category_index(args.category)  # a wrong name fails before any file is read
-    if args.points > MAX_POINTS:
-        # PointNet keeps its 1,024 global-feature channels for every point: 4 GiB at this cap.
-        raise DeepvisError(f"--points {args.points:,} is too many: at most {MAX_POINTS:,} (each point keeps 1,024 "
-                           f"features, 4 KiB)")
     outputs = Outputs()
     out = outputs.add(args.out, NPY)
     outputs.add(args.points_out, NPY, "--points-out")

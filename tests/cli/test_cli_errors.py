@@ -101,7 +101,7 @@ def _assert_one_error_line(result, *needles):
 
 
 @pytest.mark.parametrize("case, needles", [
-    ("corrupt_image", ["corrupt.png", "corrupt or truncated"]),
+    ("corrupt_image", ["corrupt.png", "truncated", "--allow-truncated"]),
     ("missing_input", ["no_such_photo.jpg", "no such file"]),
     ("truncated_weights", ["truncated.pt", "truncated"]),
     ("unknown_layer", ["'relu9'", "did you mean", "relu2"]),

@@ -50,6 +50,42 @@ def test_every_option_has_help_that_states_its_default():
     assert not silent, "help that does not state the default:\n" + "\n".join(silent)
 
 
+def test_every_value_states_its_domain_and_values_outside_it_are_refused(capsys):
+    """The one rule for option values: a number's domain is its type's, written at the end of its
+    help; a value outside is exit 2 before any work; every other value names its form (choices,
+    or a metavar such as FILE, HxW, NAME)."""
+    from deepvis.cli import _run
+
+    bare, unsaid, formless = [], [], []
+    numbers = 0
+    for command, _, action in _options(build_parser()):
+        if not action.option_strings or action.nargs == 0 or action.help == argparse.SUPPRESS:
+            continue
+        name = f"{command} {action.option_strings[0]}"
+        if action.type in (int, float) and not action.choices:
+            bare.append(name)  # int or float: -3 frames, nan seconds and 1e9 octaves would pass
+        domain = getattr(action.type, "domain", None)
+        if domain is not None:
+            numbers += 1
+            if not action.help.endswith(f"[{domain}]"):
+                unsaid.append(f"{name}: {action.help}")
+        elif not action.choices and action.metavar is None:
+            formless.append(name)
+    assert numbers > 40
+    assert not bare, f"numbers without a domain: {bare}"
+    assert not unsaid, "domains not written into the help:\n" + "\n".join(unsaid)
+    assert not formless, f"values whose form is not named: {formless}"
+    for argv, said in ((["dream", "--model", "digits_cnn", "--input", "x.png", "--layer", "conv1", "--out", "d.png",
+                         "--octaves", "13"], "from 1 to 12"),
+                       (["embed", "--data", "digits", "--out", "e.png", "--perplexity", "0.5"], "from 1 to 1000"),
+                       (["predict", "--model", "digits_cnn", "--input", "x.png", "--init-seed", "-1"], "from 0"),
+                       (["sample", "--count", "1025", "--out", "s.png"], "1,024")):
+        with pytest.raises(SystemExit) as exit_:
+            _run(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith("error: ") and said in err[0], err
+
+
 def test_gui_help_lists_the_tab_names(capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["gui", "--help"])
