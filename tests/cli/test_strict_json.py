@@ -10,6 +10,9 @@ from deepvis.cli import main
 from deepvis.cli.common import print_json
 from deepvis.resources import sample_image
 
+from atlasdata import write_noise_images
+from clirun import run_command
+
 
 def _strict(text: str):
     def refuse(constant):
@@ -30,10 +33,16 @@ def test_print_json_writes_null_for_what_is_not_finite(capsys):
     ["receptive-field", "--model", "digits_pixelcnn", "--at", "3,3", "--json", "--out", "{tmp}/r.png"],
     ["segment", "--model", "digits_fcn", "--input", "{tmp}/blank.png", "--gt", "{tmp}/one_class.npy", "--json",
      "--out", "{tmp}/s.png"],
-], ids=["models", "info", "predict", "receptive-field", "segment-with-undefined-metrics"])
+    ["fetch", "--json"],
+    ["profile-units", "--model", "digits_cnn", "--data", "{tmp}/noise", "--layer", "conv2", "--top", "2", "--json",
+     "--out", "{tmp}/profiles"],
+    ["bench", "live", "--model", "digits_cnn", "--frames", "3", "--json"],
+], ids=["models", "info", "predict", "receptive-field", "segment-with-undefined-metrics", "fetch", "profile-units",
+        "bench"])
 def test_command_json_is_strict(argv, tmp_path, capsys):
     from PIL import Image
 
+    write_noise_images(tmp_path / "noise", 4)
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "blank.png")
     truth = np.full((64, 64), 255, np.int64)
     truth[:8, :8] = 0  # one class, in a corner: the other classes' IoU and F1 are undefined
@@ -41,3 +50,40 @@ def test_command_json_is_strict(argv, tmp_path, capsys):
     assert main([a.format(tmp=tmp_path) for a in argv]) == 0
     report = _strict(capsys.readouterr().out)
     assert report
+
+
+def test_the_atlas_commands_json_is_strict(tmp_path):
+    """build, map and units on an atlas of 13 noise pictures: a map whose t-SNE perplexity must be
+    lowered for so few rows (the one rule for option values: said, and the value used reported)."""
+    write_noise_images(tmp_path / "data", 13)
+    build = run_command(["atlas", "build", "--model", "digits_cnn", "--data", tmp_path / "data", "--out",
+                         tmp_path / "atlas", "--engine", "local", "--json"], tmp_path)
+    assert build.returncode == 0, build.stderr
+    assert _strict(build.stdout)["images"] == 13
+    mapped = run_command(["atlas", "map", tmp_path / "atlas", "--json"], tmp_path)
+    assert mapped.returncode == 0, mapped.stderr
+    info = _strict(mapped.stdout)
+    assert info["perplexity"] == 4.0 and info["perplexity_asked"] == 30  # (13 - 1) / 3
+    notes = [line for line in mapped.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "perplexity 30 lowered to 4" in notes[0]
+    units = run_command(["atlas", "units", tmp_path / "atlas", "--json"], tmp_path)
+    assert units.returncode == 0, units.stderr
+    assert _strict(units.stdout)["units"] > 0
+
+
+def test_every_command_that_has_json_is_parsed_above():
+    import argparse
+
+    from deepvis.cli import build_parser
+
+    def with_json(parser, command=""):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from with_json(sub, f"{command} {name}".strip())
+            elif "--json" in action.option_strings:
+                yield command
+
+    covered = {"models", "info", "predict", "receptive-field", "segment", "fetch", "profile-units", "bench",
+               "atlas build", "atlas map", "atlas units"}
+    assert set(with_json(build_parser())) == covered
