@@ -390,3 +390,21 @@ def test_the_unit_pane_starts_on_the_most_active_unit_and_dead_units_are_marked(
     qtbot.waitUntil(lambda: s.result.frame.name != "three.png", timeout=WAIT_MS)
     wait_results(qtbot, w, 4)
     assert s.unit == 3
+
+
+def test_ctrl_c_in_the_terminal_closes_the_window_as_its_close_button_does(qtbot, open_window):
+    """Python's own SIGINT handler raised KeyboardInterrupt in whatever slot ran next (a
+    traceback, and the window went on); the app's handler closes the window instead (issue 31)."""
+    import os
+    import signal
+
+    from deepvis.widgets.window.app import _close_on_interrupt
+
+    w = open_window(model="digits_cnn", input_spec="pattern")
+    interrupted = _close_on_interrupt(w)
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        qtbot.waitUntil(lambda: not w.isVisible(), timeout=WAIT_MS)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert interrupted.is_set()

@@ -140,6 +140,44 @@ def test_growth_over_the_layers_of_a_cnn_and_a_layer_without_pixels(qtbot, open_
     assert view.query is None and not view.growth and not messages
 
 
+def test_stop_ends_a_growth_run_between_layers_and_keeps_what_was_measured(qtbot, open_window, monkeypatch):
+    """The growth run's cancel (issue 31): Stop during the second layer ends the run there, the
+    first layer's point stays, the tab is idle and says so; the next click measures them all."""
+    import threading
+
+    from deepvis.widgets.tabs import receptiveview
+
+    w = open_window(model="digits_cnn", input_spec="pattern")
+    view = receptive_view(w)
+    w.session.set_layer(last_spatial(w.session.state))
+    names = [info.name for _, info in view.growth_layers()]
+    holding = threading.Event()
+    real = receptiveview.measured_fields
+
+    def measuring(module, probe, x, layer, positions, cancel=None):
+        if layer == names[1] and not holding.is_set():  # hold the second layer until Stop is pressed
+            holding.set()
+            cancel.wait(30)
+        return real(module, probe, x, layer, positions, cancel=cancel)
+
+    monkeypatch.setattr(receptiveview, "measured_fields", measuring)
+    view.query = None
+    at = view.panel.canvas.image_to_widget(3.5, 4.5).toPoint()
+    qtbot.mouseClick(view.panel.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+    qtbot.waitUntil(holding.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(view.growth) == 1, timeout=WAIT_MS)
+    assert view.stop.isEnabled() and view.working()
+    qtbot.mouseClick(view.stop, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view._cancel is None, timeout=WAIT_MS)
+    assert [p.layer for p in view.growth] == names[:1]
+    assert view.readout.text() == "growth stopped after 1 layer"
+    assert not view.stop.isEnabled() and not view.progress.isVisibleTo(view) and view.working() == ""
+    assert view.query is not None  # the query itself had finished: its field is still shown
+
+    click(qtbot, view, 2.5, 2.5)
+    assert [p.layer for p in view.growth] == names
+
+
 def test_wavenet_time_step_field_is_causal(qtbot, open_window):
     w = open_window(model="signals_wavenet")
     view = receptive_view(w)

@@ -520,7 +520,7 @@ class ReceptiveFieldView(DrawnWhenShown, View):
         if error:
             self.session.message.emit(f"receptive field growth: {error}")
         elif points is None:
-            self.readout.setText(f"growth stopped after {len(self.growth)} layers")
+            self.readout.setText(f"growth stopped after {len(self.growth)} layer{'s' * (len(self.growth) != 1)}")
         else:
             self.readout.setText(self._growth_words())
 

@@ -1,7 +1,9 @@
 """Starting the desktop app (``deepvis`` / ``deepvis gui``)."""
 
 import os
+import signal
 import sys
+import threading
 
 from deepvis.errors import DeepvisError
 
@@ -59,8 +61,35 @@ def run_gui(model=None, weights=None, input_spec=None, tab=None, model_options=N
                         screenshot=screenshot, after_frames=after_frames, restore=restore, saliency=saliency,
                         atlas=atlas)
     window.show()
-    code = app.exec()
+    interrupted = _close_on_interrupt(window)
+    try:
+        code = app.exec()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     window.close()
     if code and window.failure:
         raise DeepvisError(window.failure)
+    if interrupted.is_set():
+        raise KeyboardInterrupt  # the command line says "interrupted", exit 130
     return code
+
+
+def _close_on_interrupt(window) -> threading.Event:
+    """Ctrl-C in the terminal closes the window the way its close button does (work stopped,
+    settings kept). Python's own handler raised KeyboardInterrupt inside whatever slot ran next:
+    a traceback on the terminal, and the window went on. A second Ctrl-C exits at once. The
+    handler runs when Python next runs on the GUI thread: the garbage collector's timer sees to
+    that every half second."""
+    from PySide6.QtCore import QTimer
+
+    interrupted = threading.Event()
+
+    def handle(signum, frame):
+        if interrupted.is_set():
+            print("interrupted again: stopped at once", file=sys.stderr)
+            os._exit(130)
+        interrupted.set()
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGINT, handle)
+    return interrupted
