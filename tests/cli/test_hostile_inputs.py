@@ -514,6 +514,15 @@ CASES = [
                              "--out", "{o}/r.png"]),
     ("filters-nan-weights", ["filters", *M, "--weights", "{d}/nan.pt", "--out", "{o}/f.png"]),
     ("info-nan-weights", ["info", *M, "--weights", "{d}/nan.pt"]),
+    # the one rule for option values: outside the domain each help states (issue 31)
+    ("predict-init-seed-negative", ["predict", *M, "--input", IMG, "--init-seed", "-1"]),
+    ("gui-camera-negative", ["gui", *M, "--camera", "-1"]),
+    ("interpolate-steps-1", ["interpolate", "--seeds", "1", "2", "--steps", "1", "--out", "{o}/i.png"]),
+    ("dream-unit-negative", ["dream", *M, "--input", IMG, "--layer", "conv2", "--unit", "-1", "--out", "{o}/d.png"]),
+    ("embed-exaggeration-0", ["embed", *M, "--data", "digits", "--exaggeration", "0", "--out", "{o}/e.png"]),
+    ("atlas-map-perplexity-2000", ["atlas", "map", "{d}/atlas_good", "--perplexity", "2000"]),
+    ("predict-top-0-cut-wav", ["predict", "--model", "signals_wavenet", "--input", "{d}/cut.wav",
+                              "--top", "0"]),
     # argument parsing: no abbreviations (issue 30)
     ("abbreviated-option", ["predict", *M, "--inp", IMG]),
     ("abbreviation-of-another", ["info", *M, "--input", IMG]),

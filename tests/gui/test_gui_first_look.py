@@ -114,9 +114,13 @@ def test_first_look_runs_stay_off_when_asked(qtbot, open_window):
     assert dream.image is None and dream._cancel is None
 
 
-def test_random_weights_are_said_in_the_window_title(qtbot, open_window):
+def test_random_weights_are_said_in_the_window_title_and_over_the_predictions(qtbot, open_window):
     w = open_window(model="digits_cnn", weights="none")
     assert w.windowTitle() == "deepvis · digits_cnn · random weights"
+    assert w.predictions.random
+    w.load_model("digits_cnn")
+    qtbot.waitUntil(lambda: w.windowTitle() == "deepvis · digits_cnn · bundled weights", timeout=WAIT_MS)
+    assert not w.predictions.random
 
 
 def test_the_window_title_says_where_the_weights_came_from(qtbot, open_window):

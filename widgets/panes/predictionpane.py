@@ -19,11 +19,13 @@ class PredictionPane(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.multilabel = False  # the model scores each class on its own (a sigmoid per class)
+        self.random = False  # random weights: the bars carry real class names and mean nothing
         session.resultReady.connect(self.on_result)
         session.modelChanged.connect(self._model_changed)
 
     def _model_changed(self, state) -> None:
         self.multilabel = bool(state.model.multilabel)
+        self.random = bool(state.model.random_weights)
         if state.model.signal is not None:  # its predictions are per window, in the Signals tab
             self.rows, self.kind, self.stale = (), "classification", False
             self.text = f"{state.model.name} takes signals: the Signals tab shows its predictions per window"
@@ -59,8 +61,16 @@ class PredictionPane(QWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         p.setFont(bold)
-        p.drawText(6, 16, title + ("   (stale)" if self.stale else ""))
+        head = title + ("   (stale)" if self.stale else "")
+        p.drawText(6, 16, head)
+        shown = 6 + p.fontMetrics().horizontalAdvance(head) + 14
         p.setFont(self.font())
+        if self.random:  # said as the CLI's predictions say it (note_random_weights), in warning colour
+            p.setPen(QColor("#e6a23c"))
+            p.drawText(QRectF(shown, 2, self.width() - shown - 6, 18), Qt.AlignmentFlag.AlignVCenter,
+                       p.fontMetrics().elidedText("random weights: chance", Qt.TextElideMode.ElideRight,
+                                                  int(self.width() - shown - 6)))
+            p.setPen(QColor("#d0d0d0"))
         if not self.rows:
             p.drawText(QRectF(6, 24, self.width() - 12, self.height() - 30), Qt.TextFlag.TextWordWrap, self.text)
             return
