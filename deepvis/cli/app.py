@@ -1,6 +1,6 @@
 """The ``gui`` command: the desktop app, or a screenshot of it."""
 
-from deepvis.cli.common import (add_model, model_options, positive_int, whole)
+from deepvis.cli.common import add_allow_truncated, add_model, model_options, positive_int, whole
 from deepvis.core.defaults import TAB_TITLES
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, check_output
@@ -9,6 +9,7 @@ from deepvis.io.outputs import IMAGE, check_output
 def register(sub) -> None:
     p = sub.add_parser("gui", help="open the app (the default without a command)")
     add_model(p)
+    add_allow_truncated(p)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="PATH",
                         help="image, folder of images, video, or 'pattern' (default: the model's own kind of "

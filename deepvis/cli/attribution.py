@@ -4,8 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepvis.cli.common import (add_model, add_plain, clear_progress_line, fraction, load_model_of, model_input,
-                                note_random_weights, positive_int, probe_of, save_npy)
+from deepvis.cli.common import (add_allow_truncated, add_model, add_plain, clear_progress_line, fraction,
+                                load_model_of, model_input, note_random_weights, positive_int, probe_of, save_npy)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 from deepvis.live.computethread import compute_thread
@@ -14,6 +14,7 @@ from deepvis.live.computethread import compute_thread
 def register(sub) -> None:
     p = sub.add_parser("saliency", help="attribution map of a class or unit (gradient, guided, Grad-CAM, ...)")
     add_model(p)
+    add_allow_truncated(p)
     p.add_argument("--input", required=True, metavar="IMG", help="a picture, or for a 1-D model a signal file")
     p.add_argument("--method", default="gradient", metavar="M",
                    help="gradient, deconv, guided, integrated-gradients, smoothgrad, gradcam, or for vision "

@@ -166,11 +166,12 @@ def add_model(p):
     p.add_argument("--call-arg", action="append", default=[], metavar="NAME=VALUE",
                    help="a constant for a forward argument beyond the input, given on every call (repeatable; "
                         "int, float or string), e.g. --call-arg sr=16000")
-    add_allow_truncated(p)
     add_device(p)
 
 
 def add_allow_truncated(p):
+    """For the commands that read pictures or recordings the user names (an atlas lists the files
+    it cannot read instead: its workers read them in other processes)."""
     p.add_argument("--allow-truncated", action="store_true",
                    help="read pictures and WAV files that are cut short (the part present), with a warning: line "
                         "for each, instead of refusing them")

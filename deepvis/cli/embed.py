@@ -2,8 +2,8 @@
 
 import sys
 
-from deepvis.cli.common import (INTERRUPT, add_model, add_plain, clear_progress_line, load_model_of, maybe_number,
-                               positive_int, real, seed_number)
+from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, add_plain, clear_progress_line,
+                                load_model_of, maybe_number, positive_int, real, seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import CSV, IMAGE, Outputs
 
@@ -11,6 +11,7 @@ from deepvis.io.outputs import CSV, IMAGE, Outputs
 def register(sub) -> None:
     p = sub.add_parser("embed", help="2-D map (t-SNE, PCA, UMAP) of a layer's features over a dataset")
     add_model(p)
+    add_allow_truncated(p)
     p.add_argument("--data", required=True, metavar="DIR|digits",
                    help="an image folder (labels from subfolder names) or digits (scikit-learn's 8x8 digits)")
     p.add_argument("--layer", metavar="NAME", help="default: the layer before the classifier head")

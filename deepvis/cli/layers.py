@@ -2,7 +2,8 @@
 
 import argparse
 
-from deepvis.cli.common import add_model, add_plain, load_model_of, model_input, positive_int, probe_of, save_npy
+from deepvis.cli.common import (add_allow_truncated, add_model, add_plain, load_model_of, model_input, positive_int,
+                                probe_of, save_npy)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -13,6 +14,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("activations", help="a layer's channels as a tiled PNG (and raw .npy)")
     add_model(p)
+    add_allow_truncated(p)
     p.add_argument("--input", required=True, metavar="IMG", help="a picture, or for a 1-D model a signal file")
     p.add_argument("--layer", required=True, metavar="NAME", help="a layer name from deepvis info")
     p.add_argument("--out", required=True, metavar="PNG", help="the channels as tiles")

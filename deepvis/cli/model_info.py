@@ -1,9 +1,9 @@
 """``models``, ``info`` and ``predict``: the zoo, a model's layers, its predictions."""
 
 
-from deepvis.cli.common import (add_device, add_model, add_scale, clamped, enlarged, load_model_of, model_input,
-                                note_random_weights, positive_int, print_json, probe_of, read_input, save_npy,
-                                seed_number)
+from deepvis.cli.common import (add_allow_truncated, add_device, add_model, add_scale, clamped, enlarged,
+                                load_model_of, model_input, note_random_weights, positive_int, print_json, probe_of,
+                                read_input, save_npy, seed_number)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, NPY, Outputs
 
@@ -21,6 +21,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("predict", help="top-k classes for an image; an image model's output picture")
     add_model(p)
+    add_allow_truncated(p)
     p.add_argument("--input", required=True, metavar="IMG|SIGNAL", help="a picture, or for a 1-D model a .wav, .npy "
                                                                           "or .csv signal")
     p.add_argument("--top", type=positive_int, default=5, metavar="K",

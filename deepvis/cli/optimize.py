@@ -3,8 +3,9 @@
 import argparse
 import sys
 
-from deepvis.cli.common import (INTERRUPT, add_model, add_scale, clamped, clear_progress_line, enlarged, load_model_of,
-                               positive_int, probe_of, read_input, real, save_npy, seed_number, whole)
+from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, add_scale, clamped, clear_progress_line,
+                                enlarged, load_model_of, positive_int, probe_of, read_input, real, save_npy,
+                                seed_number, whole)
 from deepvis.errors import Cancelled, DeepvisError, require_finite
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 
@@ -12,6 +13,7 @@ from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
 def register(sub) -> None:
     p = sub.add_parser("dream", help="DeepDream: amplify what a layer or unit sees in an image")
     add_model(p)
+    add_allow_truncated(p)
     p.add_argument("--input", required=True, metavar="IMG", help="the picture to dream on")
     p.add_argument("--layer", required=True, metavar="NAME", help="the layer whose activation is amplified")
     p.add_argument("--unit", type=whole(0), metavar="I", help="dream one unit instead of the whole layer")
@@ -58,6 +60,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("profile-units", help="for every unit of a layer, the top-k images and their patches")
     add_model(p)
+    add_allow_truncated(p)
     p.add_argument("--data", default="samples", metavar="DIR|digits|samples",
                    help="images to rank (default: %(default)s, the bundled photos and crops of them)")
     p.add_argument("--layer", required=True, metavar="NAME", help="the layer whose units are profiled")

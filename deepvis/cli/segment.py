@@ -3,8 +3,8 @@
 import sys
 from pathlib import Path
 
-from deepvis.cli.common import (add_model, add_plain, fraction, load_model_of, note_random_weights, positive_int,
-                                print_json, read_input)
+from deepvis.cli.common import (add_allow_truncated, add_model, add_plain, fraction, load_model_of,
+                                note_random_weights, positive_int, print_json, read_input)
 from deepvis.core.defaults import WORK_MEMORY_BYTES
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import FOLDER, IMAGE, NPY, Outputs
@@ -17,6 +17,7 @@ def register(sub) -> None:
     p = sub.add_parser("segment", help="a segmentation net's labels over an image or folder, with metrics against "
                                        "ground-truth masks")
     add_model(p)
+    add_allow_truncated(p)
     p.add_argument("--input", required=True, metavar="IMG|DIR", help="a picture or a folder of them")
     p.add_argument("--gt", metavar="MASK|DIR",
                    help="ground truth: an index mask (palette or grey PNG, .npy), or a folder of them matched by "
