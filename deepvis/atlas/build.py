@@ -81,7 +81,10 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
     out = Path(out).expanduser()
     check_output(out, FOLDER)  # a file, or a folder that cannot be written: before the model loads
     if address and engine == "ray":
+        from deepvis.atlas.rayauth import prepare_token_auth
+
         check_ray_address(address)
+        prepare_token_auth(address)
     files = list_images(root)
     options = dict(model_options)
     if model is None:
@@ -104,14 +107,14 @@ def build_atlas(model_options: dict, data, out, layers=None, k: int = 9, address
                                workers, batch, part_rows, progress, cancel)
         if fresh and not result["added"]:
             # Nothing readable: an empty atlas would only fail later, in map and units.
-            (out / "units.npz").unlink(missing_ok=True)
             raise DeepvisError(f"no image under {root} could be read ({len(files)} files, {result['skipped']} "
                                f"skipped, e.g. {result['skipped_files'][0] if result['skipped_files'] else 'none'}): "
                                f"nothing to build an atlas of")
     except BaseException:
         # Still holding the lock: no other build can have started in it. A first build that
-        # committed nothing leaves nothing; one stopped later keeps its parts and resumes.
-        if fresh and not (out / "units.npz").exists():
+        # committed no rows leaves nothing (its stop still writes the unit file, of no parts);
+        # one stopped later keeps its parts and resumes.
+        if fresh and not any((out / "images").glob("part-*.parquet")):
             _remove_unfinished(out, made)
         raise
     finally:
@@ -351,7 +354,10 @@ def ray_session(address: str | None):
         for name in ("ray", "ray.data", "ray.data._internal"):
             logging.getLogger(name).setLevel(logging.ERROR)
         if address:
+            from deepvis.atlas.rayauth import prepare_token_auth
+
             check_ray_address(address)  # Ray would retry for minutes against nothing
+            prepare_token_auth(address)  # and for 20 s against a cluster that wants a token
         try:
             if address:
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
