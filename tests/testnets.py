@@ -306,3 +306,60 @@ class SigmoidPerClass(nn.Module):
     def forward(self, x):
         f = self.conv(x).mean((2, 3))
         return {"features": f, "present": torch.sigmoid(self.fc(f) * 3).view(-1, 4)}
+
+
+class ColourNet(nn.Module):
+    """Four colours (red, green, blue, yellow) in 16x16 pictures: the doctor's preprocessing check
+    trains it on RGB or on BGR input."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(self.relu(self.conv(x)).mean((2, 3)))
+
+
+class BNDigits(nn.Module):
+    """The 8x8 digits through two convolutions with BatchNorm: the doctor's running-statistics check."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1, self.bn1, self.relu1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU()
+        self.conv2, self.bn2, self.relu2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU()
+        self.conv3, self.bn3, self.relu3 = nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU()
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.relu1(self.bn1(self.conv1(x)))
+        x = self.relu2(self.bn2(self.conv2(x)))
+        x = self.relu3(self.bn3(self.conv3(x)))
+        return self.fc(x.mean((2, 3)))
+
+
+class Sqrt(nn.Module):
+    def forward(self, x):
+        return torch.sqrt(x)
+
+
+class SqrtOfConv(nn.Module):
+    """A square root of a signed convolution output: NaN from there on (the doctor's first_nonfinite)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.sqrt = Sqrt()
+        self.conv3 = nn.Conv2d(8, 8, 3, padding=1)
+        self.relu3 = nn.ReLU()
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.sqrt(self.conv2(self.relu1(self.conv1(x))))
+        return self.fc(self.relu3(self.conv3(x)).mean((2, 3)))

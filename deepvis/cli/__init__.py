@@ -15,8 +15,8 @@ from deepvis.errors import Cancelled, DeepvisError
 from deepvis.live.computethread import compute_thread
 
 # One module per command family; each registers its subcommands. The order is --help's order.
-FAMILIES = ("app", "model_info", "fetch", "layers", "attribution", "segment", "embed", "optimize", "generative", "shapes3d",
-            "autoregressive", "atlas", "bench")
+FAMILIES = ("app", "model_info", "fetch", "layers", "attribution", "segment", "embed", "optimize", "generative",
+            "shapes3d", "autoregressive", "atlas", "doctor", "bench")
 
 
 def build_parser() -> Parser:
@@ -73,7 +73,7 @@ def _run(argv) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui"])
-    needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream",
+    needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream", "doctor",
                    "visualize-unit", "profile-units")
     if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
         from deepvis.core.defaults import DEFAULT_MODEL

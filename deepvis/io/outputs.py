@@ -19,8 +19,9 @@ NPY = "npy"
 GIF = "gif"
 CSV = "csv"
 FOLDER = "folder"
+HTML = "html"
 
-_SUFFIXES = {NPY: (".npy",), GIF: (".gif",), CSV: (".csv", ".txt")}
+_SUFFIXES = {NPY: (".npy",), GIF: (".gif",), CSV: (".csv", ".txt"), HTML: (".html", ".htm")}
 
 
 def _suffixes(kind: str) -> tuple[str, ...]:
@@ -63,7 +64,7 @@ def check_writable_folder(folder: Path, shown: Path) -> None:
 
 
 def check_output(path, kind: str, option: str = "--out") -> Path:
-    """The output ``path`` of ``kind`` (IMAGE, NPY, GIF, CSV or FOLDER), checked; raises a
+    """The output ``path`` of ``kind`` (IMAGE, NPY, GIF, CSV, HTML or FOLDER), checked; raises a
     DeepvisError naming the option for a path that cannot be written."""
     path = Path(path)
     if kind == FOLDER:

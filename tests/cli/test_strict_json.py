@@ -37,8 +37,9 @@ def test_print_json_writes_null_for_what_is_not_finite(capsys):
     ["profile-units", "--model", "digits_cnn", "--data", "{tmp}/noise", "--layer", "conv2", "--top", "2", "--json",
      "--out", "{tmp}/profiles"],
     ["bench", "live", "--model", "digits_cnn", "--frames", "3", "--json"],
+    ["doctor", "--model", "digits_cnn", "--limit", "20", "--json"],
 ], ids=["models", "info", "predict", "receptive-field", "segment-with-undefined-metrics", "fetch", "profile-units",
-        "bench"])
+        "bench", "doctor"])
 def test_command_json_is_strict(argv, tmp_path, capsys):
     from PIL import Image
 
@@ -85,5 +86,5 @@ def test_every_command_that_has_json_is_parsed_above():
                 yield command
 
     covered = {"models", "info", "predict", "receptive-field", "segment", "fetch", "profile-units", "bench",
-               "atlas build", "atlas map", "atlas units"}
+               "atlas build", "atlas map", "atlas units", "doctor"}
     assert set(with_json(build_parser())) == covered
