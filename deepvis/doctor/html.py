@@ -181,3 +181,30 @@ def _weights(rows) -> str:
             f"spectrum, fitted as WeightWatcher fits it; {ALPHA_RANGE[0]:g} to {ALPHA_RANGE[1]:g} is what its "
             f"authors call well trained (only for 50 eigenvalues or more)</p><table><tr><th>layer</th><th>type</th>"
             f"<th>shape</th><th>norm</th><th>near zero</th><th>alpha</th><th>flags</th></tr>{table}</table>")
+
+
+def compare_page(report: dict, heatmap: np.ndarray, strip: np.ndarray | None) -> str:
+    """``deepvis compare --out X.html``: the CKA matrix, the same-named layers' figures, and a
+    timeline's table and filters."""
+    rows = "".join(f"<tr><td>{_e(name)}</td><td>{value:.3f}</td><td>{_number(report['weight_change'].get(name))}</td>"
+                   f"</tr>" for name, value in report["diagonal"].items())
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>deepvis compare</title><style>{STYLE}</style>"
+             f"</head><body><h1>deepvis compare: {_e(report['model_a'])} against {_e(report['model_b'])}</h1>"
+             f"<div class='sub'>{report['inputs']:,} inputs of {_e(report['data'])} · {_e(report['method'])}</div>"]
+    if report["agreement"] is not None:
+        parts.append(f"<p>Predictions agree on <b>{report['agreement']:.1%}</b> of the inputs.</p>")
+    parts.append(f"<img src='{_png(heatmap)}' alt='CKA matrix'>")
+    if rows:
+        parts.append(f"<h2>Same-named layers</h2><table><tr><th>layer</th><th>CKA</th><th>weight change</th></tr>"
+                     f"{rows}</table>")
+    if report["timeline"]:
+        names = list(report["timeline"][0]["cka"])
+        head = "".join(f"<th>{_e(n)}</th>" for n in names)
+        body = "".join(f"<tr><td>{_e(step['checkpoint'])}</td>" + "".join(f"<td>{step['cka'][n]:.3f}</td>" for n in names)
+                       + "</tr>" for step in report["timeline"])
+        parts.append(f"<h2>Timeline: each layer's CKA to the last checkpoint</h2><table><tr><th>checkpoint</th>{head}"
+                     f"</tr>{body}</table>")
+        if strip is not None:
+            parts.append(f"<img src='{_png(strip)}' alt='first-layer filters per checkpoint'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

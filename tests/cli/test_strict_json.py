@@ -38,8 +38,9 @@ def test_print_json_writes_null_for_what_is_not_finite(capsys):
      "--out", "{tmp}/profiles"],
     ["bench", "live", "--model", "digits_cnn", "--frames", "3", "--json"],
     ["doctor", "--model", "digits_cnn", "--limit", "20", "--json"],
+    ["compare", "--model", "digits_cnn", "--against", "{weights}", "--limit", "20", "--json"],
 ], ids=["models", "info", "predict", "receptive-field", "segment-with-undefined-metrics", "fetch", "profile-units",
-        "bench", "doctor"])
+        "bench", "doctor", "compare"])
 def test_command_json_is_strict(argv, tmp_path, capsys):
     from PIL import Image
 
@@ -48,7 +49,9 @@ def test_command_json_is_strict(argv, tmp_path, capsys):
     truth = np.full((64, 64), 255, np.int64)
     truth[:8, :8] = 0  # one class, in a corner: the other classes' IoU and F1 are undefined
     np.save(tmp_path / "one_class.npy", truth)
-    assert main([a.format(tmp=tmp_path) for a in argv]) == 0
+    from deepvis.models.digits_cnn import weights_path
+
+    assert main([a.format(tmp=tmp_path, weights=weights_path()) for a in argv]) == 0
     report = _strict(capsys.readouterr().out)
     assert report
 
@@ -86,5 +89,5 @@ def test_every_command_that_has_json_is_parsed_above():
                 yield command
 
     covered = {"models", "info", "predict", "receptive-field", "segment", "fetch", "profile-units", "bench",
-               "atlas build", "atlas map", "atlas units", "doctor"}
+               "atlas build", "atlas map", "atlas units", "doctor", "compare"}
     assert set(with_json(build_parser())) == covered
