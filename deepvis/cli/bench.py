@@ -8,13 +8,13 @@ from deepvis.errors import DeepvisError
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
                                      "gui-live, render3d, map-view)")
-    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, unitviz, atlas, gui-live, soak, render3d "
-                                                "or map-view (the last four need a display, e.g. xvfb-run)")
+    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, unitviz, atlas, doctor, gui-live, soak, "
+                                                "render3d or map-view (the last four need a display, e.g. xvfb-run)")
     add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=positive_int, metavar="N",
                    help="frames to measure (live: 100, saliency: 10); embed: points (10,000); render3d: points "
-                        "(1,000,000); atlas: images (384)")
+                        "(1,000,000); atlas: images (384); doctor: inputs (500)")
     p.add_argument("--seconds", type=positive_float, metavar="S",
                    help="gui-live: how long to measure the window (10); soak: how long to run it (480); unitviz: "
                         "seconds per picture and recipe (20)")
@@ -84,6 +84,14 @@ def cmd_bench(args):
             result["map_view_1m_median_ms"] = f"not measured: {exc}"
         _emit(result, args.json, 24)
         return
+    if args.name == "doctor":
+        from deepvis.bench.doctor import bench_doctor
+        from deepvis.live.computethread import compute_thread
+
+        model = load_model_of(args)
+        result = compute_thread().call(bench_doctor, model, args.input, inputs=args.frames or 500)
+        _emit(result, args.json, 24)
+        return
     if args.name == "unitviz":
         import sys
 
@@ -102,7 +110,7 @@ def cmd_bench(args):
         return
     if args.name not in BENCHMARKS:
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of "
-                           f"{', '.join([*BENCHMARKS, 'gui-live', 'render3d', 'map-view', 'soak'])}")
+                           f"{', '.join([*BENCHMARKS, 'unitviz', 'atlas', 'doctor', 'gui-live', 'render3d', 'map-view', 'soak'])}")
     # The embedding benchmark's default data are digits, so its default model is digits_cnn.
     model = load_model_of(args) if args.name != "embed" or args.model else None
     extra = {"saliency": args.saliency} if args.saliency else {}

@@ -54,7 +54,7 @@ def diagnose(model, dataset, limit: int | None = None, batch: int = 32, probe=No
     if total < 1:
         raise DeepvisError("no inputs to examine")
     started = time.perf_counter()
-    run = _Pass(model, probe, dataset, total)
+    run = DoctorPass(model, probe, dataset, total)
     run.forward_all(batch, progress, cancel)
     seconds_pass = time.perf_counter() - started
     report = {"model": model.name, "data": dataset.name, "inputs": run.seen, "skipped": len(run.skipped),
@@ -65,8 +65,8 @@ def diagnose(model, dataset, limit: int | None = None, batch: int = 32, probe=No
     seconds_variants = time.perf_counter() - variant_start
     report["weights"] = weight_rows(model, progress, cancel) if with_weights else []
     report["classes"] = run.classes()
-    report["flags"] = _flags(report)
-    report["advisories"] = _advisories(report)
+    report["flags"] = findings(report)
+    report["advisories"] = advisories(report)
     report["notes"] = run.notes()
     report["seconds"] = {"pass": round(seconds_pass, 3), "preprocessing": round(seconds_variants, 3),
                          "total": round(time.perf_counter() - started, 3)}
@@ -80,7 +80,7 @@ def weight_rows(model, progress=None, cancel=None) -> list[dict]:
     return weight_figures(model.module, progress, cancel)
 
 
-class _Pass:
+class DoctorPass:
     """The state of one pass: statistics per layer and per BatchNorm, predictions, and the
     inputs the preprocessing variants will see again."""
 
@@ -124,17 +124,18 @@ class _Pass:
             pending_fitted.append(fitted)
             pending_index.append(i)
             if len(pending_fitted) == batch or i == self.total - 1:
-                self._forward(pending_fitted, pending_index)
+                self.forward_batch(pending_fitted, pending_index)
                 pending_fitted, pending_index = [], []
                 if progress is not None:
                     progress("inputs", i + 1, self.total)
         if pending_fitted:
-            self._forward(pending_fitted, pending_index)
+            self.forward_batch(pending_fitted, pending_index)
         if not self.seen:
             raise DeepvisError(f"none of the {self.total} inputs of {self.dataset.name} could be read "
                                f"(e.g. {self.skipped[0] if self.skipped else 'none'})")
 
-    def _forward(self, fitted: list[np.ndarray], indices: list[int]) -> None:
+    def forward_batch(self, fitted: list[np.ndarray], indices: list[int]) -> None:
+        """One batch of pictures fitted to the model (uint8 H x W x C) and their dataset indices."""
         pre = self.model.preprocessor
         x = torch.from_numpy(np.stack([pre.normalize(f) for f in fitted])).to(self.model.device)
         owner = threading.get_ident()
@@ -287,7 +288,7 @@ def _thumbnail(fitted: np.ndarray) -> np.ndarray:
     return resample(np.ascontiguousarray(picture), *size)
 
 
-def _flags(report: dict) -> list[dict]:
+def findings(report: dict) -> list[dict]:
     """Everything flagged, one entry per finding, in the order a reader should look."""
     flags = []
     first = report["first_nonfinite"]
@@ -320,7 +321,7 @@ def _flags(report: dict) -> list[dict]:
     return flags
 
 
-def _advisories(report: dict) -> list[dict]:
+def advisories(report: dict) -> list[dict]:
     """What deserves a look without being a fault: layers more than half dead, and weight
     spectra outside WeightWatcher's range (see deepvis.doctor.weights)."""
     from deepvis.doctor.spectrum import ALPHA_RANGE
@@ -329,7 +330,6 @@ def _advisories(report: dict) -> list[dict]:
               for row in report["layers"] if row["dead_fraction"] is not None and "dead" not in row["flags"]
               and row["dead_fraction"] >= DEAD_ADVISORY and report["inputs"] >= MIN_FLAG_INPUTS]
     low, high = ALPHA_RANGE
-    return advice + [{"where": row["name"], "what": f"weight spectrum alpha {row['alpha']:.2f}, outside the {low:g} "
-                                                    f"to {high:g} WeightWatcher calls well trained "
-                                                    f"({row['alpha_advisory']})"}
+    return advice + [{"where": row["name"], "what": f"weight spectrum alpha {row['alpha']:.2f}, "
+                                                    f"{row['alpha_advisory']} by WeightWatcher's {low:g} to {high:g}"}
                      for row in report["weights"] if row.get("alpha_advisory")]

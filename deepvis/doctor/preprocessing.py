@@ -86,3 +86,47 @@ def best_variant(variants: list[dict]) -> tuple[str, float]:
 
 def mark_collapsed(variant: dict, inputs: int) -> None:
     variant["collapsed"] = bool(inputs >= MIN_INPUTS_FOR_COLLAPSE and variant["top_class_share"] > COLLAPSED_SHARE)
+
+
+def apply_variant(model, probe, name: str) -> str:
+    """Make ``model`` (a LoadedModel, in place) read its input as ``name`` does, for the rest of
+    the session; returns what was changed. ``x255`` and ``unnormalized`` are a mean and std
+    (x255: (x - m) / s is (x / 255 - m / 255) / (s / 255)); ``bgr`` reverses the input channels of
+    the first convolution, exactly what feeding it reversed channels does."""
+    from dataclasses import replace
+
+    from deepvis.errors import DeepvisError
+
+    spec = model.spec
+    if name == DECLARED:
+        return "nothing to change"
+    if name == "x255":
+        new = replace(spec, mean=tuple(m / 255 for m in spec.mean), std=tuple(s / 255 for s in spec.std))
+        _set_spec(model, new)
+        return "pixels now reach the model 255 times larger (mean and std divided by 255)"
+    if name == "unnormalized":
+        _set_spec(model, replace(spec, mean=(0.0,) * spec.channels, std=(1.0,) * spec.channels))
+        return "the mean and std are no longer applied (mean 0, std 1)"
+    if name == "bgr":
+        first = _first_weighted_module(model, probe)
+        if not isinstance(first, torch.nn.Conv2d) or first.in_channels != 3 or first.groups != 1:
+            raise DeepvisError(f"{model.name}'s first layer is not a 3-channel convolution: its input channels "
+                               f"cannot be reversed inside the model; feed it BGR pictures instead")
+        with torch.no_grad():
+            first.weight.copy_(first.weight.flip(1))
+        return "the first convolution now reads the channels in reverse (BGR) order"
+    raise DeepvisError(f"unknown preprocessing {name!r}: expected one of declared, bgr, x255, unnormalized")
+
+
+def _set_spec(model, spec) -> None:
+    model.spec = spec
+    model.__dict__.pop("preprocessor", None)  # a cached_property: built again from the new spec
+
+
+def _first_weighted_module(model, probe):
+    modules = dict(model.module.named_modules())
+    for layer in probe.layers:
+        module = modules.get(layer.path) if layer.path else None
+        if module is not None and getattr(module, "weight", None) is not None:
+            return module
+    return None

@@ -21,8 +21,9 @@ from deepvis.io.signals import is_signal_file
 from deepvis.core.hfsource import is_hf_folder
 from deepvis.core.zoo import sample_kind
 # Imported to register the built-in views.
-from deepvis.widgets.tabs import (activationgrid, attentionview, cloudview, dreamview, embeddingview, filterview,  # noqa: F401
-                                  latentview, receptiveview, sampleview, segmentationview, signalview)
+from deepvis.widgets.tabs import (activationgrid, attentionview, cloudview, doctorview, dreamview,  # noqa: F401
+                                  embeddingview, filterview, latentview, receptiveview, sampleview, segmentationview,
+                                  signalview)
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.elidedlabel import ElidedLabel

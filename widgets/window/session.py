@@ -173,6 +173,25 @@ class Session(QObject):
         future = compute_thread().submit(work)
         future.add_done_callback(lambda f: self._posted_model.emit(*outcome(f), name))
 
+    def fix_preprocessing(self, variant: str) -> None:
+        """Read the input as the doctor's ``variant`` (bgr, x255, unnormalized) for the rest of
+        the session: the running model is changed on the compute thread and the views follow
+        as for a new model; what changed is said in the message bar."""
+        from deepvis.doctor.preprocessing import apply_variant
+
+        state = self.state
+        if state is None:
+            return
+        self.busy.emit(f"reading the input as {variant}...")
+
+        def work():
+            said = apply_variant(state.model, state.probe, variant)
+            self._posted_message.emit(f"{state.model.name}: {said} (this session only)")
+            return ModelState(state.model, state.probe, state.spec_text, state.autoencoder)
+
+        future = compute_thread().submit(work)
+        future.add_done_callback(lambda f: self._posted_model.emit(*outcome(f), variant))
+
     @Slot(object, object, str)
     def _model_loaded(self, state, error, spec):
         self.busy.emit("")

@@ -1,9 +1,11 @@
-"""Tabs with half the style's padding beside their titles.
+"""Tabs with a quarter of the style's padding beside their titles.
 
-With Fusion's padding the window's eleven tab titles need 856 px: at the default 1440 px the
-centre holds that only by squeezing both docks below what their panes show (the layer list's
-columns, the saliency controls), and with the docks at a usable width the last tabs went
-behind the tab bar's scroll arrows. Half the padding is 724 px, and every title still has room.
+With Fusion's padding the window's tab titles need far more than the centre has: at the
+default 1440 px it holds them only by squeezing both docks below what their panes show (the
+layer list's columns, the saliency controls), and with the docks at a usable width the last
+tabs went behind the tab bar's scroll arrows. Half the padding held eleven tabs (724 of 727
+px); the twelfth (Doctor) needs a quarter, about 700 px, and the tab borders still set each
+title apart.
 """
 
 from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle
@@ -14,7 +16,7 @@ _style: QProxyStyle | None = None
 class CompactTabStyle(QProxyStyle):
     def pixelMetric(self, metric, option=None, widget=None) -> int:
         value = super().pixelMetric(metric, option, widget)
-        return value // 2 if metric == QStyle.PixelMetric.PM_TabBarTabHSpace else value
+        return value // 4 if metric == QStyle.PixelMetric.PM_TabBarTabHSpace else value
 
 
 def compact_tab_style() -> QProxyStyle:
