@@ -1,5 +1,7 @@
 """The Doctor tab: the checkpoint doctor (deepvis.doctor) on the window's model, run over its
-own data or a folder, cancellable, with the findings first and every layer in a table.
+own data or a folder, cancellable, with the findings first and every layer in a table; and
+two more modes, Compare and Timeline (widgets/tabs/checkpointpages.py): the live frame
+through another checkpoint, or through each checkpoint of a training run.
 
 Clicking a finding or a table row selects that layer in every view (the activations grid, the
 unit pane, saliency); a preprocessing that reads the input better than the declared one is
@@ -13,17 +15,19 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSpinBox,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from deepvis.core.zoo import sample_kind
 from deepvis.errors import DeepvisError
 from deepvis.io.datasets import Dataset, digits_dataset, folder_dataset, samples_dataset
 from deepvis.live.computethread import compute_thread, outcome
+from deepvis.widgets.tabs.checkpointpages import ComparePage, TimelinePage
 from deepvis.widgets.window.views import View, register_view
 
 DIGITS = "digits (scikit-learn, 1,797)"
 PHOTOS = "bundled photos and crops"
 FOLDER = "folder..."
+MODES = ("Examine", "Compare", "Timeline")
 FLAG_COLOUR = QColor("#f0a08a")
 ADVICE_COLOUR = QColor("#b8b8c0")
 FLAGGED_ROW = QColor(120, 50, 35)
@@ -107,10 +111,29 @@ class DoctorView(View):
         split.setStretchFactor(1, 4)
         split.setSizes([130, 520])  # a few findings above, the layers below
 
+        examine = QWidget()
+        examine_layout = QVBoxLayout(examine)
+        examine_layout.setContentsMargins(0, 0, 0, 0)
+        examine_layout.addLayout(controls)
+        examine_layout.addWidget(self.summary)
+        examine_layout.addWidget(split, 1)
+        self.compare = ComparePage(session)
+        self.timeline = TimelinePage(session)
+        self.pages = QStackedWidget()
+        for page in (examine, self.compare, self.timeline):
+            self.pages.addWidget(page)
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.mode.setToolTip("Examine: the doctor's report; Compare: the live frame through this model and another "
+                             "checkpoint; Timeline: through each checkpoint of a training run")
+        self.mode.currentIndexChanged.connect(self.pages.setCurrentIndex)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("mode"))
+        head.addWidget(self.mode)
+        head.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addLayout(controls)
-        layout.addWidget(self.summary)
-        layout.addWidget(split, 1)
+        layout.addLayout(head)
+        layout.addWidget(self.pages, 1)
 
         self._posted_progress.connect(self._show_progress)
         self._posted_done.connect(self._finished)
