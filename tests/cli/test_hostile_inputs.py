@@ -523,6 +523,17 @@ CASES = [
     ("atlas-map-perplexity-2000", ["atlas", "map", "{d}/atlas_good", "--perplexity", "2000"]),
     ("predict-top-0-cut-wav", ["predict", "--model", "signals_wavenet", "--input", "{d}/cut.wav",
                               "--top", "0"]),
+    # doctor and compare (issue 33)
+    ("doctor-missing-data", ["doctor", *M, "--data", "{d}/missing", "--json"]),
+    ("doctor-limit-0", ["doctor", *M, "--limit", "0"]),
+    ("doctor-out-not-html", ["doctor", *M, "--limit", "5", "--out", "{o}/report.png"]),
+    ("doctor-only-corrupt", ["doctor", *M, "--data", "{d}/only_corrupt"]),
+    ("doctor-signal-model", ["doctor", "--model", "signals_wavenet", "--data", "digits"]),
+    ("doctor-user-model-without-data", ["doctor", "--model", "testnets:SqrtOfConv", "--input-size", "8x8"]),
+    ("compare-missing-against", ["compare", *M, "--against", "{d}/missing.pt"]),
+    ("compare-against-truncated", ["compare", *M, "--against", "{d}/truncated.pt", "--limit", "5"]),
+    ("compare-against-empty-folder", ["compare", *M, "--against", "{d}/only_corrupt", "--limit", "5"]),
+    ("compare-out-text", ["compare", *M, "--against", "{d}/truncated.pt", "--out", "{o}/cka.txt"]),
     # argument parsing: no abbreviations (issue 30)
     ("abbreviated-option", ["predict", *M, "--inp", IMG]),
     ("abbreviation-of-another", ["info", *M, "--input", IMG]),

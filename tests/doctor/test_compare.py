@@ -57,6 +57,37 @@ def _unbiased_hsic(x: np.ndarray, y: np.ndarray) -> float:
             - 2 / (n - 2) * (one @ k @ l @ one)) / (n * (n - 3))
 
 
+def test_minibatch_cka_equals_torch_cka_on_the_same_batches():
+    """torch-cka (Subramanian's package) computes Nguyen et al.'s minibatch CKA; ours over the
+    same four batches of digits through two digits_cnn checkpoints gives the same matrix."""
+    torch_cka = pytest.importorskip("torch_cka")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from deepvis.core.probe import Probe
+
+    a, b = load_model("digits_cnn"), load_model("digits_cnn")
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(1)
+        for parameter in b.module.parameters():
+            parameter.add_(0.5 * parameter.std() * torch.randn(parameter.shape, generator=generator))
+    digits = digits_dataset()
+    x = torch.stack([torch.from_numpy(a.preprocessor.array(digits.image(i))) for i in range(400)])
+    layers = ["relu1", "relu2", "pool", "relu3", "relu4", "fc2"]  # outputs no later in-place op touches
+    reference = torch_cka.CKA(a.module, b.module, "A", "B", model1_layers=layers, model2_layers=layers)
+    with pytest.warns(UserWarning):  # it warns that one loader serves both models
+        reference.compare(DataLoader(TensorDataset(x), batch_size=100))
+    expected = reference.export()["CKA"].numpy()
+    ours = cka.MinibatchCKA(len(layers), len(layers))
+    probe_a, probe_b = Probe(a.module, a.example_input()), Probe(b.module, b.example_input())
+    with torch.no_grad():
+        for batch in x.split(100):
+            _, acts_a = probe_a.capture(batch, layers)
+            _, acts_b = probe_b.capture(batch, layers)
+            ours.add([acts_a[n] for n in layers], [acts_b[n] for n in layers])
+    assert np.allclose(ours.result(), expected, atol=1e-4)  # torch-cka sums in float32
+    assert (np.diag(ours.result()) < 1).all() and (np.diag(ours.result()) > 0.5).all()
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """The bundled digits_cnn, and noisier copies of it as the earlier steps of a 'training'."""
