@@ -37,6 +37,15 @@ def look(model, probe, frame: np.ndarray, layer: str) -> LayerView:
     return LayerView(activation, model.summarize(output, 3), first_filters(model.module))
 
 
+def load_checkpoint(spec: str, path) -> tuple:
+    """(LoadedModel, Probe) of model ``spec`` with the weights at ``path``."""
+    from deepvis.core.loading import load_model
+    from deepvis.core.probe import Probe
+
+    model = load_model(spec, str(path))
+    return model, Probe(model.module, model.example_input())
+
+
 def first_filters(module) -> np.ndarray | None:
     for _, layer in module.named_modules():
         if isinstance(layer, (torch.nn.Conv2d, torch.nn.Conv1d)):

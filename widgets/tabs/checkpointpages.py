@@ -152,16 +152,10 @@ class ComparePage(_FollowsWindow):
         if state is None:
             return
         self.hint.setText(f"loading {Path(path).name}...")
+        from deepvis.doctor.sidebyside import load_checkpoint
+
         spec = state.spec_text
-
-        def work():
-            from deepvis.core.loading import load_model
-            from deepvis.core.probe import Probe
-
-            model = load_model(spec, path)
-            return model, Probe(model.module, model.example_input())
-
-        future = compute_thread().submit(work)
+        future = compute_thread().submit(load_checkpoint, spec, path)
         future.add_done_callback(lambda f: self._b_loaded.emit(path, *outcome(f)))
 
     def _b_ready(self, path: str, value, error: str) -> None:
@@ -249,21 +243,13 @@ class TimelinePage(_FollowsWindow):
             self.open_folder(folder)
 
     def open_folder(self, folder: str) -> None:
-        from deepvis.doctor.sidebyside import CheckpointSeries
+        from deepvis.doctor.sidebyside import CheckpointSeries, load_checkpoint
 
         state = self.session.state
         if state is None:
             return
         spec = state.spec_text
-
-        def load(path):
-            from deepvis.core.loading import load_model
-            from deepvis.core.probe import Probe
-
-            model = load_model(spec, str(path))
-            return model, Probe(model.module, model.example_input())
-
-        future = compute_thread().submit(lambda: CheckpointSeries(folder, load))
+        future = compute_thread().submit(lambda: CheckpointSeries(folder, lambda path: load_checkpoint(spec, path)))
         future.add_done_callback(lambda f: self._series_loaded.emit(*outcome(f)))
 
     def _series_ready(self, series, error: str) -> None:
