@@ -16,7 +16,7 @@ from deepvis.live.computethread import compute_thread
 
 # One module per command family; each registers its subcommands. The order is --help's order.
 FAMILIES = ("app", "model_info", "fetch", "layers", "attribution", "segment", "embed", "optimize", "generative",
-            "shapes3d", "autoregressive", "atlas", "doctor", "compare", "bench")
+            "shapes3d", "autoregressive", "atlas", "doctor", "compare", "match", "bench")
 
 
 def build_parser() -> Parser:
@@ -74,7 +74,7 @@ def _run(argv) -> int:
     if args.command is None:
         args = parser.parse_args(["gui"])
     needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream", "doctor",
-                   "compare", "visualize-unit", "profile-units")
+                   "compare", "match", "visualize-unit", "profile-units")
     if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
         from deepvis.core.defaults import DEFAULT_MODEL
 

@@ -534,6 +534,15 @@ CASES = [
     ("compare-against-truncated", ["compare", *M, "--against", "{d}/truncated.pt", "--limit", "5"]),
     ("compare-against-empty-folder", ["compare", *M, "--against", "{d}/only_corrupt", "--limit", "5"]),
     ("compare-out-text", ["compare", *M, "--against", "{d}/truncated.pt", "--out", "{o}/cka.txt"]),
+    # match (issue 34)
+    ("match-no-second-input", ["match", *M, "--input", IMG]),
+    ("match-point-outside", ["match", *M, "--input", IMG, "--input2", IMG, "--at", "500,3", "--out", "{o}/m.png"]),
+    ("match-point-not-yx", ["match", *M, "--input", IMG, "--input2", IMG, "--at", "3"]),
+    ("match-layer-without-grid", ["match", *M, "--input", IMG, "--input2", IMG, "--layer", "fc1"]),
+    ("match-eval-missing", ["match", *M, "--eval", "{d}/missing"]),
+    ("match-eval-not-sequences", ["match", *M, "--eval", "{d}/only_corrupt"]),
+    ("match-baseline-without-eval", ["match", *M, "--input", IMG, "--input2", IMG, "--baseline", "sift"]),
+    ("match-out-text", ["match", *M, "--input", IMG, "--input2", IMG, "--out", "{o}/m.txt"]),
     # argument parsing: no abbreviations (issue 30)
     ("abbreviated-option", ["predict", *M, "--inp", IMG]),
     ("abbreviation-of-another", ["info", *M, "--input", IMG]),
