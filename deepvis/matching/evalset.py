@@ -36,9 +36,9 @@ def illumination(rng: np.random.Generator, picture: np.ndarray, strength: float)
     return (np.clip(x, 0, 1) * 255).astype(np.uint8)
 
 
-def write_sequences(pictures: dict[str, np.ndarray], root, seed: int = 0) -> Path:
-    """``pictures`` (name -> RGB uint8) as v_<name>/ and i_<name>/ under ``root``, with images
-    of growing change (as HPatches' 2..6)."""
+def write_sequences(pictures: dict[str, np.ndarray], root, seed: int = 0, variants: int = VARIANTS) -> Path:
+    """``pictures`` (name -> RGB uint8) as v_<name>/ and i_<name>/ under ``root``, each with
+    ``variants`` images of growing change (HPatches has five: 2..6)."""
     from deepvis.io.images import quiet_cv2, write_image
 
     cv2 = quiet_cv2()
@@ -51,8 +51,8 @@ def write_sequences(pictures: dict[str, np.ndarray], root, seed: int = 0) -> Pat
         light.mkdir(parents=True, exist_ok=True)
         write_image(view / "1.png", picture)
         write_image(light / "1.png", picture)
-        for k in range(2, VARIANTS + 2):
-            strength = (k - 1) / VARIANTS
+        for k in range(2, variants + 2):
+            strength = (k - 1) / variants
             h = viewpoint_homography(rng, width, height, strength)
             write_image(view / f"{k}.png", cv2.warpPerspective(picture, h, (width, height), flags=cv2.INTER_LINEAR,
                                                                borderMode=cv2.BORDER_CONSTANT))
