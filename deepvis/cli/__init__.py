@@ -75,7 +75,9 @@ def _run(argv) -> int:
         args = parser.parse_args(["gui"])
     needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream", "doctor",
                    "compare", "match", "visualize-unit", "profile-units")
-    if getattr(args, "model", "") is None and args.command in needs_model and getattr(args, "name", "") != "embed":
+    # bench embed and bench match have their own default models (digits_cnn, the descriptor).
+    if getattr(args, "model", "") is None and args.command in needs_model and \
+            getattr(args, "name", "") not in ("embed", "match"):
         from deepvis.core.defaults import DEFAULT_MODEL
 
         args.model = DEFAULT_MODEL

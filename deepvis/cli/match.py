@@ -34,22 +34,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_match)
 
 
-def default_layer(probe, spec) -> str:
-    """The deepest layer whose grid is at least an eighth of the input's side: fine enough to
-    place a match within a few pixels, deep enough to match by content."""
-    from deepvis.core.probe import PLUMBING
-
-    side = min(spec.height, spec.width)
-    chosen = None
-    for layer in probe.layers:
-        if layer.spatial and layer.shape[1] >= side / 8 and layer.path and layer.type_name not in PLUMBING:
-            chosen = layer.name
-    if chosen is None:
-        raise DeepvisError("this model has no layer with a spatial grid of at least an eighth of its input: "
-                           "name one with --layer")
-    return chosen
-
-
 def _point(text: str) -> tuple[float, float]:
     try:
         y, x = (float(v) for v in text.split(","))
@@ -82,7 +66,7 @@ def cmd_match(args):
     model = load_model_of(args)
 
     def work():
-        from deepvis.matching.dense import describe, match, mutual_nearest
+        from deepvis.matching.dense import default_layer, describe, match, mutual_nearest
 
         probe = Probe(model.module, model.example_input())
         layer = args.layer or default_layer(probe, model.spec)
@@ -120,7 +104,7 @@ def cmd_match(args):
 def _evaluate(args):
     from deepvis.core.probe import Probe
     from deepvis.live.computethread import compute_thread
-    from deepvis.matching.dense import describe
+    from deepvis.matching.dense import default_layer, describe
     from deepvis.matching.hpatches import evaluate, read_sequences, rootsift_dense
 
     sequences = read_sequences(args.eval)

@@ -48,6 +48,22 @@ class Match:
     heatmap: np.ndarray  # (H_B, W_B) cosine similarities
 
 
+def default_layer(probe, spec) -> str:
+    """The deepest layer whose grid is at least an eighth of the input's side: fine enough to
+    place a match within a few pixels, deep enough to match by content."""
+    from deepvis.core.probe import PLUMBING
+
+    side = min(spec.height, spec.width)
+    chosen = None
+    for layer in probe.layers:
+        if layer.spatial and layer.shape[1] >= side / 8 and layer.path and layer.type_name not in PLUMBING:
+            chosen = layer.name
+    if chosen is None:
+        raise DeepvisError("this model has no layer with a spatial grid of at least an eighth of its input: "
+                           "name one with --layer")
+    return chosen
+
+
 def describe(model, probe, image: np.ndarray, layer: str) -> DescriptorMap:
     """``image`` (RGB uint8 H x W x 3) through ``model`` up to ``layer``: its descriptor map at the
     picture's size."""
