@@ -29,10 +29,10 @@ def load_descriptor():
 
 
 def bench_match(model=None, layer: str | None = None, rounds: int = 5, queries: int = 20) -> dict:
-    from deepvis.core.inputspec import pixel_tensor, resample
+    from deepvis.core.inputspec import resample
     from deepvis.core.probe import Probe
     from deepvis.io.images import read_image
-    from deepvis.matching.dense import default_layer, describe, match
+    from deepvis.matching.dense import default_layer, describe, input_at_own_size, match
     from deepvis.resources import sample_image
 
     model = model or load_descriptor()
@@ -40,16 +40,14 @@ def bench_match(model=None, layer: str | None = None, rounds: int = 5, queries: 
     layer = layer or ("output" if model.name == DESCRIPTOR_SPEC else default_layer(probe, model.spec))
     photo = read_image(sample_image("cat"))
     frame = resample(np.ascontiguousarray(photo), 480, 640)
-    spec = model.spec
-    x = (pixel_tensor(frame, spec.channels) - torch.tensor(spec.mean).view(1, -1, 1, 1)) / \
-        torch.tensor(spec.std).view(1, -1, 1, 1)
-    if not probe.runs_at((spec.channels, 480, 640), layer):
+    x = input_at_own_size(model, frame)
+    if not probe.runs_at((model.spec.channels, 480, 640), layer):
         raise DeepvisError(f"{model.name} does not run at 640x480 up to {layer}: bench match needs a fully "
                            f"convolutional model")
 
     def bare():
         with torch.inference_mode():
-            probe.capture_until(x.to(model.device), layer)
+            probe.capture_until(x, layer)
 
     describe(model, probe, frame, layer)  # warm-up
     bare_s, map_s = [], []

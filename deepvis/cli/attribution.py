@@ -48,7 +48,8 @@ def register(sub) -> None:
                         "gradients; signed: blue negative, red positive, clipped the same way; abs (or norm): the "
                         "magnitude scaled to its maximum; normblur: abs, blurred; gray: the magnitude in grey; raw: "
                         "the toolbox's red and green (default: abs for gradcam and the rollouts, else clip99)")
-    p.add_argument("--overlay", type=fraction, metavar="OPACITY", help="blend over the input: 0 the input alone, 1 the map alone")
+    p.add_argument("--overlay", type=fraction, metavar="OPACITY",
+                   help="blend over the input: 0 the input alone, 1 the map alone")
     add_plain(p)
     p.add_argument("--min-size", type=positive_int, default=512, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_saliency)

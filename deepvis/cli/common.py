@@ -218,14 +218,18 @@ def pixel_means(text: str) -> tuple[float, ...]:
     return values
 
 
-def load_model_of(args):
+def load_model_of(args, source: tuple | None = None):
+    """The command's model on the compute thread: ``--model`` and ``--weights``, or ``source``
+    (spec, weights) with the same options (compare's second checkpoint)."""
     from deepvis.core.download import progress_to
     from deepvis.core.loading import load_model
+
+    spec, weights = source if source is not None else (args.model, args.weights)
 
     def load():
         # A download of zoo weights says how far it is (a bar on a terminal, nothing in a pipe).
         with progress_to(download_bar if sys.stderr.isatty() else None):
-            return load_model(args.model, args.weights, **model_options(args))
+            return load_model(spec, weights, **model_options(args))
 
     try:
         return compute_thread().call(load)
@@ -237,6 +241,18 @@ def load_model_of(args):
 def clear_progress_line(width: int = 72) -> None:
     """Blank the terminal line a ``\r`` progress report wrote, so the result or error starts clean."""
     print("\r" + " " * width + "\r", end="", file=sys.stderr, flush=True)
+
+
+def stage_progress(stage: str, done: int, total: int) -> None:
+    """A long command's "stage done/total" on one terminal line; nothing in a pipe."""
+    if sys.stderr.isatty():
+        print(f"\r{stage} {done}/{total}".ljust(40), end="", file=sys.stderr, flush=True)
+
+
+def end_progress() -> None:
+    """Blank what stage_progress wrote, before the result is printed."""
+    if sys.stderr.isatty():
+        clear_progress_line()
 
 
 def download_bar(name: str, done: int, total: int) -> None:

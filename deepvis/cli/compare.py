@@ -1,11 +1,10 @@
 """``compare``: two checkpoints (or a training timeline) layer by layer: CKA, weight change,
 agreement."""
 
-import sys
 from pathlib import Path
 
-from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, clear_progress_line, model_options,
-                                positive_int, print_json)
+from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, end_progress, load_model_of,
+                                positive_int, print_json, stage_progress)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import HTML, IMAGE, Outputs
 
@@ -29,13 +28,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def _load(args, spec, weights):
-    from deepvis.core.loading import load_model
-    from deepvis.live.computethread import compute_thread
-
-    return compute_thread().call(lambda: load_model(spec, weights, **model_options(args)))
-
-
 def cmd_compare(args):
     from deepvis.cli.doctor import default_data
     from deepvis.doctor.compare import checkpoint_order, compare, timeline
@@ -56,17 +48,18 @@ def cmd_compare(args):
     if folder:
         checkpoints = checkpoint_order(against)
         first = Path(args.weights) if args.weights else checkpoints[0]
-        model_a, model_b = _load(args, args.model, str(first)), _load(args, spec_b, str(checkpoints[-1]))
+        model_a = load_model_of(args, (args.model, str(first)))
+        model_b = load_model_of(args, (spec_b, str(checkpoints[-1])))
     else:
-        model_a, model_b = _load(args, args.model, args.weights), _load(args, spec_b, str(against))
-    report = compare(model_a, model_b, dataset, limit=args.limit, progress=_progress, cancel=INTERRUPT)
+        model_a, model_b = load_model_of(args), load_model_of(args, (spec_b, str(against)))
+    report = compare(model_a, model_b, dataset, limit=args.limit, progress=stage_progress, cancel=INTERRUPT)
     filters = None
     if folder:
-        steps = timeline(lambda path: _load(args, spec_b, str(path)), checkpoints, dataset, limit=args.limit,
-                         progress=_progress, cancel=INTERRUPT)
+        # The last checkpoint is B, loaded already.
+        steps = timeline(lambda path: model_b if path == checkpoints[-1] else load_model_of(args, (spec_b, str(path))),
+                         checkpoints, dataset, limit=args.limit, progress=stage_progress, cancel=INTERRUPT)
         report["timeline"], filters = steps["timeline"], steps["filters"]
-    if sys.stderr.isatty():
-        clear_progress_line()
+    end_progress()
     _write(report, filters, out, strip_path, html, outputs)
     if args.json:
         print_json(report)
@@ -95,10 +88,6 @@ def _write(report, filters, out, strip_path, html, outputs) -> None:
         if strip_path is not None and strip is not None:
             write_image(strip_path, strip)
 
-
-def _progress(stage, done, total):
-    if sys.stderr.isatty():
-        print(f"\r{stage} {done}/{total}".ljust(40), end="", file=sys.stderr, flush=True)
 
 
 def _print(report, out, strip_path) -> None:

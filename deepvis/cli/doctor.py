@@ -3,8 +3,8 @@ BatchNorm statistics, its input preprocessing and its weights."""
 
 import sys
 
-from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, clear_progress_line, load_model_of,
-                                positive_int, print_json)
+from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, end_progress, load_model_of,
+                                positive_int, print_json, stage_progress)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import HTML, Outputs
 
@@ -56,9 +56,8 @@ def cmd_doctor(args):
     data = args.data or default_data(args.model)
     dataset = open_dataset(data)
     model = load_model_of(args)
-    report = diagnose(model, dataset, limit=args.limit, batch=args.batch, progress=_progress, cancel=INTERRUPT)
-    if sys.stderr.isatty():
-        clear_progress_line()
+    report = diagnose(model, dataset, limit=args.limit, batch=args.batch, progress=stage_progress, cancel=INTERRUPT)
+    end_progress()
     thumbnails = report.pop("thumbnails")
     if args.out:
         from deepvis.doctor.html import render
@@ -78,10 +77,6 @@ def cmd_doctor(args):
         sys.stdout.flush()
         raise SystemExit(EXIT_FLAGGED)
 
-
-def _progress(stage, done, total):
-    if sys.stderr.isatty():
-        print(f"\r{stage} {done}/{total}".ljust(40), end="", file=sys.stderr, flush=True)
 
 
 def _fraction(value) -> str:

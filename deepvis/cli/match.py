@@ -1,11 +1,9 @@
 """``match``: where points of one picture are in another, by a layer's features; and the mean
 matching accuracy of a layer (or of SIFT) on sequences in the HPatches layout."""
 
-import sys
-
 from deepvis.cli import common
-from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, clear_progress_line, load_model_of,
-                                print_json, whole)
+from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, end_progress, load_model_of,
+                                print_json, stage_progress, whole)
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, Outputs
 
@@ -113,15 +111,15 @@ def _evaluate(args):
     def work():
         probe = Probe(model.module, model.example_input())
         layer = args.layer or default_layer(probe, model.spec)
-        result = evaluate(lambda image: describe(model, probe, image, layer).pixels, sequences, _progress, INTERRUPT)
+        result = evaluate(lambda image: describe(model, probe, image, layer).pixels, sequences, stage_progress,
+                          INTERRUPT)
         result = {"model": model.name, "layer": layer, **result}
         if args.baseline == "sift":
-            result["sift"] = evaluate(rootsift_dense, sequences, _progress, INTERRUPT)
+            result["sift"] = evaluate(rootsift_dense, sequences, stage_progress, INTERRUPT)
         return result
 
     result = compute_thread().call(work)
-    if sys.stderr.isatty():
-        clear_progress_line()
+    end_progress()
     if args.json:
         print_json(result)
         return
@@ -133,7 +131,3 @@ def _evaluate(args):
             if figures.get(split):
                 print(f"{name:<8} {split:<13} " + " ".join(f"{figures[split][str(t)]:>6.3f}" for t in (1, 3, 5, 10)))
 
-
-def _progress(stage, done, total):
-    if sys.stderr.isatty():
-        print(f"\r{stage} {done}/{total}".ljust(40), end="", file=sys.stderr, flush=True)

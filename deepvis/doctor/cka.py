@@ -15,6 +15,8 @@ It converges to the same value and needs only one minibatch's activations at a t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -51,17 +53,32 @@ def cka_matrix(grams_a: list[torch.Tensor], grams_b: list[torch.Tensor]) -> np.n
     return out
 
 
-def unbiased_hsic(k: torch.Tensor, l: torch.Tensor) -> float:
-    """Song et al.'s unbiased HSIC estimator of two (m, m) Gram matrices (m >= 4)."""
-    m = k.shape[0]
-    k, l = k.clone(), l.clone()
-    k.fill_diagonal_(0)
-    l.fill_diagonal_(0)
-    ones = torch.ones(m, 1, dtype=k.dtype)
-    trace = (k * l).sum()
-    both = float((ones.T @ k @ ones) * (ones.T @ l @ ones)) / ((m - 1) * (m - 2))
-    cross = float(ones.T @ k @ l @ ones) * 2 / (m - 2)
-    return float((trace + both - cross) / (m * (m - 3)))
+@dataclass(frozen=True)
+class HollowGram:
+    """A minibatch's Gram matrix with its diagonal zeroed, and the sums the unbiased HSIC
+    estimator needs of it (computed once per layer, not once per layer pair)."""
+
+    k: torch.Tensor  # (m, m), zero diagonal
+    row_sums: torch.Tensor  # K 1
+    total: float  # 1^T K 1
+
+    @classmethod
+    def of(cls, features: torch.Tensor) -> "HollowGram":
+        x = features.reshape(features.shape[0], -1).double()
+        k = x @ x.T  # the unbiased estimator centres by itself: the Gram of the raw rows
+        k.fill_diagonal_(0)
+        row_sums = k.sum(1)
+        return cls(k, row_sums, float(row_sums.sum()))
+
+
+def unbiased_hsic(a: HollowGram, b: HollowGram) -> float:
+    """Song et al.'s unbiased HSIC estimator of two minibatch Grams (m >= 4):
+    [tr(K L) + 1'K1 1'L1 / ((m-1)(m-2)) - 2 / (m-2) 1'K L 1] / (m (m-3))."""
+    m = a.k.shape[0]
+    trace = float((a.k * b.k).sum())  # both symmetric: tr(K L) is the sum of their product
+    both = a.total * b.total / ((m - 1) * (m - 2))
+    cross = 2 * float(a.row_sums @ b.row_sums) / (m - 2)
+    return (trace + both - cross) / (m * (m - 3))
 
 
 class MinibatchCKA:
@@ -75,8 +92,8 @@ class MinibatchCKA:
 
     def add(self, features_a: list[torch.Tensor], features_b: list[torch.Tensor]) -> None:
         """One minibatch: each layer's (m, ...) activations, m >= 4."""
-        grams_a = [_plain_gram(f) for f in features_a]
-        grams_b = [_plain_gram(f) for f in features_b]
+        grams_a = [HollowGram.of(f) for f in features_a]
+        grams_b = [HollowGram.of(f) for f in features_b]
         for i, k in enumerate(grams_a):
             self.self_a[i] += unbiased_hsic(k, k)
             for j, l in enumerate(grams_b):
@@ -88,9 +105,3 @@ class MinibatchCKA:
     def result(self) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return self.cross / np.sqrt(np.outer(self.self_a, self.self_b))
-
-
-def _plain_gram(features: torch.Tensor) -> torch.Tensor:
-    """The unbiased estimator centres by itself: the Gram of the raw rows."""
-    x = features.reshape(features.shape[0], -1).double()
-    return x @ x.T

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from deepvis.doctor import cka
+from deepvis.doctor.weights import first_filters, weight_layers
 from deepvis.errors import Cancelled, DeepvisError
 
 DISAGREEING_KEPT = 20
@@ -90,8 +91,6 @@ def grams_of(features: dict[str, torch.Tensor], layers: list[str]) -> list[torch
 
 def weight_changes(module_a, module_b) -> dict[str, float]:
     """||W_b - W_a|| / ||W_a|| per layer whose weight both have, with the same shape."""
-    from deepvis.doctor.weights import weight_layers
-
     b_modules = dict(module_b.named_modules())
     out = {}
     for path, layer in weight_layers(module_a):
@@ -218,15 +217,8 @@ def timeline(load, checkpoints: list[Path], dataset, limit: int | None = None, b
         steps.append({"checkpoint": path.name,
                       "cka": {name: cka.cka_of_grams(g, grams_last[i]) for i, (name, g) in enumerate(zip(layers, grams))},
                       "weight_change": weight_changes(previous.module, model.module) if previous is not None else None})
-        filters.append(_first_filters(model.module))
+        filters.append(first_filters(model.module))
         previous = model
         if progress is not None:
             progress("checkpoints", k + 1, len(checkpoints))
     return {"timeline": steps, "filters": filters}
-
-
-def _first_filters(module) -> np.ndarray | None:
-    for _, layer in module.named_modules():
-        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Conv1d)):
-            return layer.weight.detach().float().cpu().numpy()
-    return None

@@ -104,6 +104,7 @@ class DoctorPass:
         self.tally: ClassTally | None = None
         self.fitted_kept: list[np.ndarray] = []  # the inputs the preprocessing variants see again
         self.kept_indices: list[int] = []
+        self.kept_probs: list[torch.Tensor] = []  # the pass's own probabilities for those inputs
         self.thumbnails: dict[int, np.ndarray] = {}
         self.skipped: list[str] = []
         self.seen = 0
@@ -155,20 +156,23 @@ class DoctorPass:
             for handle in handles:
                 handle.remove()
         self.seen += len(indices)
-        if len(self.fitted_kept) < VARIANT_INPUTS:
-            room = VARIANT_INPUTS - len(self.fitted_kept)
-            self.fitted_kept.extend(fitted[:room])
-            self.kept_indices.extend(indices[:room])
+        room = max(0, VARIANT_INPUTS - len(self.fitted_kept))
+        self.fitted_kept.extend(fitted[:room])
+        self.kept_indices.extend(indices[:room])
         if self.classifies:
-            self._tally(output, fitted, indices)
+            probs = self._tally(output, fitted, indices)
+            if probs is not None and room:
+                # The declared preprocessing is what this pass ran: its variant is not run again.
+                self.kept_probs.append(probs[:room].float().cpu())
 
-    def _tally(self, output, fitted, indices) -> None:
+    def _tally(self, output, fitted, indices) -> torch.Tensor | None:
+        """Count the batch's predictions against the labels; returns its class probabilities."""
         from deepvis.core.predictions import class_probabilities
 
         scores = self.model.main_output(output)
         if scores.ndim != 2:
             self.classifies = False
-            return
+            return None
         probs = class_probabilities(scores, self.model.head.activation, self.model.multilabel)
         if self.classes_count is None:
             self.classes_count = probs.shape[1]
@@ -177,14 +181,15 @@ class DoctorPass:
                 self.tally = ClassTally(self.classes_count)
         top, predicted = probs.max(1)
         if self.tally is None:
-            return
+            return probs
         for k, i in enumerate(indices):
             self.tally.add(i, self.targets_all[i], int(predicted[k]), float(top[k]))
             if any(-item[1] == i for item in self.tally.wrong):  # among the most confidently wrong so far
                 self.thumbnails[i] = _thumbnail(fitted[k])
-        if self.tally is not None and len(self.thumbnails) > 4 * len(self.tally.wrong) + 32:
+        if len(self.thumbnails) > 4 * len(self.tally.wrong) + 32:
             keep = {-item[1] for item in self.tally.wrong}
             self.thumbnails = {i: t for i, t in self.thumbnails.items() if i in keep}
+        return probs
 
     # --- figures ---------------------------------------------------------------------------
 
@@ -232,8 +237,8 @@ class DoctorPass:
         names = preprocessing.variant_names(spec)
         variants = []
         for k, name in enumerate(names):
-            probs = []
-            for start in range(0, len(fitted), batch):
+            probs = list(self.kept_probs) if name == preprocessing.DECLARED else []
+            for start in range(0 if not probs else len(fitted), len(fitted), batch):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
                 x = preprocessing.variant_batch(fitted[start:start + batch], spec, name).to(self.model.device)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepvis.doctor.weights import first_filters
 from deepvis.errors import DeepvisError
 
 MODELS_KEPT = 3  # checkpoints of a timeline kept loaded: the slider's neighbours come back at once
@@ -44,13 +45,6 @@ def load_checkpoint(spec: str, path) -> tuple:
 
     model = load_model(spec, str(path))
     return model, Probe(model.module, model.example_input())
-
-
-def first_filters(module) -> np.ndarray | None:
-    for _, layer in module.named_modules():
-        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Conv1d)):
-            return layer.weight.detach().float().cpu().numpy()
-    return None
 
 
 def difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:

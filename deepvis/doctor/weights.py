@@ -24,6 +24,14 @@ def weight_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
             if isinstance(m, kinds) and getattr(m, "weight", None) is not None]
 
 
+def first_filters(module: nn.Module) -> np.ndarray | None:
+    """The first convolution's weights (out, in, kh, kw) or (out, in, k), in module order."""
+    for _, layer in module.named_modules():
+        if isinstance(layer, (nn.Conv2d, nn.Conv1d)):
+            return layer.weight.detach().float().cpu().numpy()
+    return None
+
+
 def weight_figures(module: nn.Module, progress=None, cancel=None) -> list[dict]:
     from deepvis.doctor.spectrum import ALPHA_RANGE, MIN_EIGENVALUES, fit_alpha
     from deepvis.errors import Cancelled

@@ -64,10 +64,21 @@ def default_layer(probe, spec) -> str:
     return chosen
 
 
+def input_at_own_size(model, picture: np.ndarray) -> torch.Tensor:
+    """``picture`` (RGB uint8) as the model's input, normalised as it declares, at the picture's
+    own size: (1, C, H, W) on the model's device."""
+    from deepvis.core.inputspec import pixel_tensor
+
+    spec = model.spec
+    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1)
+    return ((pixel_tensor(picture, spec.channels) - mean) / std).to(model.device)
+
+
 def describe(model, probe, image: np.ndarray, layer: str) -> DescriptorMap:
     """``image`` (RGB uint8 H x W x 3) through ``model`` up to ``layer``: its descriptor map at the
     picture's size."""
-    from deepvis.core.inputspec import pixel_tensor, resample
+    from deepvis.core.inputspec import resample
 
     if layer not in probe:
         raise DeepvisError(f"{model.name} has no layer {layer!r}")
@@ -79,10 +90,7 @@ def describe(model, probe, image: np.ndarray, layer: str) -> DescriptorMap:
     spec = model.spec
     own_size = probe.runs_at((spec.channels, h, w), layer)
     picture = image if own_size else resample(np.ascontiguousarray(image), spec.height, spec.width)
-    x = pixel_tensor(picture, spec.channels)
-    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1)
-    x = ((x - mean) / std).to(model.device)
+    x = input_at_own_size(model, picture)
     with torch.inference_mode():
         grid = probe.capture_until(x, layer)[0].float().cpu()
         pixels = F.interpolate(grid[None], size=(h, w), mode="bilinear", align_corners=False)[0]

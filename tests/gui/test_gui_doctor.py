@@ -108,7 +108,7 @@ def test_compare_mode_shows_both_models_their_difference_and_two_predictions(qtb
 
 def test_the_timeline_slider_shows_the_frame_as_the_model_was_at_each_checkpoint(qtbot, open_window, tmp_path):
     from deepvis.core.loading import load_model
-    from deepvis.doctor.sidebyside import first_filters
+    from deepvis.doctor.weights import first_filters
 
     w = open_window(model="digits_cnn")
     qtbot.waitUntil(lambda: w.session.result is not None, timeout=WAIT_MS)
