@@ -18,7 +18,8 @@ from deepvis.atlas.store import Atlas
 
 from atlasdata import by_path, write_noise_images
 
-pytestmark = pytest.mark.slow  # Ray starts and processes
+# Ray starts and processes: out of the README's run (-m long), about 40 s and 15 s here.
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def _free_port() -> int:

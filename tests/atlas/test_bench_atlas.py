@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow  # Ray starts and processes
+# Ray starts and processes: out of the README's run (-m long), about 40 s and 15 s here.
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def test_bench_atlas_reports_ray_against_one_process_and_the_map_view():
