@@ -640,7 +640,10 @@ def attribute(module: nn.Module, probe: Probe, x: torch.Tensor, method: str, tar
     return np.ascontiguousarray(saliency.cpu().numpy())
 
 
-def top_class(module: nn.Module, x: torch.Tensor, head=None) -> Target:
+def top_class(module: nn.Module, x: torch.Tensor, head=None, task: str | None = None) -> Target:
+    if task == "descriptor":  # its channels are a feature vector, and none of them is a class
+        raise DeepvisError("a descriptor model's output has no classes: give a unit target LAYER:INDEX (deepvis "
+                           "match shows what its descriptors match)")
     with torch.inference_mode():
         out = module(x)
         out = head.pick(out) if head is not None else main_output(out)

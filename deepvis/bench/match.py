@@ -1,7 +1,8 @@
 """``deepvis bench match``: the descriptor map of a 640x480 frame against the bare forward pass
 that makes it (the upsampling to every pixel and the unit length are the difference), and the
 milliseconds of one query (heat map, best match, confidence) on a 320x240 pair, the size the
-Correspondence view follows a drag at, and on a 640x480 pair. Medians of alternating runs."""
+Correspondence view follows a drag at, and on a 640x480 pair, bare and as the view asks it
+(with the heat map coloured over the picture). Medians of alternating runs."""
 
 from __future__ import annotations
 
@@ -13,31 +14,20 @@ import torch
 
 from deepvis.errors import DeepvisError
 
-DESCRIPTOR_SPEC = "deepvis.models.ssl_descriptor:SSLDescriptor"
-
-
-def load_descriptor():
-    """The self-supervised descriptor with its committed weights, as the README loads it."""
-    from deepvis.core.loading import load_model
-    from deepvis.models.ssl_descriptor import weights_path
-
-    if not weights_path().is_file():
-        raise DeepvisError(f"the descriptor's weights {weights_path()} are missing: python -m "
-                           f"deepvis.models.ssl_descriptor")
-    return load_model(DESCRIPTOR_SPEC, str(weights_path()), input_size=(128, 128), mean=(0.485, 0.456, 0.406),
-                      std=(0.229, 0.224, 0.225))
-
 
 def bench_match(model=None, layer: str | None = None, rounds: int = 5, queries: int = 20) -> dict:
+    from deepvis.core.defaults import DESCRIPTOR_MODEL
     from deepvis.core.inputspec import resample
+    from deepvis.core.loading import load_model
     from deepvis.core.probe import Probe
     from deepvis.io.images import read_image
     from deepvis.matching.dense import default_layer, describe, input_at_own_size, match
+    from deepvis.matching.pair import answer
     from deepvis.resources import sample_image
 
-    model = model or load_descriptor()
+    model = model or load_model(DESCRIPTOR_MODEL)
     probe = Probe(model.module, model.example_input())
-    layer = layer or ("output" if model.name == DESCRIPTOR_SPEC else default_layer(probe, model.spec))
+    layer = layer or default_layer(probe, model.spec, model.task)
     photo = read_image(sample_image("cat"))
     frame = resample(np.ascontiguousarray(photo), 480, 640)
     x = input_at_own_size(model, frame)
@@ -65,16 +55,23 @@ def bench_match(model=None, layer: str | None = None, rounds: int = 5, queries: 
         a = describe(model, probe, picture, layer)
         b = describe(model, probe, picture[:, ::-1].copy(), layer)
         points = rng.uniform((0, 0), (w - 1, h - 1), (queries, 2))
-        times = []
+        times, view_times = [], []
         for point in points:
             start = time.perf_counter()
             match(a, b, tuple(point))
             times.append(time.perf_counter() - start)
+            # As the Correspondence view asks it: the match, its heat map over the picture and
+            # the true position through a homography.
+            start = time.perf_counter()
+            answer((a, b), (picture, picture), 0, tuple(point), np.eye(3))
+            view_times.append(time.perf_counter() - start)
         per_query[name] = round(1000 * statistics.median(times), 2)
+        per_query["view " + name] = round(1000 * statistics.median(view_times), 2)
     return {"benchmark": "match", "model": model.name, "layer": layer, "frame": "640x480",
             "torch_threads": torch.get_num_threads(), "rounds": rounds,
             "bare_ms": round(1000 * statistics.median(bare_s), 1),
             "descriptor_map_ms": round(1000 * statistics.median(map_s), 1),
             "ratio": round(statistics.median(map_s) / statistics.median(bare_s), 3),
             "query_ms_320x240": per_query["320x240"], "query_ms_640x480": per_query["640x480"],
+            "view_query_ms_320x240": per_query["view 320x240"], "view_query_ms_640x480": per_query["view 640x480"],
             "queries": queries}

@@ -78,9 +78,9 @@ def _run(argv) -> int:
     # bench embed and bench match have their own default models (digits_cnn, the descriptor).
     if getattr(args, "model", "") is None and args.command in needs_model and \
             getattr(args, "name", "") not in ("embed", "match"):
-        from deepvis.core.defaults import DEFAULT_MODEL
+        from deepvis.core.defaults import DEFAULT_MODEL, DESCRIPTOR_MODEL
 
-        args.model = DEFAULT_MODEL
+        args.model = DESCRIPTOR_MODEL if args.command == "match" else DEFAULT_MODEL
     INTERRUPT.clear()
     try:
         with _truncated_files(args):

@@ -93,7 +93,7 @@ def cmd_saliency(args):
         if args.unit and (target is None or target.kind != "unit"):
             raise DeepvisError(f"--unit wants LAYER:INDEX with a layer from deepvis info, got {args.unit!r}")
         if target is None:
-            target = Target("output") if model.picture is not None else top_class(model.module, x, model.head)
+            target = Target("output") if model.picture is not None else top_class(model.module, x, model.head, model.task)
         target = resolve_detection(replace(target, region=region), model, x)
         check_memory(probe, args.method, args.samples, args.steps, args.batch)
         saliency = attribute(model.module, probe, x, args.method, target, layer=args.layer, samples=args.samples,

@@ -126,11 +126,11 @@ def add_plain(p):
                    help="write the picture alone: no title, channel numbers, axes or colour bar")
 
 
-def add_model(p):
+def add_model(p, default: str = DEFAULT_MODEL):
     # None here: main() fills in the default for headless commands; the GUI restores the last one.
     p.add_argument("--model", default=None, metavar="SPEC",
                    help=f"zoo name (deepvis models), TorchScript/checkpoint file, or package.module:callable "
-                        f"(default {DEFAULT_MODEL})")
+                        f"(default {default})")
     p.add_argument("--weights", metavar="FILE|none",
                    help="state dict or checkpoint to load; 'none' for random initialisation")
     p.add_argument("--trust-pickle", action="store_true",
@@ -142,9 +142,9 @@ def add_model(p):
                    help="normalization std in pixel units, each value above 0 (1/255 for a model trained on 0..255)")
     p.add_argument("--fit", choices=("crop", "stretch"), help="fit frames by centre crop (default) or stretch")
     p.add_argument("--labels", metavar="FILE", help="class names: text (one per line) or JSON")
-    p.add_argument("--task", choices=("classification", "segmentation", "image"),
+    p.add_argument("--task", choices=("classification", "segmentation", "image", "descriptor"),
                    help="what the output is, when its shape does not tell (image: an autoencoder, denoiser or "
-                        "image-to-image net)")
+                        "image-to-image net; descriptor: a feature per cell, for match)")
     p.add_argument("--output-range", choices=("tanh", "sigmoid", "input"),
                    help="an image model's output pixels: tanh [-1,1], sigmoid [0,1] or the input's normalization "
                         "(default: from its last layer)")

@@ -4,6 +4,7 @@ matching accuracy of a layer (or of SIFT) on sequences in the HPatches layout.""
 from deepvis.cli import common
 from deepvis.cli.common import (INTERRUPT, add_allow_truncated, add_model, end_progress, load_model_of,
                                 print_json, stage_progress, whole)
+from deepvis.core.defaults import DESCRIPTOR_MODEL
 from deepvis.errors import DeepvisError
 from deepvis.io.outputs import IMAGE, Outputs
 
@@ -13,7 +14,7 @@ MAX_POINTS = 16
 def register(sub) -> None:
     p = sub.add_parser("match", help="dense correspondence between two pictures from a layer's features, or its "
                                      "mean matching accuracy on HPatches-style sequences (--eval)")
-    add_model(p)
+    add_model(p, DESCRIPTOR_MODEL)
     add_allow_truncated(p)
     p.add_argument("--layer", metavar="NAME", help="a layer with a spatial grid (default: the deepest one at least "
                                                    "an eighth of the input's side)")
@@ -67,7 +68,7 @@ def cmd_match(args):
         from deepvis.matching.dense import default_layer, describe, match, mutual_nearest
 
         probe = Probe(model.module, model.example_input())
-        layer = args.layer or default_layer(probe, model.spec)
+        layer = args.layer or default_layer(probe, model.spec, model.task)
         da, db = describe(model, probe, a, layer), describe(model, probe, b, layer)
         if points:
             return layer, [match(da, db, p) for p in points], None
@@ -110,7 +111,7 @@ def _evaluate(args):
 
     def work():
         probe = Probe(model.module, model.example_input())
-        layer = args.layer or default_layer(probe, model.spec)
+        layer = args.layer or default_layer(probe, model.spec, model.task)
         result = evaluate(lambda image: describe(model, probe, image, layer).pixels, sequences, stage_progress,
                           INTERRUPT)
         result = {"model": model.name, "layer": layer, **result}

@@ -161,8 +161,14 @@ def cmd_predict(args):
         with outputs.writing():
             _save_output(args, model, output)
     if args.json:
-        body = ({"predictions": [p.as_dict() for p in summary.predictions]} if summary.kind != "other" else
-                {"values": list(summary.values)})
+        if summary.kind == "descriptor":
+            grid = model.main_output(output)[0].float()
+            body = {"descriptor": {"channels": int(grid.shape[0]), "grid": list(grid.shape[1:]),
+                                   "mean_length": float(grid.norm(dim=0).mean())}}
+        elif summary.kind == "other":
+            body = {"values": list(summary.values)}
+        else:
+            body = {"predictions": [p.as_dict() for p in summary.predictions]}
         print_json({**_json_head(args, model), "kind": summary.kind, "top": args.top, **body})
         return
     if not summary.predictions:

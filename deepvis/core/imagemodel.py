@@ -18,7 +18,7 @@ from deepvis.core.inputspec import InputSpec
 from deepvis.core.probe import hook_forward, hookable_modules
 from deepvis.errors import DeepvisError
 
-TASKS = ("classification", "segmentation", "image")
+TASKS = ("classification", "segmentation", "image", "descriptor")
 OUTPUT_RANGES = ("tanh", "sigmoid", "input")
 _RANGE_OF_ACTIVATION = {"Tanh": "tanh", "Hardtanh": "tanh", "Sigmoid": "sigmoid", "Hardsigmoid": "sigmoid"}
 
@@ -34,6 +34,9 @@ def check_task(task: str, output: torch.Tensor) -> None:
         raise DeepvisError(f"--task image needs an output of shape (B, 1 or 3, H, W); this model outputs {shape}")
     if task == "classification" and output.ndim != 2:
         raise DeepvisError(f"--task classification needs an output of shape (B, classes); this model outputs {shape}")
+    if task == "descriptor" and output.ndim != 4:
+        raise DeepvisError(f"--task descriptor needs an output of shape (B, channels, H, W) (a feature per cell); "
+                           f"this model outputs {shape}")
     if task == "segmentation" and output.ndim != 4:
         raise DeepvisError(f"--task segmentation needs an output of shape (B, classes, H, W); this model outputs "
                            f"{shape}")

@@ -162,7 +162,7 @@ class LoadedModel:
 
     @cached_property
     def task(self) -> str:
-        """classification, segmentation, image, detection or other: as declared, else from the
+        """classification, segmentation, image, descriptor, detection or other: as declared, else from the
         head's shape in one dry run.
 
         An undeclared output with exactly the input's shape is taken for a picture (an
@@ -238,7 +238,7 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
         if entry is not None:
             module, class_labels, weights_text, weights_from = _from_zoo(entry, weights, trust_pickle)
             spec, name, scripted = entry.spec, entry.name, False
-            if task is None and entry.task in ("image", "autoregressive"):
+            if task is None and entry.task in ("image", "autoregressive", "descriptor"):
                 task = entry.task
             signal = entry.signal
         elif is_timm_source(source):

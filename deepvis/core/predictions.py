@@ -134,6 +134,13 @@ def summarize(output, labels: list[str] | None = None, k: int = 5, kind: str | N
         raise DeepvisError("the model's output contains NaN or infinite values (check the weights and input)")
     if kind == "image":
         return Summary("image", (), f"output picture {tuple(tensor.shape[1:])}")
+    if kind == "descriptor":
+        # Not class scores: a 64-channel descriptor grid read as 64 classes would name a winner.
+        channels, height, width = tensor.shape[1:]
+        length = tensor[0].float().norm(dim=0).mean()
+        return Summary("descriptor", (), f"{channels}-d descriptor per cell of a {height}x{width} grid "
+                                         f"(mean length {length:.3g}): deepvis match, the Correspondence tab",
+                       output=named)
     kind = output_kind(tensor) if kind in (None, "other") else kind
     if kind == "classification" and multilabel:
         probs = class_probabilities(tensor[:1], activation, True)[0]

@@ -23,8 +23,9 @@ from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Signa
 class ZooEntry:
     name: str
     description: str
-    # "classification", "segmentation", "image" (its output is a picture: an autoencoder) or
-    # "autoregressive" (per-pixel distributions of the next level: a PixelCNN)
+    # "classification", "segmentation", "image" (its output is a picture: an autoencoder),
+    # "autoregressive" (per-pixel distributions of the next level: a PixelCNN) or "descriptor"
+    # (a feature vector per cell, for matching points between pictures)
     task: str
     build: Callable[..., nn.Module]  # build(num_classes=None) -> architecture with random weights
     spec: InputSpec
@@ -265,6 +266,14 @@ def _bundled() -> dict[str, ZooEntry]:
             labels=lambda: [str(i) for i in range(10)],
             samples="mosaics", source="deepvis.models (committed weights)",
             multilabel=True),
+        ZooEntry(
+            name="ssl_descriptor", task="descriptor",
+            description="dense 64-d descriptor learned without labels (random homographies of procedural "
+                        "pictures, pixel InfoNCE); deepvis match's default, the Correspondence tab",
+            build=_committed("ssl_descriptor", "SSLDescriptor")[0],
+            spec=InputSpec(3, 128, 128, IMAGENET_MEAN, IMAGENET_STD),
+            weights_file=_committed("ssl_descriptor", "SSLDescriptor")[1],
+            source="deepvis.models (committed weights)"),
     ]
     return {e.name: e for e in entries}
 

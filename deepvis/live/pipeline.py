@@ -537,7 +537,7 @@ class LivePipeline(ResultPublisher):
                 target = replace(target, kind="output")
             elif target.kind == "top":
                 # Fixed before the passes: along an integration path the top class may change.
-                target = replace(top_class(self.model.module, x, self.model.head), region=target.region)
+                target = replace(top_class(self.model.module, x, self.model.head, self.model.task), region=target.region)
             if target.kind == "detection" and target.box is None:
                 target = resolve_detection(target, self.model, x)
             smap = attribute(self.model.module, self.probe, x, sal.method, target, layer=sal.layer,

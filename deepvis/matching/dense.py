@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from deepvis.errors import DeepvisError
 
 EXCLUSION_PX = 4.0
+MUTUAL_CELLS = 4096  # grid cells compared all against all by mutual_nearest (64 MB of similarities)
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,14 @@ class Match:
     heatmap: np.ndarray  # (H_B, W_B) cosine similarities
 
 
-def default_layer(probe, spec) -> str:
-    """The deepest layer whose grid is at least an eighth of the input's side: fine enough to
-    place a match within a few pixels, deep enough to match by content."""
+def default_layer(probe, spec, task: str | None = None) -> str:
+    """A descriptor model's own output; else the deepest layer whose grid is at least an eighth
+    of the input's side: fine enough to place a match within a few pixels, deep enough to match
+    by content."""
     from deepvis.core.probe import PLUMBING
 
+    if task == "descriptor" and "output" in probe and probe.layer("output").spatial:
+        return "output"
     side = min(spec.height, spec.width)
     chosen = None
     for layer in probe.layers:
@@ -123,24 +127,40 @@ def match(a: DescriptorMap, b: DescriptorMap, point: tuple[float, float]) -> Mat
 
 def mutual_nearest(a: DescriptorMap, b: DescriptorMap, count: int = 100) -> list[dict]:
     """Mutual nearest neighbours between the cells of A's and B's grids (each cell's best match
-    is the other's best match), the ``count`` most similar, as pixel positions of each picture."""
-    fa = F.normalize(a.grid.flatten(1), dim=0)  # (C, na)
-    fb = F.normalize(b.grid.flatten(1), dim=0)
+    is the other's best match), the ``count`` most similar, as pixel positions of each picture.
+
+    A grid of more than ``MUTUAL_CELLS`` cells (an early layer at a picture's full size) is
+    average-pooled to fit first: all pairs of a 320x240 grid would be 23 GB of similarities."""
+    (grid_a, pool_a), (grid_b, pool_b) = _pooled(a.grid), _pooled(b.grid)
+    fa = F.normalize(grid_a.flatten(1), dim=0)  # (C, na)
+    fb = F.normalize(grid_b.flatten(1), dim=0)
     similarity = fa.T @ fb  # (na, nb)
     forward = similarity.argmax(1)
     backward = similarity.argmax(0)
     mutual = torch.nonzero(backward[forward] == torch.arange(len(forward))).flatten()
     scores = similarity[mutual, forward[mutual]]
     order = torch.argsort(scores, descending=True)[:count]
-    (ha, wa), (hb, wb) = a.grid.shape[1:], b.grid.shape[1:]
+    wa, wb = grid_a.shape[2], grid_b.shape[2]
+    (gha, gwa), (ghb, gwb) = a.grid.shape[1:], b.grid.shape[1:]
     (Ha, Wa), (Hb, Wb) = a.size, b.size
     pairs = []
     for k in order.tolist():
         i, j = int(mutual[k]), int(forward[mutual[k]])
         ya, xa = divmod(i, wa)
         yb, xb = divmod(j, wb)
-        # A cell's centre in pixels, as align_corners=False upsampling places it.
-        pairs.append({"a": ((xa + 0.5) * Wa / wa - 0.5, (ya + 0.5) * Ha / ha - 0.5),
-                      "b": ((xb + 0.5) * Wb / wb - 0.5, (yb + 0.5) * Hb / hb - 0.5),
+        # A cell's centre in pixels, as align_corners=False upsampling places it (a pooled cell's
+        # centre is the middle of the layer's cells it averages).
+        pairs.append({"a": ((xa + 0.5) * pool_a * Wa / gwa - 0.5, (ya + 0.5) * pool_a * Ha / gha - 0.5),
+                      "b": ((xb + 0.5) * pool_b * Wb / gwb - 0.5, (yb + 0.5) * pool_b * Hb / ghb - 0.5),
                       "similarity": float(scores[k])})
     return pairs
+
+
+def _pooled(grid: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``grid`` (C, h, w), average-pooled by the smallest whole factor that leaves at most
+    MUTUAL_CELLS cells, and that factor."""
+    _, h, w = grid.shape
+    factor = 1
+    while (h // factor) * (w // factor) > MUTUAL_CELLS:
+        factor += 1
+    return (grid if factor == 1 else F.avg_pool2d(grid[None], factor)[0]), factor

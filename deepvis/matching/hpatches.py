@@ -104,6 +104,37 @@ def nearest_pixels(queries: torch.Tensor, descriptors: torch.Tensor) -> np.ndarr
     return np.stack([index % w, index // w], 1).astype(np.float64)
 
 
+@dataclass(frozen=True)
+class PairMatches:
+    """The protocol on one pair: image 1's query points that land inside image k, where they
+    truly are in image k, where the descriptors put them, and how far off that is (px)."""
+
+    points: np.ndarray  # (n, 2) x, y in image 1
+    truth: np.ndarray  # (n, 2) in image k
+    found: np.ndarray  # (n, 2) in image k
+    error: np.ndarray  # (n,)
+
+    def accuracy(self) -> list[float]:
+        """The share of correct matches at each of THRESHOLDS."""
+        return [float((self.error <= t).mean()) for t in THRESHOLDS]
+
+
+def match_pair(d1: torch.Tensor, dk: torch.Tensor, h: np.ndarray) -> PairMatches | None:
+    """The protocol on one pair of (C, H, W) unit descriptor maps, ``h`` the homography from
+    image 1 to image k; None when no query point lands inside image k."""
+    h1, w1 = d1.shape[1:]
+    hk, wk = dk.shape[1:]
+    points = query_points(w1, h1)
+    truth = warp(h, points)
+    keep = inside(truth, wk, hk)
+    if not keep.any():
+        return None
+    points, truth = points[keep], truth[keep]
+    queries = d1[:, points[:, 1].astype(int), points[:, 0].astype(int)].T.contiguous()
+    found = nearest_pixels(queries, dk)
+    return PairMatches(points, truth, found, np.hypot(*(found - truth).T))
+
+
 def evaluate(describe, sequences: list[Sequence], progress=None, cancel=None) -> dict:
     """``describe(image)`` -> (C, H, W) unit descriptors (torch) of an RGB uint8 picture. The
     JSON of ``match --eval``: MMA per threshold over all pairs and per kind."""
@@ -113,22 +144,13 @@ def evaluate(describe, sequences: list[Sequence], progress=None, cancel=None) ->
     total = sum(len(s.images) - 1 for s in sequences)
     done = 0
     for sequence in sequences:
-        first = read_image(sequence.images[0])
-        d1 = describe(first)
-        h1, w1 = first.shape[:2]
-        points = query_points(w1, h1)
+        d1 = describe(read_image(sequence.images[0]))
         for k, path in enumerate(sequence.images[1:], start=2):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            other = read_image(path)
-            hk, wk = other.shape[:2]
-            truth = warp(sequence.homographies[k], points)
-            keep = inside(truth, wk, hk)
-            if keep.any():
-                queries = d1[:, points[keep, 1].astype(int), points[keep, 0].astype(int)].T.contiguous()
-                found = nearest_pixels(queries, describe(other))
-                error = np.hypot(*(found - truth[keep]).T)
-                per_pair.append((sequence.kind, int(keep.sum()), [float((error <= t).mean()) for t in THRESHOLDS]))
+            pair = match_pair(d1, describe(read_image(path)), sequence.homographies[k])
+            if pair is not None:
+                per_pair.append((sequence.kind, len(pair.points), pair.accuracy()))
             done += 1
             if progress is not None:
                 progress("pairs", done, total)

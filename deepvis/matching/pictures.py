@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from deepvis.render import figure as fig
-from deepvis.render.colormaps import apply_colormap
 
 QUERY = (255, 70, 40)
 FOUND = (60, 230, 90)
@@ -32,14 +31,9 @@ def _mark(draw, x: float, y: float, colour, radius: int = 5) -> None:
 
 def heatmaps_picture(a: np.ndarray, b: np.ndarray, matches, title: str) -> np.ndarray:
     """A with its query points, then B under each query's heat map with the best match."""
-    panels = [a]
-    for found in matches:
-        h = found.heatmap
-        # From the median up: most of a picture is somewhat alike (features of one photo), and a
-        # min-to-max scale washed the peak out.
-        lo, hi = float(np.median(h)), float(h.max())
-        coloured = apply_colormap(np.clip((h - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(h), "inferno")
-        panels.append((0.55 * coloured + 0.45 * b).astype(np.uint8))
+    from deepvis.matching.pair import heat_overlay
+
+    panels = [a, *(heat_overlay(b, found.heatmap) for found in matches)]
     image, draw, offsets = _canvas_of(panels)
     for k, found in enumerate(matches):
         _mark(draw, offsets[0] + found.query[0], found.query[1], QUERY)

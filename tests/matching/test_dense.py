@@ -71,3 +71,20 @@ def test_bad_requests_are_one_error(lite0, pair):
         describe(model, probe, pair[0], "_fc")
     with pytest.raises(DeepvisError, match="no layer"):
         describe(model, probe, pair[0], "nope")
+
+
+def test_a_grid_too_large_for_all_pairs_is_pooled_and_its_pairs_still_land_on_the_picture():
+    """An early layer at a picture's full size (here a 100 x 90 grid of a 200 x 180 picture,
+    9,000 cells): pooled by 2 to 50 x 45, a picture against itself pairs every pooled cell with
+    itself, at the centre of the four cells it averages."""
+    from deepvis.matching.dense import MUTUAL_CELLS, DescriptorMap
+
+    grid = F.normalize(torch.randn(16, 90, 100, generator=torch.Generator().manual_seed(0)), dim=0)
+    picture = DescriptorMap(torch.zeros(16, 180, 200), grid, "early")
+    assert 90 * 100 > MUTUAL_CELLS >= 45 * 50
+    pairs = mutual_nearest(picture, picture, count=10_000)
+    assert len(pairs) == 45 * 50
+    for pair_ in pairs:
+        assert pair_["a"] == pytest.approx(pair_["b"]) and pair_["similarity"] == pytest.approx(1, abs=1e-5)
+    # Pooled cell (0, 0) averages layer cells (0..1, 0..1), whose centre is picture pixel (1.5, 1.5).
+    assert min(p["a"] for p in pairs) == pytest.approx((1.5, 1.5))

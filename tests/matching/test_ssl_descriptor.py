@@ -21,8 +21,7 @@ def test_the_descriptor_matches_held_out_scenes_at_least_as_well_as_sift(tmp_pat
     scenes = {f"scene{k}": procedural_picture(rng, 80) for k in range(2)}
     # Two steps of change a sequence (dense SIFT costs 0.35 s a picture here).
     sequences = read_sequences(write_sequences(scenes, tmp_path / "held_out", seed=HELD_OUT_SEED, variants=2))
-    model = load_model("deepvis.models.ssl_descriptor:SSLDescriptor", str(weights_path()), input_size=(128, 128),
-                       mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    model = load_model("ssl_descriptor")
     probe = Probe(model.module, model.example_input())
     ours = evaluate(lambda image: describe(model, probe, image, "output").pixels, sequences)
     sift = evaluate(rootsift_dense, sequences)
