@@ -103,6 +103,8 @@ def test_every_tab_is_full_at_first_look(qtbot, open_window):
     assert latent.generator is not None and latent.current_image is not None
     assert not embedding.progress.isVisible() and embedding._cancel is None
     assert _view(w, "Receptive field").query is not None
+    correspondence = _view(w, "Correspondence")  # the bundled photo, a view of it, a point matched
+    assert correspondence.answer is not None and correspondence.described.score is not None
 
 
 def test_first_look_runs_stay_off_when_asked(qtbot, open_window):

@@ -21,9 +21,9 @@ from deepvis.io.signals import is_signal_file
 from deepvis.core.hfsource import is_hf_folder
 from deepvis.core.zoo import sample_kind
 # Imported to register the built-in views.
-from deepvis.widgets.tabs import (activationgrid, attentionview, cloudview, doctorview, dreamview,  # noqa: F401
-                                  embeddingview, filterview, latentview, receptiveview, sampleview, segmentationview,
-                                  signalview)
+from deepvis.widgets.tabs import (activationgrid, attentionview, cloudview, correspondenceview,  # noqa: F401
+                                  doctorview, dreamview, embeddingview, filterview, latentview, receptiveview,
+                                  sampleview, segmentationview, signalview)
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.elidedlabel import ElidedLabel
@@ -35,7 +35,7 @@ from deepvis.widgets.panes.readout import Readout
 from deepvis.widgets.window.recorder import Recorder
 from deepvis.widgets.panes.saliencypane import SaliencyPane
 from deepvis.widgets.window.session import Session
-from deepvis.widgets.window.tabstyle import compact_tab_style
+from deepvis.widgets.window.tabstyle import compact_tab_bar
 from deepvis.widgets.panes.unitpane import UnitPane
 from deepvis.shapes3d.readers import SUPPORTED_3D_SUFFIXES
 from deepvis.widgets.window.views import registered_views
@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.saliency = SaliencyPane(self.session)
         self.predictions.classClicked.connect(self.saliency.set_class)
         self.tabs = QTabWidget()
-        self.tabs.tabBar().setStyle(compact_tab_style())  # every title in view beside the docks
+        compact_tab_bar(self.tabs.tabBar())  # every title in view beside the docks
         # without_views: tab titles left out (the GUI benchmark's window without the 3-D view).
         self.views = [cls(self.session) for cls in registered_views() if cls.title not in without_views]
         for view in self.views:
