@@ -90,7 +90,7 @@ def test_a_click_on_the_photo_or_its_view_is_matched_within_4_px(qtbot, open_win
     qtbot.waitUntil(lambda: _answered_at(view, 0, *path[-1]) and not view._querying, timeout=WAIT_MS)
 
 
-def test_layers_lines_a_new_view_and_the_live_frame(qtbot, open_window):
+def test_layers_lines_a_new_view_the_live_frame_and_a_broken_file(qtbot, open_window, tmp_path):
     w = open_window(model="digits_cnn", autostart=False)
     view = _view(w)
     assert view.described is None  # no first-look run when the window is opened without them
@@ -120,5 +120,16 @@ def test_layers_lines_a_new_view_and_the_live_frame(qtbot, open_window):
     view.source_b.setCurrentText("live frame")
     view.source_b.activated.emit(view.source_b.currentIndex())
     qtbot.waitUntil(lambda: view.described.homography is None, timeout=WAIT_MS)
-    frame = w.session.result.frame.image
-    assert view.described.pictures[1].shape[:2] == frame.shape[:2] or max(view.described.pictures[1].shape) == 320
+    from deepvis.matching.pair import working_picture
+
+    assert np.array_equal(view.described.pictures[1], working_picture(w.session.result.frame.image))
+
+    # A picture that cannot be read is one message; the window goes on, and a view comes back.
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    with qtbot.waitSignal(w.session.message, timeout=WAIT_MS) as said:
+        view.set_file(1, str(broken))
+    assert "broken.png" in said.args[0] and view.canvas.placeholder.startswith("Could not match")
+    view.random_view()
+    qtbot.waitUntil(lambda: view.described.homography is not None and view.canvas.shapes[1] is not None,
+                    timeout=WAIT_MS)

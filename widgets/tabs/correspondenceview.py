@@ -109,6 +109,7 @@ class CorrespondenceView(View):
         self.source_b.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.source_b.addItems([VIEW, *photos, LIVE, OPEN])
         self.source_b.activated.connect(lambda _i: self._source_picked(1))
+        self._chosen = [self.source_a.currentIndex(), self.source_b.currentIndex()]  # before a dialog
         self.new_view = QPushButton("New random view")
         self.new_view.setToolTip("make B a random homography (and change of light) of A, and score the pair")
         self.new_view.clicked.connect(self.random_view)
@@ -178,19 +179,20 @@ class CorrespondenceView(View):
         if box.currentText() == OPEN:
             path, _ = QFileDialog.getOpenFileName(self, f"Picture {'AB'[side]}", "",
                                                   "Images (*.png *.jpg *.jpeg *.bmp *.ppm *.webp);;All files (*)")
-            if not path:
-                box.setCurrentIndex(0)
-            else:
+            if path:
                 self.set_file(side, path)
-                return
+            else:
+                box.setCurrentIndex(self._chosen[side])  # the dialog cancelled: the picture as it was
+            return
         if side == 0 and box.currentText() == SNAPSHOT:
             result = self.session.result
             if result is None:
                 self.session.message.emit("no live frame yet to take a snapshot of")
-                box.setCurrentText(FIRST_PHOTO)
-            else:
-                self.snapshot = result.frame.image
-                self._snapshots += 1
+                box.setCurrentIndex(self._chosen[side])
+                return
+            self.snapshot = result.frame.image
+            self._snapshots += 1
+        self._chosen[side] = box.currentIndex()
         self.redescribe()
 
     def set_file(self, side: int, path: str) -> None:
@@ -203,11 +205,13 @@ class CorrespondenceView(View):
             index = box.count() - 2
             box.setItemData(index, path, Qt.ItemDataRole.ToolTipRole)
         box.setCurrentIndex(index)
+        self._chosen[side] = index
         self.redescribe()
 
     def random_view(self) -> None:
         self.view_seed += 1
         self.source_b.setCurrentText(VIEW)
+        self._chosen[1] = self.source_b.currentIndex()
         self.point = None  # the first look's query again: a correct match near the centre
         self.redescribe()
 
