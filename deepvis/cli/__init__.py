@@ -16,7 +16,7 @@ from deepvis.live.computethread import compute_thread
 
 # One module per command family; each registers its subcommands. The order is --help's order.
 FAMILIES = ("app", "model_info", "fetch", "layers", "attribution", "segment", "embed", "optimize", "generative",
-            "shapes3d", "autoregressive", "atlas", "doctor", "compare", "match", "bench")
+            "shapes3d", "autoregressive", "atlas", "doctor", "compare", "match", "graph", "bench")
 
 
 def build_parser() -> Parser:
@@ -74,10 +74,10 @@ def _run(argv) -> int:
     if args.command is None:
         args = parser.parse_args(["gui"])
     needs_model = ("info", "predict", "activations", "filters", "bench", "saliency", "embed", "dream", "doctor",
-                   "compare", "match", "visualize-unit", "profile-units")
-    # bench embed and bench match have their own default models (digits_cnn, the descriptor).
+                   "compare", "match", "graph", "visualize-unit", "profile-units")
+    # bench embed, match and graph have their own default models (digits_cnn, the descriptor, resnet18).
     if getattr(args, "model", "") is None and args.command in needs_model and \
-            getattr(args, "name", "") not in ("embed", "match"):
+            getattr(args, "name", "") not in ("embed", "match", "graph"):
         from deepvis.core.defaults import DEFAULT_MODEL, DESCRIPTOR_MODEL
 
         args.model = DESCRIPTOR_MODEL if args.command == "match" else DEFAULT_MODEL

@@ -8,7 +8,7 @@ from deepvis.errors import DeepvisError
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
                                      "gui-live, render3d, map-view)")
-    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, unitviz, atlas, doctor, match, "
+    p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, unitviz, atlas, doctor, match, graph, "
                                                 "gui-live, soak, render3d or map-view (the last four need a display, "
                                                 "e.g. xvfb-run)")
     add_model(p)
@@ -93,6 +93,14 @@ def cmd_bench(args):
         result = compute_thread().call(bench_doctor, model, args.input, inputs=args.frames or 500)
         _emit(result, args.json, 24)
         return
+    if args.name == "graph":
+        from deepvis.bench.graph import bench_graph
+        from deepvis.live.computethread import compute_thread
+
+        model = load_model_of(args) if args.model else None  # default: resnet18 (random weights: no download)
+        result = compute_thread().call(bench_graph, model)
+        _emit(result, args.json, 22)
+        return
     if args.name == "match":
         from deepvis.bench.match import bench_match
         from deepvis.live.computethread import compute_thread
@@ -118,7 +126,7 @@ def cmd_bench(args):
         print(f"better median rank: {result['better_median_rank']}")
         return
     if args.name not in BENCHMARKS:
-        others = ("unitviz", "atlas", "doctor", "match", "gui-live", "render3d", "map-view", "soak")
+        others = ("unitviz", "atlas", "doctor", "match", "graph", "gui-live", "render3d", "map-view", "soak")
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join([*BENCHMARKS, *others])}")
     # The embedding benchmark's default data are digits, so its default model is digits_cnn.
     model = load_model_of(args) if args.name != "embed" or args.model else None

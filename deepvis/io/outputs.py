@@ -20,8 +20,11 @@ GIF = "gif"
 CSV = "csv"
 FOLDER = "folder"
 HTML = "html"
+SVG = "svg"
+JSON = "json"
 
-_SUFFIXES = {NPY: (".npy",), GIF: (".gif",), CSV: (".csv", ".txt"), HTML: (".html", ".htm")}
+_SUFFIXES = {NPY: (".npy",), GIF: (".gif",), CSV: (".csv", ".txt"), HTML: (".html", ".htm"), SVG: (".svg",),
+             JSON: (".json",)}
 
 
 def _suffixes(kind: str) -> tuple[str, ...]:
@@ -64,7 +67,7 @@ def check_writable_folder(folder: Path, shown: Path) -> None:
 
 
 def check_output(path, kind: str, option: str = "--out") -> Path:
-    """The output ``path`` of ``kind`` (IMAGE, NPY, GIF, CSV, HTML or FOLDER), checked; raises a
+    """The output ``path`` of ``kind`` (IMAGE, NPY, GIF, CSV, HTML, SVG, JSON or FOLDER), checked; raises a
     DeepvisError naming the option for a path that cannot be written."""
     path = Path(path)
     if kind == FOLDER:

@@ -7,7 +7,7 @@ import pytest
 
 EXPECTED = ["gui", "models", "info", "predict", "fetch", "activations", "filters", "saliency", "segment", "embed", "dream",
             "visualize-unit", "profile-units", "interpolate", "segment3d", "receptive-field", "sample", "atlas",
-            "doctor", "compare", "match", "bench"]
+            "doctor", "compare", "match", "graph", "bench"]
 
 
 def test_building_the_parser_imports_no_torch_and_lists_every_command():

@@ -40,8 +40,9 @@ def test_print_json_writes_null_for_what_is_not_finite(capsys):
     ["doctor", "--model", "digits_cnn", "--limit", "20", "--json"],
     ["compare", "--model", "digits_cnn", "--against", "{weights}", "--limit", "20", "--json"],
     ["match", "--model", "digits_fcn", "--input", "{tmp}/blank.png", "--input2", "{tmp}/blank.png", "--json"],
+    ["graph", "--model", "digits_cnn", "--json"],
 ], ids=["models", "info", "predict", "receptive-field", "segment-with-undefined-metrics", "fetch", "profile-units",
-        "bench", "doctor", "compare", "match"])
+        "bench", "doctor", "compare", "match", "graph"])
 def test_command_json_is_strict(argv, tmp_path, capsys):
     from PIL import Image
 
@@ -90,5 +91,5 @@ def test_every_command_that_has_json_is_parsed_above():
                 yield command
 
     covered = {"models", "info", "predict", "receptive-field", "segment", "fetch", "profile-units", "bench",
-               "atlas build", "atlas map", "atlas units", "doctor", "compare", "match"}
+               "atlas build", "atlas map", "atlas units", "doctor", "compare", "match", "graph"}
     assert set(with_json(build_parser())) == covered
