@@ -8,7 +8,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 # The main window's tabs in their order: the titles of the registered views (widgets/tabs),
 # which `deepvis gui --tab` accepts. tests/gui/test_tab_titles.py keeps the two the same.
 TAB_TITLES = ("Activations", "Segmentation", "Filters", "Dream", "Embedding", "Latent", "Attention", "Sample",
-              "Signals", "Receptive field", "Correspondence", "Doctor", "3-D")
+              "Signals", "Receptive field", "Correspondence", "Doctor", "Graph", "3-D")
 # What one command's main work may hold at once (saliency's backward pass, a dream's full-size
 # octave, segment's class maps at a picture's size): estimated before the work and refused past
 # it, the same verdict on every machine.

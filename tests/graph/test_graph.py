@@ -171,3 +171,23 @@ def test_bench_graph_reports_the_recording_and_a_2000_node_layout():
     assert result["expanded_nodes"] >= 2000 and result["collapsed_nodes"] < 100  # the 77 blocks folded
     record, bare = result["record_ms"], result["bare_forward_ms"]  # each rounded to 0.1 ms
     assert (record - 0.05) / (bare + 0.05) - 0.01 <= result["ratio"] <= (record + 0.05) / (bare - 0.05) + 0.01
+
+
+def test_a_nodes_picture_is_its_layers_mean_over_channels(digits):
+    import numpy as np
+    import torch.nn.functional as F
+
+    from deepvis.graph.live import looks
+
+    probe = Probe(digits.module, digits.example_input())
+    frame = (np.random.default_rng(0).random((8, 8, 3)) * 255).astype(np.uint8)
+    found = looks(digits, probe, frame, ["conv2", "fc1", "no_such_layer"])
+    assert set(found) == {"conv2", "fc1"} and found["fc1"].picture is None
+    with torch.inference_mode():
+        _, acts = probe.capture(digits.input_tensor(frame), ["conv2", "fc1"])
+    plane = acts["conv2"][0].float().mean(0)
+    big = F.interpolate(plane[None, None], size=(28, 28), mode="nearest")[0, 0]
+    expected = ((big - big.min()) / (big.max() - big.min())).numpy()
+    assert np.allclose(found["conv2"].picture, expected, atol=1e-6)
+    assert found["conv2"].dead == pytest.approx(float((acts["conv2"][0] <= 0).float().mean()))
+    assert found["fc1"].mean == pytest.approx(float(acts["fc1"][0].mean()), abs=1e-6)

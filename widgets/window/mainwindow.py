@@ -22,8 +22,8 @@ from deepvis.core.hfsource import is_hf_folder
 from deepvis.core.zoo import sample_kind
 # Imported to register the built-in views.
 from deepvis.widgets.tabs import (activationgrid, attentionview, cloudview, correspondenceview,  # noqa: F401
-                                  doctorview, dreamview, embeddingview, filterview, latentview, receptiveview,
-                                  sampleview, segmentationview, signalview)
+                                  doctorview, dreamview, embeddingview, filterview, graphview, latentview,
+                                  receptiveview, sampleview, segmentationview, signalview)
 from deepvis.widgets.window.helpoverlay import HelpOverlay
 from deepvis.widgets.panes.inputpane import InputPane
 from deepvis.widgets.panes.elidedlabel import ElidedLabel
@@ -190,10 +190,10 @@ class MainWindow(QMainWindow):
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
                              QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, dock)
-        # At the default 1440 px the centre keeps the tab bar's whole width (724 px): wider docks
-        # sent the last tabs behind the bar's scroll arrows.
+        # At the default 1440 px the centre keeps the tab bar's whole width (761 px with the
+        # Graph tab): wider docks sent the last tabs behind the bar's scroll arrows.
         self.resizeDocks([self.findChild(QDockWidget, "Input and layers"),
-                          self.findChild(QDockWidget, "Unit, saliency and predictions")], [350, 350], Qt.Orientation.Horizontal)
+                          self.findChild(QDockWidget, "Unit, saliency and predictions")], [330, 330], Qt.Orientation.Horizontal)
 
     def _status_bar(self) -> None:
         bar = self.statusBar()
