@@ -9,13 +9,14 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks as ratios against a bare baseline (live, saliency, embed, dream, "
                                      "gui-live, render3d, map-view)")
     p.add_argument("name", metavar="NAME", help="live, saliency, embed, dream, unitviz, atlas, doctor, match, graph, "
-                                                "gui-live, soak, render3d or map-view (the last four need a display, "
-                                                "e.g. xvfb-run)")
+                                                "gui-live, soak, render3d, map-view or graph-view (the last five need a "
+                                                "display, e.g. xvfb-run)")
     add_model(p)
     p.add_argument("--input", metavar="PATH", help="image, folder or video (default: the bundled photos)")
     p.add_argument("--frames", type=positive_int, metavar="N",
                    help="frames to measure (live: 100, saliency: 10); embed: points (10,000); render3d: points "
-                        "(1,000,000); atlas: images (384); doctor: inputs (500)")
+                        "(1,000,000); atlas: images (384); doctor: inputs (500); graph-view: steps of each camera "
+                        "move (60)")
     p.add_argument("--seconds", type=positive_float, metavar="S",
                    help="gui-live: how long to measure the window (10); soak: how long to run it (480); unitviz: "
                         "seconds per picture and recipe (20)")
@@ -66,6 +67,11 @@ def cmd_bench(args):
 
         result = bench_map_view(points=args.points or 1_000_000)
         _emit(result, args.json, 22)
+        return
+    if args.name == "graph-view":
+        from deepvis.widgets.bench.graphview import bench_graph_view
+
+        _emit(bench_graph_view(steps=args.frames or 60), args.json, 12)
         return
     if args.name == "atlas":
         from deepvis.bench.atlas import bench_atlas
@@ -126,7 +132,7 @@ def cmd_bench(args):
         print(f"better median rank: {result['better_median_rank']}")
         return
     if args.name not in BENCHMARKS:
-        others = ("unitviz", "atlas", "doctor", "match", "graph", "gui-live", "render3d", "map-view", "soak")
+        others = ("unitviz", "atlas", "doctor", "match", "graph", "gui-live", "render3d", "map-view", "graph-view", "soak")
         raise DeepvisError(f"unknown benchmark {args.name!r}: expected one of {', '.join([*BENCHMARKS, *others])}")
     # The embedding benchmark's default data are digits, so its default model is digits_cnn.
     model = load_model_of(args) if args.name != "embed" or args.model else None
