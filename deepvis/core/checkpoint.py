@@ -26,6 +26,19 @@ PREFIXES = ("module.", "model.", "net.", "network.", "_orig_mod.", "backbone.")
 _LIST_LIMIT = 6
 
 
+def load_torchscript(path, map_location="cpu"):
+    """``torch.jit.load`` without its FutureWarning ("`torch.jit.load` is deprecated. Please
+    switch to `torch.export`", on every call since torch 2.14): a user's TorchScript file is
+    what they have, and the warning would be printed at each model the app opens."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated", category=FutureWarning)
+        return torch.jit.load(str(path), map_location=map_location)
+
+
 def is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files with a ``code/`` folder; plain ``torch.save`` files have none."""
     try:

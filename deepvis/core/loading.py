@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from deepvis.core.checkpoint import (align_keys, check_file, extract_state_dict, is_torchscript, load_checkpoint,
-                                load_weights_into, weight_mismatch)
+                                     load_torchscript, load_weights_into, weight_mismatch)
 from deepvis.core.callargs import bind_call_args, feed_time_only
 from deepvis.core.detectors import coco_labels, detector_spec, inner_transform, lower_threshold
 from deepvis.core.device import resolve_device
@@ -424,7 +424,7 @@ def _from_source(source: str, trust_pickle: bool) -> tuple[nn.Module, bool]:
         check_file(path, "model file")
         if is_torchscript(path):
             try:
-                return torch.jit.load(str(path), map_location="cpu"), True
+                return load_torchscript(path), True
             except Exception as exc:  # TorchScript raises many internal types for broken archives
                 raise DeepvisError(f"{path} is a broken TorchScript archive: {str(exc).strip().splitlines()[0]}") from None
         obj = load_checkpoint(path, trust_pickle)

@@ -163,7 +163,7 @@ def load_generator(spec: str | None = None, weights: str | None = None, device: 
     ``dcgan`` with ``weights`` (a state dict or checkpoint in the examples layout), a
     TorchScript file, ``package.module:callable`` (with ``nz``), or an autoencoder / VAE of
     the zoo (``digits_vae``, ``digits_ae``): its decoder, with its encoder for projections."""
-    from deepvis.core.checkpoint import extract_state_dict, is_torchscript, load_checkpoint
+    from deepvis.core.checkpoint import extract_state_dict, is_torchscript, load_checkpoint, load_torchscript
     from deepvis.core.device import resolve_device
     from deepvis.core.zoo import get_entry
 
@@ -188,7 +188,7 @@ def load_generator(spec: str | None = None, weights: str | None = None, device: 
     path = Path(spec)
     if path.suffix and path.exists():
         if is_torchscript(path):
-            module = torch.jit.load(str(path), map_location=dev).eval()
+            module = load_torchscript(path, dev).eval()
             return Generator(module, nz or _probe_nz(module), path.name, device=dev)
         return _from_state(load_checkpoint(path, trust_pickle), path.name, dev)
     if ":" in spec:

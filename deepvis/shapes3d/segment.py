@@ -153,7 +153,9 @@ def _load_point_model(spec: str, weights: str | None) -> PointModel:
         raise DeepvisError(f"no 3-D model {spec!r}: use pointnet_parts, voxnet_parts, a TorchScript file or "
                            "package.module:callable with --weights")
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        from deepvis.core.checkpoint import load_torchscript
+
+        module = load_torchscript(path)
     except Exception as exc:  # not TorchScript: a state dict needs its architecture
         raise DeepvisError(f"{path} is not a TorchScript archive ({type(exc).__name__}); for a state dict pass "
                            f"the architecture as package.module:callable and the file as --weights") from None
