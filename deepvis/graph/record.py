@@ -189,7 +189,9 @@ def record_graph(module: nn.Module, x: torch.Tensor) -> Graph:
         for h in handles:
             h.remove()
     for node, path, call, keys in rec.module_calls:
-        node.name = layer_name(path, call, rec.calls[path] > 1, ())
+        # The model itself is a leaf only when it is one opaque TorchScript module: named by
+        # its type, not "output" (the output node's name).
+        node.name = layer_name(path, call, rec.calls[path] > 1, ()) if path else node.type
         node.layer = layer_name(path, call, rec.calls[path] > 1, keys)
     return Graph(rec.nodes, list(rec.edges), groups)
 
