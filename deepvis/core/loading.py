@@ -274,9 +274,13 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
             notes.append("91 classes and no labels: torchvision's COCO category names assumed (--labels FILE "
                          "to give yours)")
     elif spec is None:
-        signal = _infer_signal(module, input_size, sample_rate, channels, notes, input_kind, signal_layout)
-        spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
-                           norm_given=mean is not None and std is not None)
+        recorded = getattr(module, "deepvis_input_shape", None)  # a torch.export program's own input
+        if recorded is not None and len(recorded) == 3 and input_kind != "signal":
+            signal, spec = None, _exported_spec(recorded, notes, norm_given=mean is not None and std is not None)
+        else:
+            signal = _infer_signal(module, input_size, sample_rate, channels, notes, input_kind, signal_layout)
+            spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
+                               norm_given=mean is not None and std is not None)
     elif input_kind == "signal" and signal is None:
         raise DeepvisError(f"{name} takes pictures: --input-kind signal does not fit it")
     if min_score is not None and (lowered := lower_threshold(module, min_score)) is not None:
@@ -422,6 +426,10 @@ def _from_source(source: str, trust_pickle: bool) -> tuple[nn.Module, bool]:
     path = Path(source)
     if path.exists():
         check_file(path, "model file")
+        from deepvis.core.exported import is_exported_archive, load_exported
+
+        if is_exported_archive(path):
+            return load_exported(path, trust_pickle), False
         if is_torchscript(path):
             try:
                 return load_torchscript(path), True
@@ -553,6 +561,20 @@ def first_conv_channels(module: nn.Module) -> int | None:
         if param.ndim == 4:
             return int(param.shape[1])
     return None
+
+
+def _exported_spec(shape: tuple[int, int, int], notes: list[str], norm_given: bool) -> InputSpec:
+    """A torch.export program's input as it was exported (channels, height, width); only the
+    normalization is assumed."""
+    channels, height, width = shape
+    if channels == 3:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        mean, std = (0.0,) * channels, (1.0,) * channels
+    if not norm_given:
+        notes.append(f"input {channels}x{height}x{width} as exported; normalization not recorded, assumed "
+                     f"{'ImageNet mean/std' if channels == 3 else 'pixels in [0, 1]'} (override with --mean/--std)")
+    return InputSpec(channels, height, width, mean, std)
 
 
 def _infer_spec(module: nn.Module, notes: list[str], size_given: bool, norm_given: bool) -> InputSpec:

@@ -134,7 +134,7 @@ class Probe:
                 # Shapes only: keeping every output alive until the end of the dry run costs
                 # gigabytes on segmentation nets.
                 shapes = [(keys, tuple(t.shape[1:])) for keys, t in flatten_output(out)]
-                records.append((path, counts[path], type(mod).__name__, shapes))
+                records.append((path, counts[path], module_type(mod), shapes))
                 counts[path] += 1
             return hook
 
@@ -341,6 +341,16 @@ class Probe:
 
 
 MAX_PREFIX_TOKENS = 8  # CLS, distillation and up to 4 (DINOv2) or more register tokens
+
+
+def module_type(module: nn.Module) -> str:
+    """The class name a layer is shown with: for a torch.export program's InterpreterModule,
+    the class it was exported from. (A TorchScript module keeps its own, RecursiveScriptModule:
+    it says the layer is opaque.)"""
+    if isinstance(module, torch.jit.ScriptModule):
+        return type(module).__name__
+    original = getattr(module, "original_name", None)
+    return original if isinstance(original, str) and original else type(module).__name__
 
 
 def hookable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

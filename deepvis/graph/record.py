@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from deepvis.core.probe import flatten_output, hook_forward, hookable_modules, layer_name
+from deepvis.core.probe import flatten_output, hook_forward, hookable_modules, layer_name, module_type
 
 # Methods that describe a tensor rather than compute from it (their results are not data).
 _NOT_DATA = frozenset({"size", "dim", "numel", "__len__", "element_size", "is_contiguous", "is_floating_point",
@@ -161,7 +161,7 @@ def record_graph(module: nn.Module, x: torch.Tensor) -> Graph:
             outputs = [t for _, t in flatten_output(out)]
             own = sum(p.numel() for p in mod.parameters(recurse=False)) if not isinstance(
                 mod, torch.jit.ScriptModule) else sum(p.numel() for p in mod.parameters())
-            node = rec.add(path, "module", getattr(mod, "original_name", type(mod).__name__), inputs, outputs, own,
+            node = rec.add(path, "module", module_type(mod), inputs, outputs, own,
                            rec.stack[-1] if rec.stack else "")
             keys = flatten_output(out)[0][0] if outputs else ()
             rec.module_calls.append((node, path, rec.calls[path], keys))
