@@ -58,9 +58,9 @@ def check_file(path, what: str = "checkpoint") -> Path:
         raise DeepvisError(f"{what} {path} is a folder, not a file")
     if path.stat().st_size == 0:
         raise DeepvisError(f"{what} {path} is empty")
-    if is_onnx(path):
-        raise DeepvisError(f"{what} {path} is an ONNX model: deepvis loads PyTorch models (TorchScript, checkpoints, "
-                           f"package.module:callable) and does not load ONNX yet")
+    if is_onnx(path) and what != "model file":
+        raise DeepvisError(f"{what} {path} is an ONNX model: give it as --model (ONNX files hold their own graph "
+                           f"and weights)")
     return path
 
 

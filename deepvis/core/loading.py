@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deepvis.core.checkpoint import (align_keys, check_file, extract_state_dict, is_torchscript, load_checkpoint,
-                                     load_torchscript, load_weights_into, weight_mismatch)
+from deepvis.core.checkpoint import (align_keys, check_file, extract_state_dict, is_onnx, is_torchscript,
+                                     load_checkpoint, load_torchscript, load_weights_into, weight_mismatch)
 from deepvis.core.callargs import bind_call_args, feed_time_only
 from deepvis.core.detectors import coco_labels, detector_spec, inner_transform, lower_threshold
 from deepvis.core.device import resolve_device
@@ -274,9 +274,19 @@ def load_model(source: str | None = None, weights: str | None = None, *, device:
             notes.append("91 classes and no labels: torchvision's COCO category names assumed (--labels FILE "
                          "to give yours)")
     elif spec is None:
-        recorded = getattr(module, "deepvis_input_shape", None)  # a torch.export program's own input
+        recorded = getattr(module, "deepvis_input_shape", None)  # a torch.export program's or ONNX file's input
+        channels_recorded = getattr(module, "deepvis_input_channels", None)  # an ONNX input of dynamic size
+        if recorded is None and channels_recorded is not None and input_size is None:
+            raise DeepvisError(f"{name}'s input has no static size (its graph says channels {channels_recorded} and "
+                               f"symbolic height and width): give --input-size HxW")
+        if recorded is None and channels_recorded is not None:
+            recorded = (channels_recorded, *input_size)
         if recorded is not None and len(recorded) == 3 and input_kind != "signal":
-            signal, spec = None, _exported_spec(recorded, notes, norm_given=mean is not None and std is not None)
+            spec = _exported_spec(recorded, notes, norm_given=mean is not None and std is not None,
+                                  mean=getattr(module, "deepvis_mean", None), std=getattr(module, "deepvis_std", None))
+            signal = None
+            if class_labels is None and getattr(module, "deepvis_labels", None):
+                class_labels = list(module.deepvis_labels)
         else:
             signal = _infer_signal(module, input_size, sample_rate, channels, notes, input_kind, signal_layout)
             spec = _infer_spec(module, notes if signal is None else [], size_given=input_size is not None,
@@ -430,6 +440,10 @@ def _from_source(source: str, trust_pickle: bool) -> tuple[nn.Module, bool]:
 
         if is_exported_archive(path):
             return load_exported(path, trust_pickle), False
+        if is_onnx(path):
+            from deepvis.core.onnxmodel import load_onnx
+
+            return load_onnx(path), False
         if is_torchscript(path):
             try:
                 return load_torchscript(path), True
@@ -563,17 +577,24 @@ def first_conv_channels(module: nn.Module) -> int | None:
     return None
 
 
-def _exported_spec(shape: tuple[int, int, int], notes: list[str], norm_given: bool) -> InputSpec:
-    """A torch.export program's input as it was exported (channels, height, width); only the
-    normalization is assumed."""
+def _exported_spec(shape: tuple[int, int, int], notes: list[str], norm_given: bool, mean=None,
+                   std=None) -> InputSpec:
+    """A torch.export program's or an ONNX file's input as recorded (channels, height, width),
+    with the mean and std the file records (ONNX metadata), else assumed."""
     channels, height, width = shape
+    if mean is not None and std is not None:
+        for key, values in (("mean", mean), ("std", std)):
+            if len(values) not in (1, channels):
+                raise DeepvisError(f"the model's recorded {key} has {len(values)} values for {channels} channels")
+        return InputSpec(channels, height, width, tuple(mean), tuple(std))
     if channels == 3:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     else:
         mean, std = (0.0,) * channels, (1.0,) * channels
     if not norm_given:
-        notes.append(f"input {channels}x{height}x{width} as exported; normalization not recorded, assumed "
-                     f"{'ImageNet mean/std' if channels == 3 else 'pixels in [0, 1]'} (override with --mean/--std)")
+        assumed = "ImageNet mean/std" if channels == 3 else "pixels in [0, 1]"
+        notes.append(f"input {channels}x{height}x{width} as the model file records it; normalization not recorded, "
+                     f"assumed {assumed} (override with --mean/--std)")
     return InputSpec(channels, height, width, mean, std)
 
 

@@ -52,9 +52,10 @@ def test_call_args_reach_every_call_of_a_scripted_model(scripted, tmp_path, caps
     assert parse_call_args(["sr=16000", "gain=0.5", "mode=fast"]) == {"sr": 16000, "gain": 0.5, "mode": "fast"}
 
 
-def test_an_onnx_file_is_named_as_one_whatever_its_name(tmp_path, capsys):
-    """A hand-made ONNX ModelProto's first bytes (ir_version 9, producer "pytorch", an empty
-    graph; onnx itself is not installed here), saved as .pt: one line says what it is."""
+def test_an_onnx_file_is_read_as_one_whatever_its_name(tmp_path, capsys):
+    """A hand-made ONNX ModelProto's bytes (ir_version 9, producer "pytorch", an empty graph),
+    saved as .onnx and as .pt: read as ONNX either way (its empty graph is then one line), and
+    refused as --weights, where ONNX has no place."""
     from deepvis.cli import main
 
     proto = b"\x08\x09" + b"\x12\x07pytorch" + b"\x1a\x052.5.0" + b"\x3a\x00" + b"\x42\x04\x0a\x00\x10\x11"
@@ -62,7 +63,10 @@ def test_an_onnx_file_is_named_as_one_whatever_its_name(tmp_path, capsys):
         (tmp_path / name).write_bytes(proto)
         assert main(["info", "--model", str(tmp_path / name)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "is an ONNX model" in err[0] and "does not load ONNX yet" in err[0]
+        assert len(err) == 1 and f"{name} has 0 inputs" in err[0]
+    assert main(["info", "--model", "digits_cnn", "--weights", str(tmp_path / "model.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an ONNX model: give it as --model" in err[0]
     torch.save({"w": torch.zeros(2)}, tmp_path / "state.pt")  # a real checkpoint is not taken for one
     from deepvis.core.checkpoint import is_onnx
 

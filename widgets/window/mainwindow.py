@@ -386,7 +386,7 @@ class MainWindow(QMainWindow):
         else:
             filters = {"image": "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")",
                        "video": "Videos (" + " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)) + ")",
-                       "model": "Models and checkpoints (*.pt *.pt2 *.pth *.ckpt *.ts *.jit *.tar);;All files (*)",
+                       "model": "Models and checkpoints (*.pt *.pt2 *.onnx *.pth *.ckpt *.ts *.jit *.tar);;All files (*)",
                        "weights": "Weights (*.safetensors *.pt *.pth *.ckpt *.tar *.bin);;All files (*)"}[kind]
             path, _ = QFileDialog.getOpenFileName(self, f"Open {kind}", "", filters)
         if not path:
