@@ -39,7 +39,7 @@ UNARY = {"Sqrt": torch.sqrt, "Exp": torch.exp, "Log": torch.log, "Neg": torch.ne
          "HardSwish": F.hardswish, "Mish": F.mish}
 SHAPES = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Flatten", "Transpose", "Slice",
           "Expand", "ConstantOfShape", "Range", "Split", "Tile", "Cast", "Where", "Constant", "Size"}
-LAYERS = {"Conv", "ConvTranspose", "BatchNormalization", "Gemm", "MatMul", "MaxPool", "AveragePool",
+LAYERS = {"Mod", "Conv", "ConvTranspose", "BatchNormalization", "Gemm", "MatMul", "MaxPool", "AveragePool",
           "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
           "LayerNormalization", "InstanceNormalization", "Resize", "Upsample", "Pad", "Softmax", "LogSoftmax",
           "Clip", "LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Dropout", "Min", "Max", "ArgMax"}
@@ -100,6 +100,8 @@ def run_op(op: str, a: dict, x: list):
         return x[0] / x[1]
     if op in ELEMENTWISE:
         return ELEMENTWISE[op](x[0], x[1])
+    if op == "Mod":  # fmod=0: the sign of the divisor (Python's %), fmod=1: of the dividend (C's)
+        return torch.fmod(x[0], x[1]) if a.get("fmod", 0) else torch.remainder(x[0], x[1])
     if op in ("Min", "Max"):
         out = x[0]
         for other in x[1:]:
@@ -372,9 +374,14 @@ def _layer_path(node, weight_name: str | None, taken: set) -> str:
         if not base or not all(c.isalnum() or c in "._" for c in base):
             base = node.op_type
     base = ".".join(part or "_" for part in base.replace("::", ".").split("."))
+
+    def nested(p: str) -> bool:  # inside a layer already made, or around one
+        return any(p.startswith(t + ".") or t.startswith(p + ".") for t in taken)
+
+    if nested(base):
+        base = base.replace(".", "_")  # a flat name: no count appended to a dotted one can get out of it
     path, k = base, 1
-    while path in taken or any(t.startswith(path + ".") for t in taken) or any(path.startswith(t + ".")
-                                                                            for t in taken):
+    while path in taken or nested(path):
         path, k = f"{base}_{k}", k + 1
     taken.add(path)
     return path

@@ -82,3 +82,15 @@ def test_metadata_gives_mean_std_and_labels_and_bad_files_are_one_line(tmp_path)
     assert sized.returncode == 0, sized.stderr
     assert [p["index"] for p in json.loads(sized.stdout)["predictions"]] == \
         [p["index"] for p in json.loads(direct.stdout)["predictions"]]
+
+
+@pytest.mark.parametrize("name", ["digits_fcn", "digits_ae", "digits_vit"])
+def test_bundled_models_exported_to_onnx_give_their_outputs(tmp_path, name):
+    """A segmenter (transposed convolutions, skip additions), an autoencoder and a transformer
+    (attention as the exporter spells it out, a Mod in its shape logic, names that nest)."""
+    model = load_model(name)
+    loaded = load_model(str(_export(model, tmp_path / f"{name}.onnx")))
+    x = model.example_input()
+    with torch.inference_mode():
+        expected, got = model.main_output(model.module(x)), loaded.main_output(loaded.module(x))
+    assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-4)
