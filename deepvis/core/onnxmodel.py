@@ -29,7 +29,7 @@ from torch import nn
 
 from deepvis.errors import DeepvisError
 
-ELEMENTWISE = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": None, "Pow": torch.pow,
+ELEMENTWISE = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Pow": torch.pow,
                "Equal": torch.eq, "Less": torch.lt, "Greater": torch.gt, "LessOrEqual": torch.le,
                "GreaterOrEqual": torch.ge, "And": torch.logical_and, "Or": torch.logical_or}
 UNARY = {"Sqrt": torch.sqrt, "Exp": torch.exp, "Log": torch.log, "Neg": torch.neg, "Abs": torch.abs,
@@ -43,7 +43,7 @@ LAYERS = {"Mod", "Conv", "ConvTranspose", "BatchNormalization", "Gemm", "MatMul"
           "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
           "LayerNormalization", "InstanceNormalization", "Resize", "Upsample", "Pad", "Softmax", "LogSoftmax",
           "Clip", "LeakyRelu", "Elu", "Selu", "HardSigmoid", "Gelu", "Dropout", "Min", "Max", "ArgMax"}
-SUPPORTED = frozenset(ELEMENTWISE) | frozenset(UNARY) | SHAPES | LAYERS
+SUPPORTED = frozenset(ELEMENTWISE) | frozenset(UNARY) | SHAPES | LAYERS | {"Div"}
 _DTYPES = {1: torch.float32, 2: torch.uint8, 3: torch.int8, 5: torch.int16, 6: torch.int32, 7: torch.int64,
            9: torch.bool, 10: torch.float16, 11: torch.float64, 16: torch.bfloat16}
 
@@ -138,7 +138,8 @@ def run_op(op: str, a: dict, x: list):
             out = out.squeeze(axis)
         return out
     if op == "Concat":
-        return torch.cat([t for t in x if t is not None and t.numel() or t is not None and t.ndim > 1], a["axis"])
+        # An empty 1-D input (a shape list with nothing in it) adds nothing.
+        return torch.cat([t for t in x if t is not None and (t.numel() or t.ndim > 1)], a["axis"])
     if op == "Reshape":
         shape = _ints(x[1])
         if not a.get("allowzero", 0):
@@ -165,10 +166,8 @@ def run_op(op: str, a: dict, x: list):
             index = torch.arange(start, end, step, device=out.device)
             out = torch.index_select(out, axis, index)
         return out
-    if op == "Expand":
-        shape = _ints(x[1])
-        return x[0] * torch.ones(shape, dtype=x[0].dtype, device=x[0].device) if x[0].ndim < len(shape) or any(
-            s != 1 and d == 1 for s, d in zip(shape[-x[0].ndim:], x[0].shape)) else x[0]
+    if op == "Expand":  # numpy-style broadcasting to the shape asked (its 1s keep the input's size)
+        return x[0].expand(torch.broadcast_shapes(tuple(x[0].shape), tuple(_ints(x[1]))))
     if op == "ConstantOfShape":
         value = _tensor(a["value"]) if "value" in a else torch.zeros(1)
         return torch.full(_ints(x[0]), value.flatten()[0].item(), dtype=value.dtype)
@@ -331,7 +330,9 @@ class OnnxModule(nn.Module):
     def forward(self, x):
         values = {self._input_name: x}
         values.update(self._constants)
-        modules = dict(self.named_modules())
+        modules = self.__dict__.get("_by_path")
+        if modules is None:  # once: walking the module tree every frame is wasted time
+            modules = self.__dict__["_by_path"] = dict(self.named_modules())
         for _index, op, attrs, path, inputs, outputs in self._steps:
             if path is not None:
                 module = modules[path]
@@ -348,40 +349,45 @@ class OnnxModule(nn.Module):
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
+class _Scope(nn.Module):
+    """A module path's container, made for the layers under it (never called)."""
+
+
 def _set_path(root: nn.Module, path: str, module: nn.Module) -> None:
     parent = root
     parts = path.split(".")
     for part in parts[:-1]:
         child = parent._modules.get(part)
         if child is None:
-            child = nn.Module()
+            child = _Scope()
             parent.add_module(part, child)
         parent = child
+    existing = parent._modules.get(parts[-1])
+    if existing is not None:  # a scope made for a layer inside this one (the padding inside a convolution)
+        for name, sub in existing.named_children():
+            module.add_module(name, sub)
     parent.add_module(parts[-1], module)
 
 
 def _layer_path(node, weight_name: str | None, taken: set) -> str:
     """The module path of a node: its weight's name less ``.weight`` (exporters keep the
     PyTorch names), else its name's scope (``/layer1/layer1.0/relu/Relu`` -> ``layer1.0.relu``),
-    else its operator and a count."""
+    else its operator; a count after a path already taken. A path may nest under another
+    layer's: a padding inside a convolution is ``_conv_stem.static_padding``, as in PyTorch."""
     if weight_name and weight_name.endswith(".weight"):
         base = weight_name[: -len(".weight")]
     else:
-        parts = [p for p in node.name.split("/") if p]
-        base = parts[-2] if len(parts) >= 2 else ""
-        if base and len(parts) >= 3 and not base.startswith(parts[-3]):
-            base = f"{parts[-3]}.{base}"
+        # The legacy exporter's scopes: "/layer1/layer1.0/relu/Relu", "/_blocks.0/_swish/Clip" (a
+        # level repeats the path above it, or adds its own name to it); the last part is the op.
+        parts = [p for p in node.name.split("/") if p][:-1]
+        base = ""
+        for part in parts:
+            base = part if not base or part.startswith(base + ".") else f"{base}.{part}"
         if not base or not all(c.isalnum() or c in "._" for c in base):
             base = node.op_type
     base = ".".join(part or "_" for part in base.replace("::", ".").split("."))
-
-    def nested(p: str) -> bool:  # inside a layer already made, or around one
-        return any(p.startswith(t + ".") or t.startswith(p + ".") for t in taken)
-
-    if nested(base):
-        base = base.replace(".", "_")  # a flat name: no count appended to a dotted one can get out of it
     path, k = base, 1
-    while path in taken or nested(path):
+    while path in taken:  # the same module run twice (a shared activation): path_1, path_2, ...
         path, k = f"{base}_{k}", k + 1
     taken.add(path)
     return path
