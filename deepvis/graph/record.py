@@ -8,8 +8,8 @@ with edges from whatever produced its input tensors. A ``TorchFunctionMode`` see
 function and tensor method called outside a leaf (a residual ``+``, ``torch.cat``, a reshape,
 a ViT's attention arithmetic) and makes each one a node too, so skip connections and
 concatenations show with both inputs. Edges come from tensor identity: each tensor object is
-mapped to the node that last produced it (an in-place op produces its input anew), and every
-tensor is kept alive until the run ends so no id is reused.
+mapped to the node that last produced it (an in-place op produces its input anew), through a
+weak reference, so a freed tensor's id reused by a new one is not taken for it.
 
 Module nodes are named as ``deepvis.core.probe`` names layers (``path``, ``path#k`` for a
 module called more than once), so a node selects that layer in every view.
@@ -21,6 +21,7 @@ recorder keeps ids, shapes and names, not tensors, once it returns.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -86,8 +87,11 @@ class _Recording:
         self.module = module
         self.nodes: list[Node] = []
         self.edges: dict[tuple[int, int], None] = {}
-        self.producer: dict[int, int] = {}  # id(tensor) -> node id
-        self.alive: list[torch.Tensor] = []  # every tensor seen, so that no id is reused meanwhile
+        # id(tensor) -> (a weak reference to it, node id): an id is reused once its tensor is
+        # freed, and the weak reference then no longer gives the same tensor. (Keeping every
+        # tensor alive instead would hold a whole pass's activations: gigabytes on a segmentation
+        # net, as the probe's dry run found.)
+        self.producer: dict[int, tuple[weakref.ref, int]] = {}
         self.stack: list[str] = []  # the paths of the modules running
         self.inside_leaf = 0
         self.calls: dict[str, int] = defaultdict(int)
@@ -99,13 +103,11 @@ class _Recording:
         node = Node(len(self.nodes), name, op, type_name, _sample_shape(outputs), params, group)
         self.nodes.append(node)
         for tensor in inputs:
-            source = self.producer.get(id(tensor))
-            if source is not None and source != node.id:
-                self.edges[(source, node.id)] = None
+            known = self.producer.get(id(tensor))
+            if known is not None and known[0]() is tensor and known[1] != node.id:
+                self.edges[(known[1], node.id)] = None
         for tensor in outputs:
-            self.producer[id(tensor)] = node.id
-        self.alive.extend(inputs)
-        self.alive.extend(outputs)
+            self.producer[id(tensor)] = (weakref.ref(tensor), node.id)
         return node
 
 
