@@ -6,7 +6,7 @@ import threading
 import os
 import sys
 
-from deepvis.core.defaults import DEFAULT_MODEL, DEVICE_CHOICES
+from deepvis.core.defaults import DEFAULT_MODEL, DEVICE_CHOICES, TASKS
 from deepvis.errors import DeepvisError
 from deepvis.live.computethread import compute_thread
 
@@ -142,7 +142,7 @@ def add_model(p, default: str = DEFAULT_MODEL):
                    help="normalization std in pixel units, each value above 0 (1/255 for a model trained on 0..255)")
     p.add_argument("--fit", choices=("crop", "stretch"), help="fit frames by centre crop (default) or stretch")
     p.add_argument("--labels", metavar="FILE", help="class names: text (one per line) or JSON")
-    p.add_argument("--task", choices=("classification", "segmentation", "image", "descriptor"),
+    p.add_argument("--task", choices=TASKS,
                    help="what the output is, when its shape does not tell (image: an autoencoder, denoiser or "
                         "image-to-image net; descriptor: a feature per cell, for match)")
     p.add_argument("--output-range", choices=("tanh", "sigmoid", "input"),

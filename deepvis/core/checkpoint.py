@@ -108,7 +108,7 @@ def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        text = _first_line(exc)
+        text = first_line(exc)
         if any(s in text.lower() for s in ("incomplete", "too small", "out of bounds", "eof", "invalid offset")):
             raise DeepvisError(f"{path} is truncated or corrupt (safetensors: {text})") from None
         raise DeepvisError(f"{path} is not a readable safetensors file ({text})") from None
@@ -136,12 +136,12 @@ def load_checkpoint(path, trust_pickle: bool = False):
             detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
             raise DeepvisError(f"{path} is not a PyTorch checkpoint "
                                f"({detail.group(1)[:200] if detail else 'unreadable pickle data'})") from None
-        raise DeepvisError(f"{path} is not a PyTorch checkpoint ({_first_line(exc)})") from None
+        raise DeepvisError(f"{path} is not a PyTorch checkpoint ({first_line(exc)})") from None
     except RuntimeError as exc:
         text = str(exc)
         if "zip archive" in text or "central directory" in text or "PytorchStreamReader" in text:
             raise DeepvisError(f"{path} is truncated or corrupt (cannot read its zip archive)") from None
-        raise DeepvisError(f"cannot load {path}: {_first_line(exc)}") from None
+        raise DeepvisError(f"cannot load {path}: {first_line(exc)}") from None
     except (EOFError, ValueError, TypeError, OSError, AttributeError, ImportError, ModuleNotFoundError,
             IndexError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         if isinstance(exc, EOFError):
@@ -149,8 +149,8 @@ def load_checkpoint(path, trust_pickle: bool = False):
         if isinstance(exc, (OSError, ValueError)) and zipfile.is_zipfile(path):
             raise DeepvisError(f"{path} is truncated or corrupt (its zip archive cannot be read)") from None
         if isinstance(exc, (ImportError, AttributeError)) and trust_pickle:
-            raise DeepvisError(f"{path} needs code that is not importable here: {_first_line(exc)}") from None
-        raise DeepvisError(f"{path} is not a PyTorch checkpoint ({_first_line(exc)})") from None
+            raise DeepvisError(f"{path} needs code that is not importable here: {first_line(exc)}") from None
+        raise DeepvisError(f"{path} is not a PyTorch checkpoint ({first_line(exc)})") from None
 
 
 def extract_state_dict(obj, path="checkpoint") -> dict[str, torch.Tensor]:
@@ -240,6 +240,7 @@ def _short_list(items) -> str:
     return f"[{shown}{more}]"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's first line, for a one-line error (its type when it says nothing)."""
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__

@@ -4,6 +4,8 @@ the memory one piece of work may take."""
 DEFAULT_MODEL = "efficientnet_lite0"
 # match's default, and the Correspondence tab's: the bundled self-supervised descriptor.
 DESCRIPTOR_MODEL = "ssl_descriptor"
+# What --task may declare a model's output to be (deepvis.core.imagemodel checks it).
+TASKS = ("classification", "segmentation", "image", "descriptor")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 # The main window's tabs in their order: the titles of the registered views (widgets/tabs),
 # which `deepvis gui --tab` accepts. tests/gui/test_tab_titles.py keeps the two the same.

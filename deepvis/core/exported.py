@@ -19,6 +19,7 @@ import io
 import zipfile
 from pathlib import Path
 
+from deepvis.core.checkpoint import first_line
 from deepvis.errors import DeepvisError
 
 _PAYLOAD_DIRS = ("data/weights/", "data/constants/", "data/sample_inputs/")
@@ -70,8 +71,7 @@ def _check_pickles(path: Path) -> None:
             try:
                 torch.load(io.BytesIO(archive.read(name)), weights_only=True, map_location="cpu")
             except Exception as exc:  # noqa: BLE001 (the restricted unpickler refuses with several types)
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise DeepvisError(f"{path} holds Python objects beyond tensors in {rest} ({first[:120]}); "
+                raise DeepvisError(f"{path} holds Python objects beyond tensors in {rest} ({first_line(exc)}); "
                                    f"loading it runs their code: pass --trust-pickle for a file you trust") from None
 
 
@@ -89,8 +89,7 @@ def load_exported(path, trust_pickle: bool = False):
     except DeepvisError:
         raise
     except Exception as exc:  # noqa: BLE001 (a broken archive raises many internal types)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DeepvisError(f"{path} is a broken torch.export archive: {first[:160]}") from None
+        raise DeepvisError(f"{path} is a broken torch.export archive: {first_line(exc)}") from None
     module.deepvis_input_shape = _input_shape(program)
     _name_layers(module, program)
     return module

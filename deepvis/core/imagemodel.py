@@ -18,7 +18,6 @@ from deepvis.core.inputspec import InputSpec
 from deepvis.core.probe import hook_forward, hookable_modules
 from deepvis.errors import DeepvisError
 
-TASKS = ("classification", "segmentation", "image", "descriptor")
 OUTPUT_RANGES = ("tanh", "sigmoid", "input")
 _RANGE_OF_ACTIVATION = {"Tanh": "tanh", "Hardtanh": "tanh", "Sigmoid": "sigmoid", "Hardsigmoid": "sigmoid"}
 

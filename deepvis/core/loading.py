@@ -25,9 +25,9 @@ from deepvis.core.device import resolve_device
 from deepvis.errors import DeepvisError
 from deepvis.core.inputspec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, Preprocessor, SignalSpec
 from deepvis.core.labels import read_labels
-from deepvis.core.imagemodel import OUTPUT_RANGES, TASKS, check_task, detect_output_range, is_picture
+from deepvis.core.imagemodel import OUTPUT_RANGES, check_task, detect_output_range, is_picture
 from deepvis.core.predictions import output_kind
-from deepvis.core.defaults import DEFAULT_MODEL
+from deepvis.core.defaults import DEFAULT_MODEL, TASKS
 from deepvis.core.hfsource import build_hf, is_hf_folder
 from deepvis.core.timmsource import build_timm, is_timm_source
 from deepvis.core.zoo import ZooEntry, get_entry, zoo_names

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepvis.core.checkpoint import first_line
 from deepvis.errors import DeepvisError
 
 ELEMENTWISE = {"Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Pow": torch.pow,
@@ -232,11 +233,7 @@ def run_op(op: str, a: dict, x: list):
         mode = mode.decode() if isinstance(mode, bytes) else mode
         pads = _ints(x[1]) if len(x) > 1 and x[1] is not None else list(a["pads"])
         value = float(x[2]) if len(x) > 2 and x[2] is not None and x[2].numel() else 0.0
-        rank = len(pads) // 2
-        torch_pads = []
-        for axis in reversed(range(rank)):
-            torch_pads += [pads[axis], pads[axis + rank]]
-        return F.pad(x[0], torch_pads, mode={"edge": "replicate"}.get(mode, mode),
+        return F.pad(x[0], _torch_pads(pads), mode={"edge": "replicate"}.get(mode, mode),
                      **({"value": value} if mode == "constant" else {}))
     if op in ("Resize", "Upsample"):
         return _resize(op, a, x)
@@ -257,6 +254,13 @@ def run_op(op: str, a: dict, x: list):
     if op in ("Conv", "ConvTranspose"):
         raise DeepvisError(f"ONNX {op} with a weight computed in the graph is not supported")
     raise DeepvisError(f"ONNX operator {op} is not supported")
+
+
+def _torch_pads(pads: list[int]) -> list[int]:
+    """ONNX's pads (every axis's start, then every axis's end) as F.pad takes them (the last
+    axis first, its start and end)."""
+    rank = len(pads) // 2
+    return [p for axis in reversed(range(rank)) for p in (pads[axis], pads[axis + rank])]
 
 
 def _constant(a: dict) -> torch.Tensor:
@@ -280,10 +284,7 @@ def _pool(op: str, a: dict, x: torch.Tensor) -> torch.Tensor:
     ceil = bool(a.get("ceil_mode", 0))
     symmetric = pads[:rank] == pads[rank:]
     if not symmetric or any(p > k // 2 for p, k in zip(pads[:rank], kernel)):
-        torch_pads = []
-        for axis in reversed(range(rank)):
-            torch_pads += [pads[axis], pads[axis + rank]]
-        x = F.pad(x, torch_pads, value=-math.inf if op == "MaxPool" else 0.0)
+        x = F.pad(x, _torch_pads(pads), value=-math.inf if op == "MaxPool" else 0.0)
         pads = [0] * 2 * rank
     fns = {("MaxPool", 1): F.max_pool1d, ("MaxPool", 2): F.max_pool2d, ("MaxPool", 3): F.max_pool3d,
            ("AveragePool", 1): F.avg_pool1d, ("AveragePool", 2): F.avg_pool2d, ("AveragePool", 3): F.avg_pool3d}
@@ -404,7 +405,7 @@ def load_onnx(path, input_size: tuple[int, int] | None = None) -> nn.Module:
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 (protobuf raises its own types)
-        raise DeepvisError(f"{path} is a broken ONNX file: {str(exc).strip().splitlines()[0][:160]}") from None
+        raise DeepvisError(f"{path} is a broken ONNX file: {first_line(exc)}") from None
     graph = model.graph
     unsupported = sorted({n.op_type for n in graph.node if n.domain not in ("", "ai.onnx")} |
                          {n.op_type for n in graph.node if n.op_type not in SUPPORTED})
@@ -513,10 +514,7 @@ def _torch_layer(node, a: dict, init: dict) -> nn.Module | None:
         conv.constant_names = set(names[1:])
         if pads[:rank] == pads[rank:]:
             return conv
-        torch_pads = []
-        for axis in reversed(range(rank)):
-            torch_pads += [pads[axis], pads[axis + rank]]
-        wrapped = _Conv(conv, torch_pads)
+        wrapped = _Conv(conv, _torch_pads(pads))
         wrapped.constant_names = set(names[1:])
         wrapped.original_name = type(conv).__name__
         return wrapped

@@ -65,6 +65,14 @@ def arrange(graph: Graph) -> Layout:
     return layout([n.id for n in graph.nodes], graph.edges, sizes(graph))
 
 
+def arrow_head(x0: float, y0: float, x1: float, y1: float, length: float = 7.0) -> list[tuple[float, float]]:
+    """The triangle at (x1, y1) of an edge coming from (x0, y0): its tip and two back corners."""
+    dx, dy = x1 - x0, y1 - y0
+    norm = float(np.hypot(dx, dy)) or 1.0
+    dx, dy = dx / norm * length, dy / norm * length
+    return [(x1, y1), (x1 - dx - dy / 2, y1 - dy + dx / 2), (x1 - dx + dy / 2, y1 - dy - dx / 2)]
+
+
 def svg(graph: Graph, placed: Layout, title: str = "") -> str:
     width, height = placed.width + 2 * MARGIN, placed.height + 2 * MARGIN + (24 if title else 0)
     top = MARGIN + (24 if title else 0)
@@ -120,13 +128,7 @@ def picture(graph: Graph, placed: Layout, title: str = "") -> np.ndarray:
         xy = [at(x, y) for x, y in points]
         draw.line(xy, fill=EDGE, width=1)
         (x0, y0), (x1, y1) = xy[-2], xy[-1]
-        direction = np.array([x1 - x0, y1 - y0], float)
-        length = np.hypot(*direction)
-        if length > 0:
-            d = direction / length * 7 * scale
-            n = np.array([-d[1], d[0]]) / 2
-            draw.polygon([(x1, y1), (x1 - d[0] + n[0], y1 - d[1] + n[1]), (x1 - d[0] - n[0], y1 - d[1] - n[1])],
-                         fill=EDGE)
+        draw.polygon(arrow_head(x0, y0, x1, y1, 7 * scale), fill=EDGE)
     for node in graph.nodes:
         p = placed.nodes[node.id]
         x0, y0 = at(p.x - p.width / 2, p.y)

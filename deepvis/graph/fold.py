@@ -11,7 +11,7 @@ ViT's blocks).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 from deepvis.core.probe import PLUMBING
 from deepvis.graph.record import Graph, Node
@@ -122,9 +122,3 @@ def _without_plumbing(graph: Graph) -> Graph:
             if source != t:
                 edges[(source, t)] = None
     return Graph([n for n in graph.nodes if n.id not in gone], list(edges), graph.groups)
-
-
-def summary(graph: Graph) -> Counter:
-    """How many nodes of each type (for the command's text output)."""
-    return Counter(n.type for n in graph.nodes)
-

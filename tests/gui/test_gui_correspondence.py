@@ -87,7 +87,7 @@ def test_a_click_on_the_photo_or_its_view_is_matched_within_4_px(qtbot, open_win
         at = view.canvas.to_widget(0, px, py)
         QTest.mouseMove(view.canvas, QPoint(round(at.x()), round(at.y())))
     QTest.mouseRelease(view.canvas, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: _answered_at(view, 0, *path[-1]) and not view._querying, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _answered_at(view, 0, *path[-1]) and not view.queries.busy, timeout=WAIT_MS)
 
 
 def test_layers_lines_a_new_view_the_live_frame_and_a_broken_file(qtbot, open_window, tmp_path):
@@ -102,7 +102,7 @@ def test_layers_lines_a_new_view_the_live_frame_and_a_broken_file(qtbot, open_wi
     view.layer_box.setCurrentText("stem")
     view.layer_box.activated.emit(view.layer_box.currentIndex())
     qtbot.waitUntil(lambda: view.described.layer == "stem" and view.answer.found.heatmap is not None and
-                    not view._querying, timeout=WAIT_MS)
+                    not view.queries.busy, timeout=WAIT_MS)
     assert view.described.maps[0].grid.shape[0] == 24  # the stem's 24 channels
     assert view.described.score.mma["3"] < first.score.mma["3"]  # the first layer alone matches worse
 

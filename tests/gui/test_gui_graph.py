@@ -61,7 +61,7 @@ def test_click_selects_double_click_expands_search_finds_and_nodes_show_the_fram
 
     # The current frame's activation on the nodes in view (the engine's pictures: tests/graph).
     qtbot.waitUntil(lambda: w.session.result is not None, timeout=WAIT_MS)
-    view.refresh_looks(force=True)
+    view.refresh_looks()
     qtbot.waitUntil(lambda: view.items[_item(view, "patch_embed").node.id].picture is not None, timeout=WAIT_MS)
     view.show_box.setCurrentText("dead share")
     view.show_box.activated.emit(view.show_box.currentIndex())

@@ -21,6 +21,7 @@ from deepvis.live.computethread import compute_thread, outcome
 from deepvis.render.tiling import filter_sheet, tile_activation
 from deepvis.widgets.panes.imagepanel import ImagePanel
 from deepvis.widgets.panes.readout import Readout
+from deepvis.widgets.window.latestjob import LatestJob
 
 
 def _grid(activation: np.ndarray) -> np.ndarray:
@@ -40,19 +41,14 @@ class _FollowsWindow(QWidget):
     """Runs ``compute(state, frame, layer)`` on the compute thread for the newest frame and
     layer while shown and ready; ``show_result`` gets what it returned."""
 
-    _posted = Signal(int, object, str)  # request, result or None, error
-
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
-        self._request = 0
-        self._in_flight = False
-        self._pending = False
+        self.jobs = LatestJob(self._done, lambda: self.refresh(force=True), self)
         self._shown_key = None
         self.last_error = ""
         session.resultReady.connect(self.refresh)
         session.layerChanged.connect(lambda _name: self.refresh(force=True))
-        self._posted.connect(self._done)
 
     def ready(self) -> bool:
         return False
@@ -64,16 +60,11 @@ class _FollowsWindow(QWidget):
         key = (id(result.frame), self.session.layer, self._version())
         if key == self._shown_key and not force:
             return
-        if self._in_flight:
-            self._pending = True
-            return
-        self._in_flight, self._pending = True, False
-        self._request += 1
-        request, frame, layer = self._request, result.frame.image, self.session.layer
-        job = self.job(state, frame, layer)
-        future = compute_thread().submit(job)
-        future.add_done_callback(lambda f: self._posted.emit(request, *outcome(f)))
-        self._shown_key = key
+
+        def make():
+            self._shown_key = key
+            return self.job(state, result.frame.image, self.session.layer)
+        self.jobs.request(make)
 
     def _version(self):
         return None
@@ -81,15 +72,12 @@ class _FollowsWindow(QWidget):
     def job(self, state, frame, layer):
         raise NotImplementedError
 
-    def _done(self, request: int, value, error: str) -> None:
-        self._in_flight = False
+    def _done(self, value, error: str) -> None:
         self.last_error = error
         if value is None:
             self.show_error(error)
         else:
             self.show_result(value)
-        if self._pending:
-            self.refresh(force=True)
 
     def show_result(self, value) -> None:
         raise NotImplementedError

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QVBoxLayout)
 
 from deepvis.core.defaults import DESCRIPTOR_MODEL
 from deepvis.errors import Cancelled, DeepvisError
-from deepvis.live.computethread import compute_thread, outcome
 from deepvis.resources import FIRST_PHOTO, sample_images
 from deepvis.widgets.panes.paircanvas import PairCanvas
 from deepvis.widgets.panes.readout import Readout
+from deepvis.widgets.window.latestjob import LatestJob
 from deepvis.widgets.window.views import View, register_view
 
 LIVE = "live frame"
@@ -61,8 +61,6 @@ class CorrespondenceView(View):
     title = "Correspondence"
     order = 47.5
 
-    _described = Signal(int, object, str)  # request, Described or None, error
-    _answered = Signal(int, object, str)  # request, Query or None, error
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
@@ -74,13 +72,10 @@ class CorrespondenceView(View):
         self.snapshot: np.ndarray | None = None
         self._snapshots = 0  # snapshots taken: a cached description is of the snapshot it names
         self._descriptor = None  # (LoadedModel, Probe): touched on the compute thread only
-        self._cache: dict = {}  # side -> (key, DescriptorMap): compute thread only
-        self._request = 0
-        self._describing = False
-        self._describe_again = False
-        self._query_request = 0
-        self._querying = False
-        self._query_waiting = False
+        self._cache: dict = {}  # side -> (key, picture, DescriptorMap, homography or None): compute thread only
+        self._request = 0  # descriptions asked for (Described.request)
+        self.describing = LatestJob(self._on_described, self.redescribe, self)
+        self.queries = LatestJob(self._on_answered, lambda: self.point is not None and self.ask(*self.point), self)
         self._cancel = threading.Event()
         self._first_look_done = False
         self._stale = False  # asked for while hidden
@@ -142,8 +137,6 @@ class CorrespondenceView(View):
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.readout)
 
-        self._described.connect(self._on_described)
-        self._answered.connect(self._on_answered)
         session.modelChanged.connect(self._window_model_changed)
         session.resultReady.connect(self._on_frame)
 
@@ -239,30 +232,33 @@ class CorrespondenceView(View):
     # --- describing --------------------------------------------------------------------------
 
     def redescribe(self) -> None:
-        """Describe the pictures as they are now asked for (on the compute thread)."""
+        """Describe the pictures as they are now asked for (on the compute thread; while a
+        description runs, the newest request waits)."""
         if not self.isVisible():
             self._stale = True  # described when next shown
             return
         self._stale = False
-        if self._describing:
-            self._describe_again = True
-            return
+        self.describing.request(self._description)
+
+    def _description(self):
+        """The describing job for the pictures, model and layer as they are now; None (and why,
+        on the canvas) when there is nothing to describe."""
         try:
             sources = (self._source(0), self._source(1))
         except DeepvisError as exc:
             self.canvas.clear(str(exc))
-            return
+            return None
         state = self.session.state
         use_window = self.model_box.currentIndex() == 1
         if use_window and state is None:
             self.canvas.clear("load a model in the main window first")
-            return
-        self._describing, self._describe_again = True, False
+            return None
         self._request += 1
         request = self._request
         layer = self.layer_asked
         lines = self.lines_box.isChecked()
-        self._cancel.set()
+        if self._live() and self.session.result is not None:
+            self._live_frame_seen = self.session.result.frame
         cancel = self._cancel = threading.Event()
         if self.described is None:
             self.set_working("describing the pictures...")
@@ -270,9 +266,7 @@ class CorrespondenceView(View):
         def job():
             model, probe = (state.model, state.probe) if use_window else self._descriptor_model()
             return self._describe_job(request, model, probe, layer, sources, lines, cancel)
-
-        future = compute_thread().submit(job)
-        future.add_done_callback(lambda f: self._described.emit(request, *outcome(f)))
+        return job
 
     def _descriptor_model(self):
         if self._descriptor is None:
@@ -297,36 +291,33 @@ class CorrespondenceView(View):
         for side, (key, what) in enumerate(sources):
             if cancel.is_set():
                 raise Cancelled()
-            if key[0] == "view":
-                picture, homography = random_view(pictures[0], key[1])
+            view = key[0] == "view"
+            if view:
                 key = (key, self._cache[0][0])  # a view of this very A
-            else:
-                picture = working_picture(read_image(what) if key[0] in ("photo", "file") else what)
             full_key = (key, id(model), layer)
             cached = self._cache.get(side)
-            if cached is not None and cached[0] == full_key:
-                picture, described = cached[1], cached[2]
-            else:
-                described = describe(model, probe, picture, layer)
-                self._cache[side] = (full_key, picture, described)
-            pictures.append(picture)
-            maps.append(described)
+            if cached is None or cached[0] != full_key:  # read, warped and described only when new
+                if view:
+                    picture, h = random_view(pictures[0], key[0][1])
+                else:
+                    picture, h = working_picture(read_image(what) if key[0] in ("photo", "file") else what), None
+                cached = self._cache[side] = (full_key, picture, describe(model, probe, picture, layer), h)
+            pictures.append(cached[1])
+            maps.append(cached[2])
+            if view:
+                homography = cached[3]
         pair_score = score(tuple(maps), homography) if homography is not None else None
         first = pair_score.first_query(tuple(maps)) if pair_score is not None else None
         pairs = mutual_nearest(maps[0], maps[1], MUTUAL_PAIRS) if lines else None
         return Described(request, tuple(pictures), tuple(maps), homography, pair_score, first, pairs, layer, layers)
 
-    def _on_described(self, request: int, described, error: str) -> None:
-        self._describing = False
-        if request == self._request:
-            self.set_working("")
-            if described is not None:
-                self._show_described(described)
-            elif error:
-                self.canvas.clear(f"Could not match: {error}")
-                self.session.message.emit(f"correspondence: {error}")
-        if self._describe_again:
-            self.redescribe()
+    def _on_described(self, described, error: str) -> None:
+        self.set_working("")
+        if described is not None:
+            self._show_described(described)
+        elif error:
+            self.canvas.clear(f"Could not match: {error}")
+            self.session.message.emit(f"correspondence: {error}")
 
     def _show_described(self, described: Described) -> None:
         first = self.described is None or self.described.pictures[0].shape != described.pictures[0].shape
@@ -334,7 +325,7 @@ class CorrespondenceView(View):
         if [self.layer_box.itemText(i) for i in range(self.layer_box.count())] != described.layers:
             self.layer_box.clear()
             self.layer_box.addItems(described.layers)
-        if not self._describe_again:  # a layer asked for meanwhile stays in the box
+        if not self.describing.waiting:  # a layer asked for meanwhile stays in the box
             self.layer_box.setCurrentText(described.layer)
         self.canvas.set_pictures(*described.pictures)
         lines = []
@@ -358,22 +349,13 @@ class CorrespondenceView(View):
         self.canvas.set_marks((side, x, y), None, None)
         if self.described is None:
             return
-        if self._querying:
-            self._query_waiting = True
-            return
         from deepvis.matching.pair import answer
 
-        self._querying, self._query_waiting = True, False
-        self._query_request += 1
-        request, described = self._query_request, self.described
-        future = compute_thread().submit(answer, described.maps, described.pictures, side, (x, y),
-                                         described.homography)
-        future.add_done_callback(lambda f: self._answered.emit(request, *outcome(f)))
+        described = self.described
+        self.queries.request(lambda: lambda: answer(described.maps, described.pictures, side, (x, y),
+                                                    described.homography))
 
-    def _on_answered(self, request: int, query, error: str) -> None:
-        self._querying = False
-        if self._query_waiting and self.point is not None:
-            self.ask(*self.point)  # the newest point of a drag; this answer is shown meanwhile
+    def _on_answered(self, query, error: str) -> None:
         if query is None:
             if error:
                 self.readout.setText(error)
@@ -381,10 +363,9 @@ class CorrespondenceView(View):
         described = self.described
         self.answer = query
         other = 1 - query.side
-        pictures = list(described.pictures)
-        self.canvas.set_picture(query.side, pictures[query.side])
+        self.canvas.set_picture(query.side, described.pictures[query.side])
         self.canvas.set_picture(other, query.overlay)
-        if self._querying:  # the ring stays on the newest point asked
+        if self.queries.waiting:  # the ring stays on the newest point asked, answered next
             self.canvas.set_marks(self.point, query.found.best, query.truth)
         else:
             self.canvas.set_marks((query.side, *query.found.query), query.found.best, query.truth)
@@ -410,11 +391,7 @@ class CorrespondenceView(View):
         result = self.session.result
         if not self.isVisible() or not self._live() or result is None or result.frame is self._live_frame_seen:
             return
-        if self._describing:
-            self._describe_again = True  # the newest frame when this job ends
-            return
-        self._live_frame_seen = result.frame
-        self.redescribe()
+        self.redescribe()  # with the newest frame when a description is running
 
     def shutdown(self) -> None:
         self._cancel.set()

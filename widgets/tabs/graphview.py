@@ -19,10 +19,11 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView,
                                QHBoxLayout, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout)
 
-from deepvis.graph.draw import FILL, family, lines
+from deepvis.graph.draw import FILL, arrow_head, family, lines
 from deepvis.live.computethread import compute_thread, outcome
 from deepvis.render.colormaps import lut
 from deepvis.widgets.panes.readout import Readout
+from deepvis.widgets.window.latestjob import LatestJob
 from deepvis.widgets.window.views import View, register_view
 
 LIVE_NODES = 80
@@ -147,7 +148,6 @@ class GraphView(View):
 
     _recorded = Signal(int, object, str)  # request, Graph or None, error
     _laid_out = Signal(int, object, str)  # request, (folded Graph, Layout) or None, error
-    _looked = Signal(int, object, str)  # request, {layer: NodeLook} or None, error
 
     def __init__(self, session, parent=None):
         super().__init__(session, parent)
@@ -157,9 +157,7 @@ class GraphView(View):
         self.items: dict[int, NodeItem] = {}
         self._request = 0
         self._layout_request = 0
-        self._look_request = 0
-        self._looking = False
-        self._look_again = False
+        self.looking = LatestJob(self._on_looked, self.refresh_looks, self)  # the nodes' pictures
         self._recorded_model = None
         self.name_font = QFont(self.font())
         self.name_font.setPointSizeF(self.font().pointSizeF() * 0.9)
@@ -183,7 +181,7 @@ class GraphView(View):
         self.show_box.addItems(SHOWS)
         self.show_box.setToolTip("on each node in view: its activation for the current frame (mean over channels), "
                                  "or a colour for its mean or its share of units at or below zero")
-        self.show_box.activated.connect(lambda _i: self.refresh_looks(force=True))
+        self.show_box.activated.connect(lambda _i: self.refresh_looks())
         self.fit_button = QPushButton("Fit")
         self.fit_button.setToolTip("show the whole graph")
         self.fit_button.clicked.connect(lambda: self.canvas.fit())
@@ -196,7 +194,7 @@ class GraphView(View):
         self._view_timer = QTimer(self)  # pictures for newly visible nodes once panning pauses
         self._view_timer.setSingleShot(True)
         self._view_timer.setInterval(120)
-        self._view_timer.timeout.connect(lambda: self.refresh_looks(force=True))
+        self._view_timer.timeout.connect(lambda: self.refresh_looks())
         self.readout = Readout(lines=1)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
@@ -205,7 +203,6 @@ class GraphView(View):
 
         self._recorded.connect(self._on_recorded)
         self._laid_out.connect(self._on_laid_out)
-        self._looked.connect(self._on_looked)
         session.modelChanged.connect(lambda _state: self.record())
         session.layerChanged.connect(self._outline_layer)
         session.resultReady.connect(self.refresh_looks)
@@ -318,7 +315,7 @@ class GraphView(View):
         self._outline_layer(self.session.layer)
         if first:
             self._first_view()
-        self.refresh_looks(force=True)
+        self.refresh_looks()
 
     def _first_view(self) -> None:
         """The top of the graph at its own size, where it starts (or the whole, when it fits)."""
@@ -398,48 +395,43 @@ class GraphView(View):
                     wanted.setdefault(layer, []).append(item)
         return wanted
 
-    def refresh_looks(self, force: bool = False) -> None:
+    def refresh_looks(self) -> None:
+        """The current frame's pictures for the nodes in view (one job at a time, the newest
+        frame and view next)."""
+        if self.isVisible() and self.items:
+            self.looking.request(self._looks_job)
+
+    def _looks_job(self):
         state, result = self.session.state, self.session.result
-        if not self.isVisible() or state is None or result is None or not self.items:
-            return
-        if self._looking:
-            self._look_again = True
-            return
         wanted = self.visible_layers()
-        if not wanted:
-            return
-        self._looking, self._look_again = True, False
-        self._look_request += 1
-        request, frame, layers = self._look_request, result.frame.image, list(wanted)
+        if state is None or result is None or not wanted:
+            return None
+        frame, layers = result.frame.image, list(wanted)
 
         def work():
             from deepvis.graph.live import looks
 
             return looks(state.model, state.probe, frame, layers)
+        return work
 
-        future = compute_thread().submit(work)
-        future.add_done_callback(lambda f: self._looked.emit(request, *outcome(f)))
-
-    def _on_looked(self, _request: int, found, _error: str) -> None:
-        self._looking = False
-        if found:
-            show = self.show_box.currentText()
-            colours = lut("viridis")
-            for item in self.items.values():
-                look = found.get(self.node_layer(item.node) or "")
-                if look is None:
-                    continue
-                if show == "activation":
-                    item.tint = None
-                    item.picture = _picture(look.picture, colours) if look.picture is not None else None
-                else:
-                    item.picture = None
-                    value = look.dead if show == "dead share" else 1 / (1 + np.exp(-look.mean))
-                    r, g, b = colours[int(np.clip(value, 0, 1) * 255)][:3]
-                    item.tint = QColor(int(r), int(g), int(b)).darker(140)
-                item.update()
-        if self._look_again:
-            self.refresh_looks()
+    def _on_looked(self, found, _error: str) -> None:
+        if not found:
+            return
+        show = self.show_box.currentText()
+        colours = lut("viridis")
+        for item in self.items.values():
+            look = found.get(self.node_layer(item.node) or "")
+            if look is None:
+                continue
+            if show == "activation":
+                item.tint = None
+                item.picture = _picture(look.picture, colours) if look.picture is not None else None
+            else:
+                item.picture = None
+                value = look.dead if show == "dead share" else 1 / (1 + np.exp(-look.mean))
+                r, g, b = colours[int(np.clip(value, 0, 1) * 255)][:3]
+                item.tint = QColor(int(r), int(g), int(b)).darker(140)
+            item.update()
 
     def shutdown(self) -> None:
         self._request += 1
@@ -452,13 +444,10 @@ def _picture(values: np.ndarray, colours: np.ndarray) -> QImage:
 
 
 def _arrow(x0: float, y0: float, x1: float, y1: float) -> QGraphicsPathItem:
-    direction = np.array([x1 - x0, y1 - y0], float)
-    length = float(np.hypot(*direction)) or 1.0
-    d = direction / length * 7
-    n = np.array([-d[1], d[0]]) / 2
-    path = QPainterPath(QPointF(x1, y1))
-    path.lineTo(x1 - d[0] + n[0], y1 - d[1] + n[1])
-    path.lineTo(x1 - d[0] - n[0], y1 - d[1] - n[1])
+    tip, *back = arrow_head(x0, y0, x1, y1)
+    path = QPainterPath(QPointF(*tip))
+    for corner in back:
+        path.lineTo(*corner)
     path.closeSubpath()
     item = QGraphicsPathItem(path)
     item.setPen(QPen(Qt.PenStyle.NoPen))
