@@ -423,26 +423,13 @@ def load_onnx(path, input_size: tuple[int, int] | None = None) -> nn.Module:
     steps, inline_constants = [], {}
     data = {inputs[0].name}  # the values that flow from the input's data (not shapes, not constants)
     for index, node in enumerate(graph.node):
-        attrs = _attrs(node)
-        if not any(n in data for n in node.input) and all(not n or n in initializers for n in node.input):
-            # Constants of constants (Constant, Identity of a weight, a reversed pad list):
-            # folded now, so a convolution whose weight passes through them keeps its weight.
-            result = run_op(node.op_type, attrs, [initializers[n] if n else None for n in node.input])
-            for name, value in zip(node.output, result if isinstance(result, tuple) else (result,)):
-                initializers[name] = value
-            continue
-        if node.op_type in ("Shape", "Size") or not any(n in data for n in node.input):
-            # Shape logic runs inline: it is not a layer.
-            inline_constants.update({n: initializers[n] for n in node.input if n in initializers})
-            steps.append((index, node.op_type, attrs, None, list(node.input), list(node.output)))
-            continue
-        layer = _torch_layer(node, attrs, initializers)
-        weight = node.input[1] if layer is not None and len(node.input) > 1 else None
-        module = layer if layer is not None else _op_module(node, attrs, initializers)
-        module_path = _layer_path(node, weight, taken)
-        _set_path(root, module_path, module)
-        steps.append((index, node.op_type, attrs, module_path, list(node.input), list(node.output)))
-        data.update(node.output)
+        try:
+            _convert(node, index, initializers, data, taken, steps, inline_constants, root)
+        except DeepvisError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (a malformed node fails in many ways)
+            raise DeepvisError(f"{Path(path).name}: cannot convert node {node.name or index} ({node.op_type}): "
+                               f"{first_line(exc)}") from None
     root._steps = steps
     root._constants = inline_constants
     meta = {p.key: p.value for p in model.metadata_props}
@@ -453,6 +440,30 @@ def load_onnx(path, input_size: tuple[int, int] | None = None) -> nn.Module:
     root.deepvis_labels = _labels(meta.get("deepvis.labels"), path)
     root.original_name = "OnnxModel"
     return root.eval()
+
+
+def _convert(node, index, initializers, data, taken, steps, inline_constants, root) -> None:
+    """One node: folded into the constants, run inline (shape logic) or made a layer of ``root``."""
+    attrs = _attrs(node)
+    if not any(n in data for n in node.input) and all(not n or n in initializers for n in node.input):
+        # Constants of constants (Constant, Identity of a weight, a reversed pad list):
+        # folded now, so a convolution whose weight passes through them keeps its weight.
+        result = run_op(node.op_type, attrs, [initializers[n] if n else None for n in node.input])
+        for name, value in zip(node.output, result if isinstance(result, tuple) else (result,)):
+            initializers[name] = value
+        return
+    if node.op_type in ("Shape", "Size") or not any(n in data for n in node.input):
+        # Shape logic runs inline: it is not a layer.
+        inline_constants.update({n: initializers[n] for n in node.input if n in initializers})
+        steps.append((index, node.op_type, attrs, None, list(node.input), list(node.output)))
+        return
+    layer = _torch_layer(node, attrs, initializers)
+    weight = node.input[1] if layer is not None and len(node.input) > 1 else None
+    module = layer if layer is not None else _op_module(node, attrs, initializers)
+    module_path = _layer_path(node, weight, taken)
+    _set_path(root, module_path, module)
+    steps.append((index, node.op_type, attrs, module_path, list(node.input), list(node.output)))
+    data.update(node.output)
 
 
 def _numbers(text, key, path):
